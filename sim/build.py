@@ -1,0 +1,149 @@
+"""The only place that wires entities together from a :class:`~sim.config.Scenario`.
+
+Topology is a networkx graph: access points and servers are nodes, backhaul links
+are edges weighted by latency.  Each access point has its own directed uplink and
+downlink shared by every device attached to it.  Routes from every access point
+to every server are computed once here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import networkx as nx
+import simpy
+
+from sim.config import Scenario, TimingRef
+from sim.entities.device import DeviceGroupProcess, OffloadTarget
+from sim.entities.link import DirectedLink, Network
+from sim.entities.server import Server
+from sim.recorder import Recorder
+from sim.rng import Streams
+from sim.traces import AccuracyTrace, TimingDistribution, TimingTrace, TraceError, load_accuracy, load_timings
+
+
+class BuildError(Exception):
+    """A scenario that validates but cannot be built; ``field`` names the scenario field."""
+
+    def __init__(self, field: str, message: str):
+        self.field, self.message = field, message
+        super().__init__(f"{field}: {message}")
+
+
+@dataclass(frozen=True)
+class LoadedTraces:
+    accuracy: AccuracyTrace
+    timings: dict[str, TimingTrace]  # by path as written in the scenario
+
+    def timing(self, ref: TimingRef) -> TimingDistribution:
+        return self.timings[ref.trace].get(ref.model, ref.segment, ref.batch_size)
+
+
+def load_traces(scenario: Scenario, base_dir: Path) -> LoadedTraces:
+    """Load every trace the scenario references (paths relative to ``base_dir``) and check
+    that each referenced model and segment exists.  Raises :class:`BuildError`."""
+    def load(field: str, rel: str, loader):
+        try:
+            return loader(base_dir / rel)
+        except TraceError as e:
+            raise BuildError(field, str(e)) from None
+
+    accuracy = load("traces.accuracy", scenario.traces.accuracy, load_accuracy)
+    timings: dict[str, TimingTrace] = {}
+    refs = [(f"device_groups[{i}]", g) for i, g in enumerate(scenario.device_groups)]
+    refs += [(f"servers[{i}]", s) for i, s in enumerate(scenario.servers)]
+    for field, item in refs:
+        ref = item.compute
+        if ref.trace not in timings:
+            timings[ref.trace] = load(f"{field}.compute.trace", ref.trace, load_timings)
+        try:
+            timings[ref.trace].get(ref.model, ref.segment, ref.batch_size)
+        except TraceError as e:
+            raise BuildError(f"{field}.compute", e.message) from None
+        try:
+            accuracy.accuracy(item.model)
+        except TraceError as e:
+            raise BuildError(f"{field}.model", e.message) from None
+    return LoadedTraces(accuracy, timings)
+
+
+@dataclass
+class Model:
+    env: simpy.Environment
+    network: Network
+    servers: list[Server]
+    groups: list[DeviceGroupProcess]
+    recorder: Recorder
+
+
+def topology(scenario: Scenario) -> nx.Graph:
+    g = nx.Graph()
+    for ap in scenario.access_points:
+        g.add_node(ap.name, kind="access_point")
+    for s in scenario.servers:
+        g.add_node(s.name, kind=s.tier)
+    for link in scenario.links:
+        g.add_edge(*link.between, name=link.name, latency_s=link.latency_s)
+    return g
+
+
+def build(scenario: Scenario, traces: LoadedTraces, streams: Streams) -> Model:
+    env = simpy.Environment()
+    links: list[DirectedLink] = []
+    ap_links = {}
+    for ap in scenario.access_points:
+        up = DirectedLink(f"{ap.name}.up", ap.uplink_bps, ap.latency_s)
+        down = DirectedLink(f"{ap.name}.down", ap.downlink_bps, ap.latency_s)
+        ap_links[ap.name] = (up, down)
+        links += [up, down]
+    hop = {}
+    for link in scenario.links:
+        a, b = link.between
+        hop[(a, b)] = DirectedLink(f"{link.name}.{a}>{b}", link.bandwidth_bps, link.latency_s)
+        hop[(b, a)] = DirectedLink(f"{link.name}.{b}>{a}", link.bandwidth_bps, link.latency_s)
+        links += [hop[(a, b)], hop[(b, a)]]
+    network = Network(env, links)
+    servers = [Server(env, s.name, s.workers, s.scheduling.priority) for s in scenario.servers]
+    recorder = Recorder([l.name for l in links], [s.name for s in scenario.servers])
+
+    graph = topology(scenario)
+    targets_by_ap: dict[str, dict[str, OffloadTarget]] = {ap.name: {} for ap in scenario.access_points}
+    wanted = {t for _, t in scenario.policies.routing.targets()}
+    for si, s in enumerate(scenario.servers):
+        for ap in scenario.access_points:
+            try:
+                nodes = nx.shortest_path(graph, ap.name, s.name, weight="latency_s")
+            except nx.NetworkXNoPath:
+                if s.name in wanted:
+                    raise BuildError("links", f"no route from access point {ap.name!r} to server {s.name!r}") from None
+                continue
+            up_links, down_links = ap_links[ap.name]
+            up = [up_links] + [hop[(a, b)] for a, b in zip(nodes, nodes[1:])]
+            down = [hop[(b, a)] for a, b in reversed(list(zip(nodes, nodes[1:])))] + [down_links]
+            targets_by_ap[ap.name][s.name] = OffloadTarget(
+                si, servers[si], up, down, Network.path_latency_s(up), Network.path_latency_s(down),
+                traces.timing(s.compute), s.compute.speed_factor, streams[f"server/{s.name}/service"],
+                traces.accuracy.accuracy(s.model))
+
+    groups = [
+        DeviceGroupProcess(env, i, g, network=network, recorder=recorder, policy=scenario.policies.routing,
+                           timing=traces.timing(g.compute), accuracy=traces.accuracy.accuracy(g.model),
+                           targets=targets_by_ap[g.access_point], streams=streams, horizon_s=scenario.horizon_s)
+        for i, g in enumerate(scenario.device_groups)
+    ]
+    env.process(_sampler(env, scenario.metrics.window_s, network, servers, recorder))
+    return Model(env, network, servers, groups, recorder)
+
+
+def _sampler(env, window_s: float, network: Network, servers: list[Server], recorder: Recorder):
+    """Record cumulative link and server counters at every window boundary."""
+    k = 0
+    while True:
+        network.advance()
+        for s in servers:
+            s.advance()
+        recorder.sample(env.now, [l.delivered_bits for l in network.links], [s.queue_area for s in servers],
+                        [s.busy_area for s in servers], [s.in_system for s in servers])
+        k += 1
+        yield env.timeout(k * window_s - env.now)

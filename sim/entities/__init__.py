@@ -1,0 +1,1 @@
+"""SimPy entities: links (fluid sharing), compute servers, device groups."""

@@ -1,0 +1,43 @@
+"""Append-only event rows, kept as plain Python lists (no pandas in the model core)."""
+
+from __future__ import annotations
+
+INFERENCE_COLUMNS = ("arrival_s", "done_s", "group", "device", "place", "correct",
+                     "bytes_up", "bytes_down", "compute_energy_j", "radio_energy_j")
+FLOW_COLUMNS = ("start_s", "end_s", "purpose", "size_bytes", "path")
+
+
+class Recorder:
+    """Rows of one run.  ``place`` is -1 for on-device inference, else a server index."""
+
+    def __init__(self, link_names: list[str], server_names: list[str]):
+        self.link_names = link_names
+        self.server_names = server_names
+        self.inferences: dict[str, list] = {c: [] for c in INFERENCE_COLUMNS}
+        self.flows: dict[str, list] = {c: [] for c in FLOW_COLUMNS}
+        # one row per sampling instant: time, cumulative delivered bits per link,
+        # queue-length and busy-worker integrals per server, jobs in system per server
+        self.samples_t: list[float] = []
+        self.samples_link_bits: list[list[float]] = []
+        self.samples_queue_area: list[list[float]] = []
+        self.samples_busy_area: list[list[float]] = []
+        self.samples_in_system: list[list[int]] = []
+        self._inf = [self.inferences[c].append for c in INFERENCE_COLUMNS]
+
+    def inference(self, arrival_s, done_s, group, device, place, correct, bytes_up, bytes_down,
+                  compute_energy_j, radio_energy_j) -> None:
+        a = self._inf
+        a[0](arrival_s); a[1](done_s); a[2](group); a[3](device); a[4](place); a[5](correct)
+        a[6](bytes_up); a[7](bytes_down); a[8](compute_energy_j); a[9](radio_energy_j)
+
+    def flow(self, start_s, end_s, purpose, size_bytes, path: str) -> None:
+        f = self.flows
+        f["start_s"].append(start_s); f["end_s"].append(end_s); f["purpose"].append(purpose)
+        f["size_bytes"].append(size_bytes); f["path"].append(path)
+
+    def sample(self, t, link_bits, queue_area, busy_area, in_system) -> None:
+        self.samples_t.append(t)
+        self.samples_link_bits.append(link_bits)
+        self.samples_queue_area.append(queue_area)
+        self.samples_busy_area.append(busy_area)
+        self.samples_in_system.append(in_system)
