@@ -111,6 +111,44 @@ def schema() -> None:
     typer.echo(json.dumps(json_schema(), indent=2))
 
 
+profile_app = typer.Typer(no_args_is_help=True, help="Measure traces with real PyTorch (the only commands that import torch).")
+app.add_typer(profile_app, name="profile")
+
+
+def _csv_ints(value: str, option: str) -> list[int]:
+    try:
+        out = [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        out = []
+    if not out or min(out) < 1:
+        fail(f"{option}: expected comma-separated positive integers, found {value!r}")
+    return out
+
+
+@profile_app.command("timings")
+def profile_timings(
+    models: str = typer.Option("resnet18,resnet101,mobilenet_v2,meanet_cifar_resnet32,meanet_imagenet_resnet18,meanet_mnist",
+                               help="comma-separated model names"),
+    batch_sizes: str = typer.Option("1,4", help="comma-separated batch sizes"),
+    warmup: int = typer.Option(3, min=0), reps: int = typer.Option(30, min=2),
+    threads: int = typer.Option(1, min=1),
+    out: Path = typer.Option(Path("traces/timings_cpu.json"), help="trace file to write")) -> None:
+    """Time forward passes of model segments and write a timing trace."""
+    from sim.profiling import meanet, timings
+
+    names = [m for m in models.split(",") if m]
+    unknown = [m for m in names if m not in timings.TORCHVISION + meanet.VARIANTS]
+    if unknown or not names:
+        fail(f"--models: unknown model {unknown[0] if unknown else models!r} "
+             f"(known: {', '.join(timings.TORCHVISION + meanet.VARIANTS)})")
+    trace = timings.profile_timings(names, _csv_ints(batch_sizes, "--batch-sizes"), warmup, reps, threads, out,
+                                    progress=lambda s: typer.echo(f"timing {s}", err=True))
+    for e in trace["entries"]:
+        typer.echo(f"{e['model']:>26} {e['segment']:>9} b{e['batch_size']:<3} median {e['quantiles_s'][50]*1e3:9.2f} ms"
+                   f"  p95 {e['quantiles_s'][95]*1e3:9.2f} ms  {e['macs']/1e6:9.1f} MMAC")
+    typer.echo(f"wrote {out}")
+
+
 def main() -> None:  # console-script entry point
     app()
 

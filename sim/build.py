@@ -109,13 +109,13 @@ def build(scenario: Scenario, traces: LoadedTraces, streams: Streams) -> Model:
 
     graph = topology(scenario)
     targets_by_ap: dict[str, dict[str, OffloadTarget]] = {ap.name: {} for ap in scenario.access_points}
-    wanted = {t for _, t in scenario.policies.routing.targets()}
+    wanted = {(g.access_point, t) for g in scenario.device_groups for _, t in scenario.routing_of(g).targets()}
     for si, s in enumerate(scenario.servers):
         for ap in scenario.access_points:
             try:
                 nodes = nx.shortest_path(graph, ap.name, s.name, weight="latency_s")
             except nx.NetworkXNoPath:
-                if s.name in wanted:
+                if (ap.name, s.name) in wanted:
                     raise BuildError("links", f"no route from access point {ap.name!r} to server {s.name!r}") from None
                 continue
             up_links, down_links = ap_links[ap.name]
@@ -127,7 +127,7 @@ def build(scenario: Scenario, traces: LoadedTraces, streams: Streams) -> Model:
                 traces.accuracy.accuracy(s.model))
 
     groups = [
-        DeviceGroupProcess(env, i, g, network=network, recorder=recorder, policy=scenario.policies.routing,
+        DeviceGroupProcess(env, i, g, network=network, recorder=recorder, policy=scenario.routing_of(g),
                            timing=traces.timing(g.compute), accuracy=traces.accuracy.accuracy(g.model),
                            targets=targets_by_ap[g.access_point], streams=streams, horizon_s=scenario.horizon_s)
         for i, g in enumerate(scenario.device_groups)

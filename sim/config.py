@@ -66,6 +66,7 @@ class DeviceGroup(Frozen):
     result_bytes: Annotated[int, Field(gt=0)] = 64
     data_rate_bps: NonNegFloat = Field(0.0, description="rate at which the device produces new data")
     energy: Energy = Energy()
+    routing: RoutingPolicy | None = Field(None, description="overrides policies.routing for this group")
 
 
 class AccessPoint(Frozen):
@@ -127,6 +128,9 @@ class Scenario(Frozen):
             raise ValueError("; ".join(f"{path}: {msg}" for path, msg in errors))
         return self
 
+    def routing_of(self, group: DeviceGroup) -> RoutingPolicy:
+        return group.routing or self.policies.routing
+
     @property
     def devices(self) -> int:
         return sum(g.count for g in self.device_groups)
@@ -155,7 +159,10 @@ def reference_errors(s: Scenario) -> list[tuple[str, str]]:
         for j, end in enumerate(x.between):
             if end not in aps + servers:
                 errors.append((f"links[{i}].between[{j}]", f"undefined node {end!r}"))
-    for field, target in s.policies.routing.targets():
-        if target not in servers:
-            errors.append((f"policies.routing.{field}", f"undefined server {target!r}"))
+    routings = [("policies.routing", s.policies.routing)]
+    routings += [(f"device_groups[{i}].routing", g.routing) for i, g in enumerate(s.device_groups) if g.routing]
+    for where, policy in routings:
+        for field, target in policy.targets():
+            if target not in servers:
+                errors.append((f"{where}.{field}", f"undefined server {target!r}"))
     return errors

@@ -1,0 +1,1 @@
+"""Real PyTorch measurements that write trace files.  The only part of ``sim`` that imports torch."""

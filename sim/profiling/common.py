@@ -1,0 +1,83 @@
+"""Shared helpers for profiling: torch set-up, torchvision import guard, provenance."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import platform
+import shlex
+import sys
+import types
+
+
+def setup_torch(threads: int):
+    """Import torch with ``threads`` intra-op threads (one in tests and CI)."""
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    import torch
+
+    torch.set_num_threads(threads)
+    return torch
+
+
+def import_torchvision_models():
+    """``torchvision.models`` without torchvision's compiled operators.
+
+    The CPU torch wheel used here has no CUDA libraries, and torchvision's compiled
+    ops (nms, roi_align, ...) fail to register beside it: ``import torchvision``
+    raises ``operator torchvision::nms does not exist`` while registering their
+    meta kernels.  The model definitions do not use those ops, so the module that
+    registers them is replaced by an empty one before the import.
+    """
+    name = "torchvision._meta_registrations"
+    if "torchvision" not in sys.modules:
+        sys.modules.setdefault(name, types.ModuleType(name))
+    import torchvision.models as models
+
+    return models
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def sha256_bytes(*arrays) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(memoryview(a).cast("B"))
+    return h.hexdigest()
+
+
+def provenance(threads: int, seed: int | None, dataset: str, dataset_sha256: str | None = None, **extra) -> dict:
+    from importlib import metadata
+
+    import torch
+
+    from sim.results_io import git_commit
+
+    try:
+        tv = metadata.version("torchvision")
+    except metadata.PackageNotFoundError:
+        tv = None
+    return {
+        "command": "sim " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else "sim profile",
+        "git_commit": git_commit(),
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "hardware": f"{cpu_model()} ({platform.machine()}, {os.cpu_count()} logical CPUs)",
+        "threads": threads,
+        "torch": torch.__version__,
+        "torchvision": tv,
+        "python": platform.python_version(),
+        "dataset": dataset,
+        "dataset_sha256": dataset_sha256,
+        "seed": seed,
+        "measured": True,
+        **extra,
+    }

@@ -1,0 +1,74 @@
+import math
+
+import pytest
+import simpy
+
+from sim.entities.link import DirectedLink, Network, maxmin_rates
+
+
+def run_flows(links, specs):
+    """specs: (start_s, path indices, size_bytes, weight) -> completion times."""
+    env = simpy.Environment()
+    net = Network(env, links)
+    done = {}
+
+    def proc(i, start, path, size, w):
+        yield env.timeout(start)
+        yield net.transfer([links[j] for j in path], size, w)
+        done[i] = env.now
+
+    for i, s in enumerate(specs):
+        env.process(proc(i, *s))
+    env.run()
+    return [done[i] for i in range(len(specs))]
+
+
+def test_two_flows_share_then_one_finishes():
+    # 5 Mb and 10 Mb on a 10 Mb/s link: 5 Mb/s each until 1.0 s, then 10 Mb/s for the last 5 Mb
+    link = DirectedLink("l", 10e6)
+    assert run_flows([link], [(0, [0], 5e6 / 8, 1), (0, [0], 10e6 / 8, 1)]) == pytest.approx([1.0, 1.5])
+
+
+def test_late_arrival_slows_the_first_flow():
+    # 10 Mb alone on 10 Mb/s for 0.5 s (5 Mb left), then shared: 5 Mb at 5 Mb/s -> t=1.5
+    link = DirectedLink("l", 10e6)
+    t = run_flows([link], [(0, [0], 10e6 / 8, 1), (0.5, [0], 10e6 / 8, 1)])
+    # second flow: 5 Mb by 1.5 s, then alone: 5 Mb more at 10 Mb/s -> 2.0 s
+    assert t == pytest.approx([1.5, 2.0])
+
+
+def test_weighted_shares():
+    assert maxmin_rates([4e6], [(1, [0]), (3, [0])]) == pytest.approx([1e6, 3e6])
+
+
+def test_two_hop_path_limited_by_its_bottleneck():
+    # flow A crosses links 0 (10 Mb/s) and 1 (2 Mb/s); flow B only link 0
+    rates = maxmin_rates([10e6, 2e6], [(1, [0, 1]), (1, [0])])
+    assert rates == pytest.approx([2e6, 8e6])
+
+
+def test_parking_lot():
+    # classic: long flow over 3 links of 1 Mb/s, one short flow per link -> all get 0.5
+    rates = maxmin_rates([1e6] * 3, [(1, [0, 1, 2]), (1, [0]), (1, [1]), (1, [2])])
+    assert rates == pytest.approx([0.5e6] * 4)
+
+
+def test_flow_with_empty_path_is_instant():
+    assert math.isinf(maxmin_rates([1.0], [(1, [])])[0])
+
+
+def test_delivered_bits_and_completion_count():
+    env = simpy.Environment()
+    link = DirectedLink("l", 8e6)
+    net = Network(env, [link])
+    net.transfer([link], 1e6)  # 8 Mb -> 1 s
+    env.run(until=0.5)
+    net.advance()
+    assert link.delivered_bits == pytest.approx(4e6)
+    env.run()
+    assert net.completed == 1 and env.now == pytest.approx(1.0)
+
+
+def test_capacity_must_be_positive():
+    with pytest.raises(ValueError):
+        DirectedLink("bad", 0)
