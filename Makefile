@@ -28,3 +28,11 @@ test: $(VENV)/.installed-test
 
 clean:
 	rm -rf $(VENV) results/*/
+
+.PHONY: traces
+$(VENV)/.installed-profile: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test,profile]'
+	touch $@ $(VENV)/.installed-test $(VENV)/.installed-run
+
+traces: $(VENV)/.installed-profile
+	$(BIN)/sim profile timings --out traces/timings_cpu.json

@@ -1,0 +1,127 @@
+"""Every kind of bad input: one line per problem naming file and field, exit 2,
+no traceback, no results written."""
+
+import copy
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "tests" / "data"
+BASE = yaml.safe_load((DATA / "tiny.yaml").read_text())
+
+
+def sim(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "cli", *map(str, args)], cwd=cwd, capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
+
+
+def scenario_file(tmp_path, text_or_data) -> Path:
+    for name in ("timings.json", "accuracy.json"):
+        shutil.copy(DATA / name, tmp_path / name)
+    p = tmp_path / "scenario.yaml"
+    p.write_text(text_or_data if isinstance(text_or_data, str) else yaml.safe_dump(text_or_data))
+    return p
+
+
+def mutated(path: str, value=None, delete=False):
+    d = copy.deepcopy(BASE)
+    *parents, last = [int(k) if k.isdigit() else k for k in path.split(".")]
+    node = d
+    for k in parents:
+        node = node[k]
+    if delete:
+        del node[last]
+    else:
+        node[last] = value
+    return d
+
+
+def assert_rejected(result, path: Path, out: Path, *fragments):
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    lines = [l for l in result.stderr.splitlines() if l.strip()]
+    assert lines, "no error printed"
+    for line in lines:
+        assert line.startswith("error: ") and str(path) in line, line
+    joined = "\n".join(lines)
+    for f in fragments:
+        assert f in joined, joined
+    assert not out.exists() or not any(out.rglob("*")), "results were written"
+
+
+CASES = {
+    "unknown field": (mutated("device_groups.0.colour", "red"), ["device_groups[0].colour", "unknown field"]),
+    "wrong type": (mutated("device_groups.0.count", "many"), ["device_groups[0].count", "integer"]),
+    "zero devices": (mutated("device_groups.0.count", 0), ["device_groups[0].count", "greater than 0"]),
+    "negative devices": (mutated("device_groups.0.count", -5), ["device_groups[0].count"]),
+    "zero bandwidth": (mutated("access_points.0.uplink_bps", 0), ["access_points[0].uplink_bps", "greater than 0"]),
+    "negative bandwidth": (mutated("links.0.bandwidth_bps", -1e6), ["links[0].bandwidth_bps"]),
+    "list for mapping": (mutated("device_groups.0.energy", [1, 2]), ["device_groups[0].energy"]),
+    "unknown policy kind": (mutated("policies.routing", {"kind": "teleport"}), ["policies.routing", "teleport"]),
+    "undefined access point": (mutated("device_groups.0.access_point", "ap9"),
+                               ["device_groups[0].access_point", "undefined access point 'ap9'"]),
+    "undefined server": (mutated("policies.routing.target", "moon"), ["policies.routing.target", "'moon'"]),
+    "undefined link end": (mutated("links.0.between", ["ap1", "mars"]), ["links[0].between[1]", "'mars'"]),
+    "missing field": (mutated("horizon_s", delete=True), ["horizon_s", "required"]),
+    "missing trace": (mutated("traces.accuracy", "nope.json"), ["traces.accuracy", "no such trace file"]),
+    "unknown model": (mutated("device_groups.0.compute.model", "giant"),
+                      ["device_groups[0].compute", "no timing for giant"]),
+    "nan horizon": (mutated("horizon_s", float("nan")), ["horizon_s"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("command", ["run", "validate"])
+def test_bad_scenario(tmp_path, case, command):
+    data, fragments = CASES[case]
+    path = scenario_file(tmp_path, data)
+    out = tmp_path / "results"
+    args = [command, path] + (["--out", out] if command == "run" else [])
+    assert_rejected(sim(*args), path, out, *fragments)
+
+
+def test_several_problems_one_line_each(tmp_path):
+    d = mutated("device_groups.0.count", 0)
+    d["access_points"][0]["uplink_bps"] = -1
+    path = scenario_file(tmp_path, d)
+    r = sim("validate", path)
+    assert_rejected(r, path, tmp_path / "none", "device_groups[0].count", "access_points[0].uplink_bps")
+    assert len(r.stderr.strip().splitlines()) == 2
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("", "empty file"),
+    ("name: [unclosed\n", "YAML syntax error: line"),
+    ("- a\n- b\n", "expected a mapping"),
+    ("name: a\nname: b\n", "duplicate key 'name'"),
+])
+def test_unreadable_yaml(tmp_path, text, fragment):
+    path = scenario_file(tmp_path, text)
+    out = tmp_path / "results"
+    assert_rejected(sim("run", path, "--out", out), path, out, fragment)
+
+
+def test_missing_file(tmp_path):
+    path = tmp_path / "absent.yaml"
+    assert_rejected(sim("run", path, "--out", tmp_path / "r"), path, tmp_path / "r", "no such file")
+
+
+def test_bad_seed_argument(tmp_path):
+    r = sim("run", DATA / "tiny.yaml", "--seed", "-1", "--out", tmp_path / "r")
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "--seed" in r.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_validate_and_schema_succeed():
+    r = sim("validate", DATA / "tiny.yaml")
+    assert r.returncode == 0 and "ok (20 devices" in r.stdout
+    r = sim("schema")
+    assert r.returncode == 0
+    import json
+    schema = json.loads(r.stdout)
+    assert "device_groups" in schema["properties"] and schema["additionalProperties"] is False

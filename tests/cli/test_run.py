@@ -1,0 +1,29 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_run_writes_a_complete_results_folder(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "cli", "run", "tests/data/tiny.yaml", "--seed", "9", "--out",
+                        str(tmp_path)], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    (folder,) = (tmp_path / "tiny").iterdir()
+    assert folder.name.endswith("-s9")
+    assert sorted(p.name for p in folder.iterdir()) == ["devices.parquet", "manifest.json", "summary.json",
+                                                         "timeline.parquet"]
+    summary = json.loads((folder / "summary.json").read_text())
+    for key in ("devices", "horizon_s", "inferences", "mean_accuracy", "latency_p50_s", "latency_p95_s",
+                "latency_p99_s", "bytes_up", "bytes_down", "energy_j", "link_utilisation"):
+        assert key in summary
+    assert summary["seed"] == 9 and summary["devices"] == 20
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["scenario"]["seed"] == 9 and len(manifest["scenario_sha256"]) == 64
+    assert manifest["packages"]["simpy"] and manifest["wall_s"] > 0 and manifest["events"] > 0
+    timeline = pd.read_parquet(folder / "timeline.parquet")
+    assert len(timeline) == 12 and "link:ap1.up:utilisation" in timeline and "server:edge:queue_length_mean" in timeline
+    assert "mean_accuracy" in r.stdout and str(folder) in r.stdout.replace("\n", "")
