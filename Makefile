@@ -14,8 +14,9 @@ $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
+# the tests include smoke runs of `sim profile`, so they need the CPU torch build
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,profile]'
 	touch $@ $(VENV)/.installed-run
 
 install: $(VENV)/.installed-run
@@ -30,9 +31,5 @@ clean:
 	rm -rf $(VENV) results/*/
 
 .PHONY: traces
-$(VENV)/.installed-profile: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test,profile]'
-	touch $@ $(VENV)/.installed-test $(VENV)/.installed-run
-
-traces: $(VENV)/.installed-profile
+traces: $(VENV)/.installed-test
 	$(BIN)/sim profile timings --out traces/timings_cpu.json
