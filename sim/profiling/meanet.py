@@ -97,13 +97,16 @@ class ExtensionBlock(nn.Module):
         return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
 
 
-def variant(name: str):
-    """(main, adaptive, extension, input shape) of a named MEANet variant."""
+def variant(name: str, in_ch: int | None = None, classes: int | None = None):
+    """(main, adaptive, extension, input shape) of a named MEANet variant.
+    ``in_ch`` and ``classes`` override the variant's defaults (the extension block
+    classifies half of the classes)."""
     if name == "meanet_cifar_resnet32":
-        main = CifarResNet(5, (16, 32, 64), 3, 100)
-        adapt = adaptive_block(3, [32, 32, 64, 64], [1, 2, 2, 1])
-        ext = ExtensionBlock(main.out_channels + adapt.out_channels, 64, 2, 50)
-        return main, adapt, ext, (3, 32, 32)
+        c, k = in_ch or 3, classes or 100
+        main = CifarResNet(5, (16, 32, 64), c, k)
+        adapt = adaptive_block(c, [32, 32, 64, 64], [1, 2, 2, 1])
+        ext = ExtensionBlock(main.out_channels + adapt.out_channels, 64, 2, k // 2)
+        return main, adapt, ext, (c, 32, 32)
     if name == "meanet_imagenet_resnet18":
         from sim.profiling.common import import_torchvision_models
 
@@ -112,11 +115,22 @@ def variant(name: str):
         ext = ExtensionBlock(main.out_channels + adapt.out_channels, 512, 1, 500)
         return main, adapt, ext, (3, 224, 224)
     if name == "meanet_mnist":
-        main = CifarResNet(1, (16, 32, 64), 1, 10)
-        adapt = adaptive_block(1, [16, 32, 64], [1, 2, 2])
-        ext = ExtensionBlock(main.out_channels + adapt.out_channels, 64, 1, 5)
-        return main, adapt, ext, (1, 28, 28)
+        c, k = in_ch or 1, classes or 10
+        main = CifarResNet(1, (8, 16, 32), c, k)
+        adapt = adaptive_block(c, [16, 32, 32], [1, 2, 2])
+        ext = ExtensionBlock(main.out_channels + adapt.out_channels, 32, 1, k // 2)
+        return main, adapt, ext, (c, 28, 28)
     raise ValueError(f"unknown MEANet variant {name!r}")
 
 
+def cloud_model(name: str, in_ch: int, classes: int) -> nn.Module:
+    """The larger network that serves offloaded inputs (and teaches, in adaptation)."""
+    if name == "mnist_cloud_resnet14":
+        return CifarResNet(2, (16, 32, 64), in_ch, classes)
+    if name == "cifar_cloud_resnet56":
+        return CifarResNet(9, (16, 32, 64), in_ch, classes)
+    raise ValueError(f"unknown cloud model {name!r}")
+
+
 VARIANTS = ("meanet_cifar_resnet32", "meanet_imagenet_resnet18", "meanet_mnist")
+CLOUD_MODELS = ("mnist_cloud_resnet14", "cifar_cloud_resnet56")

@@ -45,6 +45,12 @@ def count_macs(torch, module, *inputs) -> int:
     return total
 
 
+def known_models() -> tuple[str, ...]:
+    from sim.profiling import meanet
+
+    return TORCHVISION + meanet.VARIANTS + meanet.CLOUD_MODELS
+
+
 def segments(torch, model: str) -> list[tuple[str, object, Callable[[int], tuple]]]:
     """(segment name, module, inputs-for-batch-size) of a model."""
     if model in TORCHVISION:
@@ -52,8 +58,12 @@ def segments(torch, model: str) -> list[tuple[str, object, Callable[[int], tuple
         return [("full", net, lambda b: (torch.randn(b, 3, 224, 224),))]
     from sim.profiling import meanet
 
+    if model in meanet.CLOUD_MODELS:
+        shape = (1, 28, 28) if model.startswith("mnist") else (3, 32, 32)
+        net = meanet.cloud_model(model, shape[0], 10 if model.startswith("mnist") else 100).eval()
+        return [("full", net, lambda b: (torch.randn(b, *shape),))]
     if model not in meanet.VARIANTS:
-        raise ValueError(f"unknown model {model!r} (known: {', '.join(TORCHVISION + meanet.VARIANTS)})")
+        raise ValueError(f"unknown model {model!r} (known: {', '.join(known_models())})")
     main, adapt, ext, shape = meanet.variant(model)
     for m in (main, adapt, ext):
         m.eval()

@@ -1,0 +1,62 @@
+"""Each `sim profile` subcommand on a tiny configuration; output checked by the loaders."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+
+from sim.traces import load_adaptation, load_exits, load_timings  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def sim(*args):
+    r = subprocess.run([sys.executable, "-m", "cli", "profile", *map(str, args)], cwd=ROOT, capture_output=True,
+                       text=True, env={"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)})
+    assert r.returncode == 0, r.stderr[-2000:]
+    return r
+
+
+def test_profile_timings(tmp_path):
+    out = tmp_path / "t.json"
+    sim("timings", "--models", "meanet_mnist,mnist_cloud_resnet14", "--batch-sizes", "1,2", "--reps", "3",
+        "--warmup", "1", "--out", out)
+    t = load_timings(out)
+    assert {(m, s) for m, s, _ in t.entries} == {("meanet_mnist", "main"), ("meanet_mnist", "adaptive"),
+                                                 ("meanet_mnist", "extension"), ("mnist_cloud_resnet14", "full")}
+    e = t.get("meanet_mnist", "main", 2)
+    assert e.macs == 2 * t.get("meanet_mnist", "main", 1).macs and e.param_bytes > 0
+    assert t.provenance["threads"] == 1 and t.provenance["torch"]
+
+
+def test_profile_exits(tmp_path):
+    out = tmp_path / "e.parquet"
+    sim("exits", "--train-samples", "600", "--val-samples", "200", "--test-samples", "50", "--epochs", "1",
+        "--cloud-epochs", "1", "--corruptions", "gaussian_noise", "--severities", "2", "--out", out)
+    e = load_exits(out)
+    assert set(e.conditions) == {"clean/0", "gaussian_noise/2"} and len(e.condition()) == 50
+
+
+def test_profile_adaptation(tmp_path):
+    out = tmp_path / "a.json"
+    sim("adaptation", "--train-samples", "600", "--epochs", "1", "--teacher-epochs", "1", "--corruptions",
+        "shot_noise", "--severities", "4", "--samples", "0,32,64", "--eval-samples", "60", "--curve-samples", "30",
+        "--out", out)
+    a = load_adaptation(out)
+    assert a.samples == (0, 32, 64) and a.conditions() == ["shot_noise/4"] and len(a.curves["shot_noise/4"]) == 2
+    # nothing delivered = the old model, whatever D
+    assert len({row[0] for row in a.accuracy["shot_noise/4"]}) == 1
+
+
+def test_bad_profile_arguments(tmp_path):
+    for args, fragment in ((["timings", "--models", "gpt9"], "--models: unknown model 'gpt9'"),
+                           (["exits", "--corruptions", "rain"], "--corruptions: unknown corruption 'rain'"),
+                           (["exits", "--data", tmp_path / "none"], "--data:"),
+                           (["adaptation", "--samples", "0,33"], "--samples:"),
+                           (["adaptation", "--severities", "7"], "--severities:")):
+        r = subprocess.run([sys.executable, "-m", "cli", "profile", *map(str, args)], cwd=ROOT, capture_output=True,
+                           text=True)
+        assert r.returncode == 2 and fragment in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
