@@ -87,6 +87,9 @@ def _print_summary(summary: dict, result, folder: Path) -> None:
                 "latency_p95_s", "latency_p99_s", "bytes_up", "bytes_down", "energy_j"):
         value = summary.get(key)
         table.add_row(key, f"{value:,.4g}" if isinstance(value, float) else f"{value:,}" if value is not None else "-")
+    fr = summary.get("exit_fractions") or {}
+    if fr.get("extension"):
+        table.add_row("exit fractions main/ext/cloud", "/".join(f"{fr[k]:.3f}" for k in ("main", "extension", "cloud")))
     for name, u in summary["link_utilisation"].items():
         table.add_row(f"utilisation {name}", f"{u:.3f}")
     for name, u in summary["server_utilisation"].items():

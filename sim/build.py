@@ -14,13 +14,14 @@ from pathlib import Path
 import networkx as nx
 import simpy
 
-from sim.config import Scenario, TimingRef
-from sim.entities.device import DeviceGroupProcess, OffloadTarget
+from sim.config import EarlyExit, Scenario, TimingRef
+from sim.entities.device import DeviceGroupProcess, EarlyExitGroupProcess, OffloadTarget
 from sim.entities.link import DirectedLink, Network
 from sim.entities.server import Server
 from sim.recorder import Recorder
 from sim.rng import Streams
-from sim.traces import AccuracyTrace, TimingDistribution, TimingTrace, TraceError, load_accuracy, load_timings
+from sim.traces import (AccuracyTrace, ExitRecords, TimingDistribution, TimingTrace, TraceError, load_accuracy,
+                        load_exits, load_timings)
 
 
 class BuildError(Exception):
@@ -33,39 +34,70 @@ class BuildError(Exception):
 
 @dataclass(frozen=True)
 class LoadedTraces:
-    accuracy: AccuracyTrace
+    accuracy: AccuracyTrace | None
     timings: dict[str, TimingTrace]  # by path as written in the scenario
+    exits: dict[str, ExitRecords]
 
     def timing(self, ref: TimingRef) -> TimingDistribution:
         return self.timings[ref.trace].get(ref.model, ref.segment, ref.batch_size)
 
+    def blocks(self, ee: EarlyExit) -> tuple[TimingDistribution, TimingDistribution, TimingDistribution]:
+        t = self.timings[ee.timing]
+        return tuple(t.get(ee.model, seg, ee.batch_size) for seg in ("main", "adaptive", "extension"))
+
+    def model_accuracy(self, model: str) -> float | None:
+        return None if self.accuracy is None or model not in self.accuracy.top1 else self.accuracy.accuracy(model)
+
 
 def load_traces(scenario: Scenario, base_dir: Path) -> LoadedTraces:
     """Load every trace the scenario references (paths relative to ``base_dir``) and check
-    that each referenced model and segment exists.  Raises :class:`BuildError`."""
-    def load(field: str, rel: str, loader):
+    that each referenced model, segment and condition exists.  Raises :class:`BuildError`."""
+    timings: dict[str, TimingTrace] = {}
+    exits: dict[str, ExitRecords] = {}
+
+    def load(field: str, rel: str, loader, cache=None):
+        if cache is not None and rel in cache:
+            return cache[rel]
         try:
-            return loader(base_dir / rel)
+            value = loader(base_dir / rel)
         except TraceError as e:
             raise BuildError(field, str(e)) from None
+        if cache is not None:
+            cache[rel] = value
+        return value
 
-    accuracy = load("traces.accuracy", scenario.traces.accuracy, load_accuracy)
-    timings: dict[str, TimingTrace] = {}
-    refs = [(f"device_groups[{i}]", g) for i, g in enumerate(scenario.device_groups)]
-    refs += [(f"servers[{i}]", s) for i, s in enumerate(scenario.servers)]
-    for field, item in refs:
-        ref = item.compute
-        if ref.trace not in timings:
-            timings[ref.trace] = load(f"{field}.compute.trace", ref.trace, load_timings)
+    def check(field: str, fn) -> None:
         try:
-            timings[ref.trace].get(ref.model, ref.segment, ref.batch_size)
+            fn()
         except TraceError as e:
-            raise BuildError(f"{field}.compute", e.message) from None
-        try:
-            accuracy.accuracy(item.model)
-        except TraceError as e:
-            raise BuildError(f"{field}.model", e.message) from None
-    return LoadedTraces(accuracy, timings)
+            raise BuildError(field, e.message) from None
+
+    accuracy = None
+    if scenario.traces.accuracy is not None:
+        accuracy = load("traces.accuracy", scenario.traces.accuracy, load_accuracy)
+    for i, g in enumerate(scenario.device_groups):
+        f = f"device_groups[{i}]"
+        if g.compute is not None:
+            t = load(f"{f}.compute.trace", g.compute.trace, load_timings, timings)
+            check(f"{f}.compute", lambda: t.get(g.compute.model, g.compute.segment, g.compute.batch_size))
+            check(f"{f}.model", lambda: accuracy.accuracy(g.model))
+        else:
+            ee = g.early_exit
+            t = load(f"{f}.early_exit.timing", ee.timing, load_timings, timings)
+            for seg in ("main", "adaptive", "extension"):
+                check(f"{f}.early_exit.model", lambda: t.get(ee.model, seg, ee.batch_size))
+            rec = load(f"{f}.early_exit.records", ee.records, load_exits, exits)
+            check(f"{f}.early_exit.condition", lambda: rec.condition(ee.condition.corruption, ee.condition.severity))
+    simple_targets = {t for g in scenario.device_groups if g.compute is not None
+                      for _, t in scenario.routing_of(g).targets()}
+    for i, s in enumerate(scenario.servers):
+        t = load(f"servers[{i}].compute.trace", s.compute.trace, load_timings, timings)
+        check(f"servers[{i}].compute", lambda: t.get(s.compute.model, s.compute.segment, s.compute.batch_size))
+        if s.name in simple_targets:
+            if accuracy is None:
+                raise BuildError("traces.accuracy", f"required: whole-model devices offload to server {s.name!r}")
+            check(f"servers[{i}].model", lambda: accuracy.accuracy(s.model))
+    return LoadedTraces(accuracy, timings, exits)
 
 
 @dataclass
@@ -124,14 +156,21 @@ def build(scenario: Scenario, traces: LoadedTraces, streams: Streams) -> Model:
             targets_by_ap[ap.name][s.name] = OffloadTarget(
                 si, servers[si], up, down, Network.path_latency_s(up), Network.path_latency_s(down),
                 traces.timing(s.compute), s.compute.speed_factor, streams[f"server/{s.name}/service"],
-                traces.accuracy.accuracy(s.model))
+                traces.model_accuracy(s.model), s.energy)
 
-    groups = [
-        DeviceGroupProcess(env, i, g, network=network, recorder=recorder, policy=scenario.routing_of(g),
-                           timing=traces.timing(g.compute), accuracy=traces.accuracy.accuracy(g.model),
-                           targets=targets_by_ap[g.access_point], streams=streams, horizon_s=scenario.horizon_s)
-        for i, g in enumerate(scenario.device_groups)
-    ]
+    groups = []
+    for i, g in enumerate(scenario.device_groups):
+        common = dict(network=network, recorder=recorder, policy=scenario.routing_of(g),
+                      targets=targets_by_ap[g.access_point], streams=streams, horizon_s=scenario.horizon_s)
+        if g.early_exit is None:
+            groups.append(DeviceGroupProcess(env, i, g, timing=traces.timing(g.compute),
+                                             accuracy=traces.accuracy.accuracy(g.model), **common))
+        else:
+            ee = g.early_exit
+            groups.append(EarlyExitGroupProcess(env, i, g, blocks=traces.blocks(ee),
+                                                records=traces.exits[ee.records].condition(ee.condition.corruption,
+                                                                                           ee.condition.severity),
+                                                **common))
     env.process(_sampler(env, scenario.metrics.window_s, network, servers, recorder))
     return Model(env, network, servers, groups, recorder)
 

@@ -35,8 +35,14 @@ class Arrivals(Frozen):
 
 
 class Energy(Frozen):
-    """Device energy parameters (joules, watts)."""
+    """Device energy parameters (joules, watts).
 
+    Compute energy is ``active_power_w`` x measured compute time (``compute_model:
+    time``) or ``energy_per_mac_j`` x the segment's MACs (``compute_model: macs``;
+    4.6 pJ is a common figure for an fp32 MAC at 45 nm)."""
+
+    compute_model: Literal["time", "macs"] = "time"
+    energy_per_mac_j: NonNegFloat = 4.6e-12
     active_power_w: NonNegFloat = 2.0
     idle_power_w: NonNegFloat = 0.0
     radio_up_j_per_bit: NonNegFloat = 0.0
@@ -55,12 +61,42 @@ class TimingRef(Frozen):
     )
 
 
+class Condition(Frozen):
+    """The data a device sees: clean, or an ImageNet-C corruption at a severity 1..5."""
+
+    corruption: Name = "clean"
+    severity: Annotated[int, Field(ge=0, le=5)] = 0
+
+    @model_validator(mode="after")
+    def _clean_has_no_severity(self) -> "Condition":
+        if (self.corruption == "clean") != (self.severity == 0):
+            raise ValueError("severity must be 0 for clean data and 1..5 for a corruption")
+        return self
+
+    @property
+    def key(self) -> str:
+        return f"{self.corruption}/{self.severity}"
+
+
+class EarlyExit(Frozen):
+    """A MEANet device: main, adaptive and extension blocks timed from a timing trace,
+    each input's exit outcome drawn from an exit-record trace."""
+
+    records: str = Field(description="exit-record trace (sim.exits/1), relative to the scenario file")
+    timing: str = Field(description="timing trace with the main/adaptive/extension segments")
+    model: Name = Field("meanet_mnist", description="MEANet variant in the timing trace")
+    batch_size: Annotated[int, Field(ge=1)] = 1
+    speed_factor: PositiveFloat = Field(1.0, description="declared (not measured) speed-up over the profiled CPU")
+    condition: Condition = Condition()
+
+
 class DeviceGroup(Frozen):
     name: Name
     count: Annotated[int, Field(gt=0)]
     access_point: Name
-    model: Name = Field(description="model the device runs; its accuracy comes from the accuracy trace")
-    compute: TimingRef
+    model: Name = Field("device_model", description="model the device runs; its accuracy comes from the accuracy trace")
+    compute: TimingRef | None = Field(None, description="whole-model timing (required unless early_exit is given)")
+    early_exit: EarlyExit | None = None
     arrivals: Arrivals
     input_bytes: Annotated[int, Field(gt=0)] = 3072
     result_bytes: Annotated[int, Field(gt=0)] = 64
@@ -85,6 +121,15 @@ class Link(Frozen):
     latency_s: NonNegFloat = 0.0
 
 
+class ServerEnergy(Frozen):
+    """Server compute energy per job: ``active_power_w`` x service time, or
+    ``energy_per_mac_j`` x the model's MACs."""
+
+    compute_model: Literal["time", "macs"] = "macs"
+    energy_per_mac_j: NonNegFloat = 4.6e-12
+    active_power_w: NonNegFloat = 0.0
+
+
 class Server(Frozen):
     name: Name
     tier: Literal["edge", "cloud"]
@@ -92,6 +137,7 @@ class Server(Frozen):
     model: Name = Field(description="model served; its accuracy comes from the accuracy trace")
     compute: TimingRef
     scheduling: SchedulingPolicy = Fifo()
+    energy: ServerEnergy = ServerEnergy()
 
 
 class Policies(Frozen):
@@ -103,7 +149,8 @@ class Metrics(Frozen):
 
 
 class Traces(Frozen):
-    accuracy: str = Field(description="accuracy trace, relative to the scenario file")
+    accuracy: str | None = Field(None, description="accuracy trace (needed by whole-model devices and the "
+                                                   "servers they offload to), relative to the scenario file")
 
 
 class Scenario(Frozen):
@@ -159,6 +206,18 @@ def reference_errors(s: Scenario) -> list[tuple[str, str]]:
         for j, end in enumerate(x.between):
             if end not in aps + servers:
                 errors.append((f"links[{i}].between[{j}]", f"undefined node {end!r}"))
+    for i, g in enumerate(s.device_groups):
+        policy = s.routing_of(g)
+        where = f"device_groups[{i}].routing" if g.routing else "policies.routing"
+        if (g.compute is None) == (g.early_exit is None):
+            errors.append((f"device_groups[{i}]", "give exactly one of compute (a whole model) or early_exit"))
+        elif g.early_exit is not None and not policy.early_exit:
+            errors.append((where, f"kind {policy.kind!r} is a whole-model policy but group {g.name!r} is an "
+                                  "early-exit device (use meanet, confidence, device_only, main_only or cloud_only)"))
+        elif g.early_exit is None and policy.early_exit:
+            errors.append((where, f"kind {policy.kind!r} needs early_exit in group {g.name!r}"))
+    if s.traces.accuracy is None and any(g.compute is not None for g in s.device_groups):
+        errors.append(("traces.accuracy", "required by device groups that run a whole model (compute)"))
     routings = [("policies.routing", s.policies.routing)]
     routings += [(f"device_groups[{i}].routing", g.routing) for i, g in enumerate(s.device_groups) if g.routing]
     for where, policy in routings:

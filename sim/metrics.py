@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from sim.policies.routing import EXIT_NAMES
 from sim.recorder import INFERENCE_COLUMNS
 from sim.run import RunResult
 
@@ -13,8 +14,9 @@ def inferences_frame(result: RunResult) -> pd.DataFrame:
     rows = result.recorder.inferences
     df = pd.DataFrame({c: np.asarray(rows[c]) for c in INFERENCE_COLUMNS})
     df = df.astype({"arrival_s": "float64", "done_s": "float64", "group": "int32", "device": "int32",
-                    "place": "int32", "correct": "bool", "bytes_up": "int64", "bytes_down": "int64",
-                    "compute_energy_j": "float64", "radio_energy_j": "float64"})
+                    "place": "int32", "exit": "int8", "correct": "bool", "bytes_up": "int64", "bytes_down": "int64",
+                    "compute_energy_j": "float64", "radio_energy_j": "float64",
+                    "server_energy_j": "float64"})
     df["latency_s"] = df["done_s"] - df["arrival_s"]
     return df
 
@@ -36,6 +38,10 @@ def timeline(result: RunResult, inf: pd.DataFrame) -> pd.DataFrame:
         out["accuracy"] = np.where(n > 0, ok / n, np.nan)
         out["latency_mean_s"] = np.where(n > 0, lat / n, np.nan)
         out["offloaded_fraction"] = np.where(n > 0, off / n, np.nan)
+        ext = np.bincount(idx, weights=(inf["exit"].to_numpy() == 1).astype(float), minlength=len(dt))
+        out["extension_fraction"] = np.where(n > 0, ext / n, np.nan)
+        energy = inf["compute_energy_j"].to_numpy() + inf["radio_energy_j"].to_numpy()
+        out["energy_j_per_inference"] = np.where(n > 0, np.bincount(idx, weights=energy, minlength=len(dt)) / n, np.nan)
     bits = np.diff(np.asarray(r.samples_link_bits), axis=0)
     for j, name in enumerate(r.link_names):
         thr = bits[:, j] / dt
@@ -61,7 +67,7 @@ def devices(result: RunResult, inf: pd.DataFrame) -> pd.DataFrame:
         count = lambda w=None: np.bincount(d, weights=w, minlength=g.count)  # noqa: E731
         n = count()
         idle_j = g.energy.idle_power_w * sc.horizon_s
-        energy = count(sub["compute_energy_j"].to_numpy()) + count(sub["radio_energy_j"].to_numpy()) + idle_j
+        compute_j, radio_j = count(sub["compute_energy_j"].to_numpy()), count(sub["radio_energy_j"].to_numpy())
         with np.errstate(invalid="ignore", divide="ignore"):
             frames.append(pd.DataFrame({
                 "group": g.name, "device": np.arange(g.count, dtype=np.int32), "access_point": g.access_point,
@@ -71,7 +77,8 @@ def devices(result: RunResult, inf: pd.DataFrame) -> pd.DataFrame:
                 "latency_mean_s": np.where(n > 0, count(sub["latency_s"].to_numpy()) / n, np.nan),
                 "bytes_up": count(sub["bytes_up"].to_numpy(dtype=float)).astype(np.int64),
                 "bytes_down": count(sub["bytes_down"].to_numpy(dtype=float)).astype(np.int64),
-                "energy_j": energy,
+                "compute_energy_j": compute_j, "radio_energy_j": radio_j, "idle_energy_j": idle_j,
+                "energy_j": compute_j + radio_j + idle_j,
             }))
     return pd.concat(frames, ignore_index=True)
 
@@ -86,6 +93,8 @@ def summary(result: RunResult, inf: pd.DataFrame, dev: pd.DataFrame) -> dict:
     horizon = sc.horizon_s
     link_bits = r.samples_link_bits[-1]
     energy = float(dev["energy_j"].sum())
+    exits = inf["exit"].to_numpy()
+    by_exit = {name: exits == k for k, name in enumerate(EXIT_NAMES)}
     return {
         "scenario": sc.name,
         "seed": sc.seed,
@@ -102,7 +111,16 @@ def summary(result: RunResult, inf: pd.DataFrame, dev: pd.DataFrame) -> dict:
         "bytes_up": int(inf["bytes_up"].sum()),
         "bytes_down": int(inf["bytes_down"].sum()),
         "energy_j": energy,
+        "energy_j_parts": {part: float(dev[f"{part}_energy_j"].sum()) for part in ("compute", "radio", "idle")},
         "energy_j_per_inference": energy / n if n else None,
+        "server_energy_j": float(inf["server_energy_j"].sum()),
+        "compute_energy_j_per_inference": (float(inf["compute_energy_j"].sum() + inf["server_energy_j"].sum()) / n
+                                           if n else None),
+        "exit_fractions": {name: float(m.mean()) if n else None for name, m in by_exit.items()},
+        "accuracy_by_exit": {name: float(inf["correct"].to_numpy()[m].mean()) if m.any() else None
+                             for name, m in by_exit.items()},
+        "latency_p95_s_by_exit": {name: float(np.percentile(lat[m], 95)) if m.any() else None
+                                  for name, m in by_exit.items()},
         "link_utilisation": {name: link_bits[j] / (result.link_capacity_bps[name] * horizon)
                              for j, name in enumerate(r.link_names)},
         "server_utilisation": {name: r.samples_busy_area[-1][j] / (result.server_workers[name] * horizon)

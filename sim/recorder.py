@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-INFERENCE_COLUMNS = ("arrival_s", "done_s", "group", "device", "place", "correct",
-                     "bytes_up", "bytes_down", "compute_energy_j", "radio_energy_j")
+INFERENCE_COLUMNS = ("arrival_s", "done_s", "group", "device", "place", "exit", "correct",
+                     "bytes_up", "bytes_down", "compute_energy_j", "radio_energy_j", "server_energy_j")
 FLOW_COLUMNS = ("start_s", "end_s", "purpose", "size_bytes", "path")
 
 
 class Recorder:
-    """Rows of one run.  ``place`` is -1 for on-device inference, else a server index."""
+    """Rows of one run.  ``place`` is -1 for on-device inference, else a server index;
+    ``exit`` is 0 (main block or whole local model), 1 (extension block) or 2 (offloaded)."""
 
     def __init__(self, link_names: list[str], server_names: list[str]):
         self.link_names = link_names
@@ -24,11 +25,12 @@ class Recorder:
         self.samples_in_system: list[list[int]] = []
         self._inf = [self.inferences[c].append for c in INFERENCE_COLUMNS]
 
-    def inference(self, arrival_s, done_s, group, device, place, correct, bytes_up, bytes_down,
-                  compute_energy_j, radio_energy_j) -> None:
+    def inference(self, arrival_s, done_s, group, device, place, exit_, correct, bytes_up, bytes_down,
+                  compute_energy_j, radio_energy_j, server_energy_j) -> None:
         a = self._inf
-        a[0](arrival_s); a[1](done_s); a[2](group); a[3](device); a[4](place); a[5](correct)
-        a[6](bytes_up); a[7](bytes_down); a[8](compute_energy_j); a[9](radio_energy_j)
+        a[0](arrival_s); a[1](done_s); a[2](group); a[3](device); a[4](place); a[5](exit_); a[6](correct)
+        a[7](bytes_up); a[8](bytes_down); a[9](compute_energy_j); a[10](radio_energy_j)
+        a[11](server_energy_j)
 
     def flow(self, start_s, end_s, purpose, size_bytes, path: str) -> None:
         f = self.flows

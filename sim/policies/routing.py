@@ -1,19 +1,32 @@
-"""Routing policies: where an inference runs (on the device, or on a named server).
+"""Routing policies: where an inference runs.
 
-``choose(u, backlog_s)`` is pure: ``u`` is a uniform draw from the device group's
-routing stream, ``backlog_s`` the work already queued on the device (seconds).
-It returns ``None`` for local execution or the name of the server to offload to.
+Two families share the ``kind`` registry:
+
+* whole-model policies (a device with one model, ``compute`` in its group):
+  ``choose(u, backlog_s)`` is pure: ``u`` is a uniform draw from the group's routing
+  stream, ``backlog_s`` the work already queued on the device (seconds).  It returns
+  ``None`` for local execution or the name of the server to offload to.
+* early-exit policies (a MEANet device, ``early_exit`` in its group):
+  ``decide(entropy_nats, main_confidence, main_pred_hard, ext_confidence)`` is pure and
+  returns the exit: ``MAIN``, ``EXTENSION`` or ``OFFLOAD`` (to ``target``).  Policies
+  see confidences and entropies, never correctness.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, ClassVar, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
 
+MAIN, EXTENSION, OFFLOAD = 0, 1, 2
+EXIT_NAMES = ("main", "extension", "cloud")
+
+
 class _Policy(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+    early_exit: ClassVar[bool] = False
+    runs_main: ClassVar[bool] = True  # early-exit policies: the device runs the main block first
 
     def targets(self) -> list[tuple[str, str]]:
         """(field, server name) pairs this policy refers to, for reference checks."""
@@ -62,6 +75,79 @@ class OffloadWhenBusy(_Policy):
         return self.target if backlog_s > self.max_backlog_s else None
 
 
+class _ExitPolicy(_Policy):
+    early_exit: ClassVar[bool] = True
+
+    def targets(self) -> list[tuple[str, str]]:
+        return [("target", self.target)]
+
+
+class Meanet(_ExitPolicy):
+    """MEANet: main-block entropy above ``threshold_nats`` -> complex, offload; else a
+    predicted easy class exits at the main block; else the extension block."""
+
+    kind: Literal["meanet"] = "meanet"
+    threshold_nats: Annotated[float, Field(ge=0)] = 0.8
+    target: str = "cloud"
+
+    def decide(self, entropy_nats: float, main_confidence: float, main_pred_hard: bool, ext_confidence: float) -> int:
+        if entropy_nats > self.threshold_nats:
+            return OFFLOAD
+        return EXTENSION if main_pred_hard else MAIN
+
+
+class Confidence(_ExitPolicy):
+    """Exit at the first stage whose top-1 softmax confidence reaches ``threshold``:
+    main block, then extension block, else offload."""
+
+    kind: Literal["confidence"] = "confidence"
+    threshold: Annotated[float, Field(ge=0, le=1)] = 0.9
+    target: str = "cloud"
+
+    def decide(self, entropy_nats: float, main_confidence: float, main_pred_hard: bool, ext_confidence: float) -> int:
+        if main_confidence >= self.threshold:
+            return MAIN
+        return EXTENSION if ext_confidence >= self.threshold else OFFLOAD
+
+
+class DeviceOnly(_ExitPolicy):
+    """Never offload: predicted easy classes exit at the main block, predicted hard
+    classes go on to the extension block (MEANet without its cloud branch)."""
+
+    kind: Literal["device_only"] = "device_only"
+
+    def targets(self) -> list[tuple[str, str]]:
+        return []
+
+    def decide(self, entropy_nats: float, main_confidence: float, main_pred_hard: bool, ext_confidence: float) -> int:
+        return EXTENSION if main_pred_hard else MAIN
+
+
+class MainOnly(_ExitPolicy):
+    """Every input exits at the main block."""
+
+    kind: Literal["main_only"] = "main_only"
+
+    def targets(self) -> list[tuple[str, str]]:
+        return []
+
+    def decide(self, entropy_nats: float, main_confidence: float, main_pred_hard: bool, ext_confidence: float) -> int:
+        return MAIN
+
+
+class CloudOnly(_ExitPolicy):
+    """Every input is offloaded to ``target`` without running anything on the device."""
+
+    kind: Literal["cloud_only"] = "cloud_only"
+    runs_main: ClassVar[bool] = False
+    target: str = "cloud"
+
+    def decide(self, entropy_nats: float, main_confidence: float, main_pred_hard: bool, ext_confidence: float) -> int:
+        return OFFLOAD
+
+
 RoutingPolicy = Annotated[
-    Union[LocalOnly, OffloadAll, OffloadFraction, OffloadWhenBusy], Field(discriminator="kind")
+    Union[LocalOnly, OffloadAll, OffloadFraction, OffloadWhenBusy, Meanet, Confidence, DeviceOnly, MainOnly,
+          CloudOnly],
+    Field(discriminator="kind"),
 ]

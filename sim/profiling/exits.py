@@ -156,7 +156,7 @@ def profile_exits(data_path: str | None, out: Path, train_n: int = 20000, val_n:
         pred, exit_ = net.route(x)
         key = f"{corruption}/{severity}"
         measured[key] = {"accuracy": float((pred.numpy() == labels).mean()),
-                         "exit_fractions": [float((exit_ == k).float().mean()) for k in range(3)]}
+                         "exit_fractions": [float((exit_.numpy() == k).mean()) for k in range(3)]}
         rec.update({
             "corruption": np.full(len(x), corruption), "severity": np.full(len(x), severity, dtype=np.int8),
             "sample_id": test_idx.astype(np.int32), "true_class": labels.astype(np.int16),

@@ -60,3 +60,13 @@ def test_bad_profile_arguments(tmp_path):
         r = subprocess.run([sys.executable, "-m", "cli", "profile", *map(str, args)], cwd=ROOT, capture_output=True,
                            text=True)
         assert r.returncode == 2 and fragment in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
+
+
+def test_torchvision_models_import_without_compiled_ops():
+    code = ("from sim.profiling.common import import_torchvision_models as m\n"
+            "tv = m()\n"
+            "print([sum(p.numel() for p in getattr(tv, n)(weights=None).parameters())"
+            " for n in ('resnet18', 'resnet101', 'mobilenet_v2')])")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-1000:]
+    assert r.stdout.strip() == "[11689512, 44549160, 3504872]"
