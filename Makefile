@@ -36,3 +36,13 @@ traces: $(VENV)/.installed-test
 	$(BIN)/sim profile timings --out traces/timings_cpu.json
 	$(BIN)/sim profile exits --out traces/exits_mnist.parquet
 	$(BIN)/sim profile adaptation --out traces/adaptation_mnist.json
+
+# the study sweeps at a size that finishes in a few minutes, with their reports
+STUDIES := $(wildcard scenarios/sweeps/*.yaml)
+.PHONY: studies
+studies: $(VENV)/.installed-test
+	@for f in $(STUDIES); do \
+	  name=$$(basename $$f .yaml); \
+	  $(BIN)/sim sweep $$f --workers 2 --out results/studies && \
+	  $(BIN)/sim report results/studies/$$name || exit 1; \
+	done

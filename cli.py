@@ -114,6 +114,78 @@ def schema() -> None:
     typer.echo(json.dumps(json_schema(), indent=2))
 
 
+@app.command()
+def sweep(sweep_file: Path = typer.Argument(..., help="sweep YAML file"),
+          workers: int = typer.Option(1, min=1, help="local worker processes"),
+          scheduler: Optional[str] = typer.Option(None, help="address of a Dask distributed scheduler, tcp://HOST:PORT"),
+          out: Path = typer.Option(Path("results"), help="results directory (the sweep writes OUT/<sweep name>/)"),
+          quiet: bool = typer.Option(False, "--quiet", "-q")) -> None:
+    """Run a parameter study: every grid point x replication, resumable; writes points/aggregate Parquet."""
+    from sim import sweep as sweep_mod
+    from sim.build import BuildError, load_traces
+    from sim.config import Scenario
+    from sim.scenario_io import ScenarioError
+
+    if scheduler is not None and not scheduler.startswith(("tcp://", "tls://", "inproc://")):
+        fail(f"--scheduler: expected tcp://HOST:PORT, found {scheduler!r}")
+    try:
+        sw = sweep_mod.load_sweep(sweep_file)
+        for p in sw.points[:1] + sw.points[-1:]:  # traces are shared by all points: check them up front
+            load_traces(Scenario.model_validate_json(p.scenario_json), sw.base_dir)
+    except ScenarioError as e:
+        fail(e.problems)
+    except BuildError as e:
+        fail(f"{sweep_file}: base scenario: {e}")
+    folder = out / sw.spec.name
+    if quiet:
+        ran, skipped = sweep_mod.execute(sw, folder, workers, scheduler)
+    else:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), transient=True) as bar:
+            task = bar.add_task(sw.spec.name, total=None)
+            ran, skipped = sweep_mod.execute(sw, folder, workers, scheduler,
+                                             progress=lambda d, t: bar.update(task, completed=d, total=t))
+    points, aggregate = sweep_mod.collect(sw, folder)
+    typer.echo(f"{len(sw.points)} points x {sw.spec.replications} replications: ran {ran}, "
+               f"skipped {skipped} already done -> {folder}")
+
+
+@app.command()
+def plot(results: Path = typer.Argument(..., help="a run folder or a sweep folder"),
+         kind: Optional[str] = typer.Option(None, help="run: timeline, link_utilisation, exit_fractions, latency_cdf; "
+                                                       "sweep: lines, pareto, exit_fractions"),
+         x: Optional[str] = typer.Option(None, help="sweep: x column (a swept parameter or a metric)"),
+         y: Optional[str] = typer.Option(None, help="sweep: y metric"),
+         color: Optional[str] = typer.Option(None, help="sweep: one line per value of this parameter"),
+         out: Optional[Path] = typer.Option(None, help="HTML file (default: RESULTS/<kind>.html)")) -> None:
+    """Write one interactive figure as self-contained HTML."""
+    from sim import plots
+    from sim.report import ResultsError, figure
+
+    try:
+        fig = figure(results, kind, x, y, color)
+    except ResultsError as e:
+        fail(str(e))
+    path = out or results / f"{kind or 'figure'}.html"
+    plots.write_html([fig], path, fig.layout.title.text or str(results))
+    typer.echo(f"wrote {path}")
+
+
+@app.command()
+def report(results: Path = typer.Argument(..., help="a run folder or a sweep folder"),
+           out: Optional[Path] = typer.Option(None, help="HTML file (default: RESULTS/report.html)")) -> None:
+    """One HTML page with a run's or a sweep's summary and its figures."""
+    from sim.report import ResultsError, report as make_report
+
+    try:
+        path = make_report(results, out or results / "report.html")
+    except ResultsError as e:
+        fail(str(e))
+    typer.echo(f"wrote {path}")
+
+
 profile_app = typer.Typer(no_args_is_help=True, help="Measure traces with real PyTorch (the only commands that import torch).")
 app.add_typer(profile_app, name="profile")
 

@@ -108,6 +108,7 @@ def summary(result: RunResult, inf: pd.DataFrame, dev: pd.DataFrame) -> dict:
         "latency_p50_s": pct(50),
         "latency_p95_s": pct(95),
         "latency_p99_s": pct(99),
+        "latency_quantiles_s": np.percentile(lat, np.arange(101)).tolist() if n else [],
         "bytes_up": int(inf["bytes_up"].sum()),
         "bytes_down": int(inf["bytes_down"].sum()),
         "energy_j": energy,

@@ -278,6 +278,16 @@ class AdaptationSurface:
     map: dict = field(repr=False)
     curves: dict = field(repr=False)  # condition -> list of curve rows
     filters: dict = field(repr=False)  # condition -> {"entropy_nats": [...], "cosine_to_average": [...]}
+    teacher: dict = field(default_factory=dict, repr=False)  # condition -> list of (accuracy, map) per D
+
+    def teacher_value(self, condition: str, samples: float, metric: str = "accuracy") -> float:
+        """The adapted edge (teacher) model's accuracy or mAP after ``samples``, interpolated."""
+        if condition not in self.teacher:
+            raise TraceError(self.path, "surface", f"no teacher accuracy for {condition}")
+        rows = self.teacher[condition]
+        k = 0 if metric == "accuracy" else 1
+        i, f = _bracket(self.samples, samples)
+        return rows[i][k] if i + 1 >= len(rows) else rows[i][k] * (1 - f) + rows[i + 1][k] * f
 
     def conditions(self) -> list[str]:
         return sorted(self.accuracy)
@@ -318,6 +328,7 @@ def load_adaptation(path: Path | str) -> AdaptationSurface:
     if not isinstance(rows, list) or not rows:
         raise TraceError(path, "surface", "expected a non-empty list")
     cells: dict[str, dict[tuple[int, float], tuple[float, float]]] = {}
+    teacher_cells: dict[str, dict[int, tuple[float, float]]] = {}
     for i, r in enumerate(rows):
         where = f"surface[{i}]"
         if not isinstance(r, dict):
@@ -330,8 +341,12 @@ def load_adaptation(path: Path | str) -> AdaptationSurface:
             if v > 1:
                 raise TraceError(path, f"{where}.{key}", f"must be a fraction in [0, 1], found {v} (wrong unit?)")
         _finite_number(path, f"{where}.samples", r["samples"])
-        cells.setdefault(f"{r['corruption']}/{r['severity']}", {})[(int(r["samples"]), float(r["phi"]))] = (
-            float(r["accuracy"]), float(r["map"]))
+        cond = f"{r['corruption']}/{r['severity']}"
+        cells.setdefault(cond, {})[(int(r["samples"]), float(r["phi"]))] = (float(r["accuracy"]), float(r["map"]))
+        if "teacher_accuracy" in r:
+            t_acc = _finite_number(path, f"{where}.teacher_accuracy", r["teacher_accuracy"])
+            t_map = _finite_number(path, f"{where}.teacher_map", r.get("teacher_map"))
+            teacher_cells.setdefault(cond, {})[int(r["samples"])] = (t_acc, t_map)
     samples = tuple(sorted({d for c in cells.values() for d, _ in c}))
     phis = tuple(sorted({p for c in cells.values() for _, p in c}))
     acc, mp = {}, {}
@@ -350,4 +365,5 @@ def load_adaptation(path: Path | str) -> AdaptationSurface:
             values = f.get(key) if isinstance(f, dict) else None
             if not isinstance(values, list) or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
                 raise TraceError(path, f"stream_filters.{cond}.{key}", "expected a list of finite numbers")
-    return AdaptationSurface(str(path), prov, setup, samples, phis, acc, mp, curves, filters)
+    teacher = {c: [t[d] for d in samples] for c, t in teacher_cells.items() if all(d in t for d in samples)}
+    return AdaptationSurface(str(path), prov, setup, samples, phis, acc, mp, curves, filters, teacher)

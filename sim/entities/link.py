@@ -25,7 +25,7 @@ _EPS_S = 1e-12  # completion-time tolerance (seconds)
 class DirectedLink:
     """One direction of a link: a capacity shared by the flows that cross it."""
 
-    __slots__ = ("name", "capacity_bps", "latency_s", "index", "flows", "load_bps", "delivered_bits")
+    __slots__ = ("name", "capacity_bps", "latency_s", "index", "load_bps", "delivered_bits")
 
     def __init__(self, name: str, capacity_bps: float, latency_s: float = 0.0):
         if capacity_bps <= 0:
@@ -34,7 +34,6 @@ class DirectedLink:
         self.capacity_bps = float(capacity_bps)
         self.latency_s = float(latency_s)
         self.index = -1
-        self.flows: set[Flow] = set()
         self.load_bps = 0.0  # sum of the current rates of the flows crossing it
         self.delivered_bits = 0.0  # cumulative, advanced lazily by the network
 
@@ -43,18 +42,43 @@ class DirectedLink:
 
 
 class Flow:
-    __slots__ = ("path", "size_bits", "remaining_bits", "weight", "rate_bps", "purpose", "done", "start_s", "tag")
+    __slots__ = ("path", "size_bits", "finish_v", "weight", "purpose", "done", "start_s", "cls")
 
     def __init__(self, path: Sequence[DirectedLink], size_bytes: float, weight: float, purpose: str, done, start_s):
         self.path = tuple(path)
         self.size_bits = 8.0 * size_bytes
-        self.remaining_bits = self.size_bits
         self.weight = float(weight)
-        self.rate_bps = 0.0
         self.purpose = purpose
         self.done = done
         self.start_s = start_s
-        self.tag = None
+        self.finish_v = 0.0
+        self.cls = None
+
+    @property
+    def rate_bps(self) -> float:
+        return self.cls.rate_bps if self.cls is not None else 0.0
+
+    @property
+    def remaining_bits(self) -> float:
+        return max(self.finish_v - self.cls.served_bits, 0.0) if self.cls is not None else 0.0
+
+
+class FlowClass:
+    """Flows with the same path and weight.  Max-min fairness gives them equal rates, so
+    the class keeps one counter of bits served per flow since it was created
+    (``served_bits``) and a heap of its flows keyed by the counter value at which each
+    one finishes (processor sharing in virtual time): O(log n) per start or end."""
+
+    __slots__ = ("path", "indices", "weight", "heap", "served_bits", "rate_bps", "seq")
+
+    def __init__(self, path: tuple, weight: float):
+        self.path = path
+        self.indices = [l.index for l in path]
+        self.weight = weight
+        self.heap: list = []
+        self.served_bits = 0.0
+        self.rate_bps = 0.0  # per flow
+        self.seq = 0
 
 
 def maxmin_rates(capacity: Sequence[float], flows: Sequence[tuple[float, Sequence[int]]]) -> list[float]:
@@ -98,7 +122,11 @@ def maxmin_rates(capacity: Sequence[float], flows: Sequence[tuple[float, Sequenc
 
 
 class Network:
-    """The directed links of a run and the flows currently crossing them."""
+    """The directed links of a run and the flows currently crossing them.
+
+    Flows are grouped into classes (same path, same weight); rates are recomputed per
+    class by :func:`maxmin_rates` with class weight = flow weight x number of flows,
+    so a recomputation costs O(classes), not O(flows)."""
 
     def __init__(self, env: simpy.Environment, links: Iterable[DirectedLink]):
         self.env = env
@@ -106,10 +134,12 @@ class Network:
         for link in links:
             link.index = len(self.links)
             self.links.append(link)
-        self.flows: set[Flow] = set()
+        self.classes: dict[tuple, FlowClass] = {}
+        self.active: list[FlowClass] = []
         self._last_s = env.now
         self._generation = 0
         self.completed = 0
+        self.in_flight = 0
 
     def transfer(self, path: Sequence[DirectedLink], size_bytes: float, weight: float = 1.0,
                  purpose: str = "data") -> simpy.Event:
@@ -119,12 +149,26 @@ class Network:
         if not path or size_bytes <= 0:
             done.succeed(flow)
             return done
+        if weight <= 0:
+            raise ValueError("flow weights must be positive")
         self._advance()
-        self.flows.add(flow)
-        for link in flow.path:
-            link.flows.add(flow)
+        key = (flow.path, flow.weight)
+        cls = self.classes.get(key)
+        if cls is None:
+            cls = self.classes[key] = FlowClass(flow.path, flow.weight)
+        if not cls.heap:
+            self.active.append(cls)
+        flow.cls = cls
+        flow.finish_v = cls.served_bits + flow.size_bits
+        cls.seq += 1
+        heapq.heappush(cls.heap, (flow.finish_v, cls.seq, flow))
+        self.in_flight += 1
         self._reschedule()
         return done
+
+    @property
+    def flows(self) -> list[Flow]:
+        return [entry[2] for c in self.active for entry in c.heap]
 
     @staticmethod
     def path_latency_s(path: Sequence[DirectedLink]) -> float:
@@ -138,30 +182,31 @@ class Network:
         now = self.env.now
         dt = now - self._last_s
         if dt > 0:
-            for f in self.flows:
-                f.remaining_bits -= f.rate_bps * dt
+            for c in self.active:
+                c.served_bits += c.rate_bps * dt
             for link in self.links:
                 if link.load_bps:
                     link.delivered_bits += link.load_bps * dt
         self._last_s = now
 
     def _recompute(self) -> None:
-        flows = list(self.flows)
-        rates = maxmin_rates([l.capacity_bps for l in self.links],
-                             [(f.weight, [l.index for l in f.path]) for f in flows])
         for link in self.links:
             link.load_bps = 0.0
-        for f, r in zip(flows, rates):
-            f.rate_bps = r
-            for link in f.path:
+        if not self.active:
+            return
+        rates = maxmin_rates([l.capacity_bps for l in self.links],
+                             [(c.weight * len(c.heap), c.indices) for c in self.active])
+        for c, r in zip(self.active, rates):
+            c.rate_bps = r / len(c.heap)
+            for link in c.path:
                 link.load_bps += r
 
     def _reschedule(self) -> None:
         self._recompute()
         self._generation += 1
-        if not self.flows:
+        if not self.active:
             return
-        delay = min(f.remaining_bits / f.rate_bps for f in self.flows)
+        delay = min((c.heap[0][0] - c.served_bits) / c.rate_bps for c in self.active)
         gen = self._generation
         timer = self.env.timeout(max(delay, 0.0))
         timer.callbacks.append(lambda _ev: self._on_timer(gen))
@@ -170,12 +215,14 @@ class Network:
         if gen != self._generation:
             return  # superseded by a later start or end
         self._advance()
-        finished = [f for f in self.flows if f.remaining_bits <= f.rate_bps * _EPS_S + 1e-9 * f.size_bits]
-        for f in finished:
-            self.flows.discard(f)
-            for link in f.path:
-                link.flows.discard(f)
-            f.remaining_bits = 0.0
-            self.completed += 1
-            f.done.succeed(f)
+        for c in list(self.active):
+            tol = c.rate_bps * _EPS_S
+            while c.heap and c.heap[0][0] - c.served_bits <= tol + 1e-9 * c.heap[0][2].size_bits:
+                flow = heapq.heappop(c.heap)[2]
+                self.completed += 1
+                self.in_flight -= 1
+                flow.done.succeed(flow)
+            if not c.heap:
+                self.active.remove(c)
+                c.served_bits = 0.0  # restart the counter: keeps it small and precise
         self._reschedule()

@@ -7,12 +7,14 @@ For each corruption and severity, a shifted stream arrives in batches of 32:
   statistics follow the batch and one entropy-minimisation step updates its
   normalisation affine parameters, as Tent and CEMA do);
 * the student is distilled from the updated teacher on the same batch (KL
-  divergence to the teacher's softmax, all parameters, statistics in train mode);
-* after D samples, a fraction phi of the student's payload is delivered to the
-  device: normalisation layers first (affine parameters and running statistics),
-  then the other layers from the output backwards, whole tensors at a time; the
-  rest keeps the old values.  The device model is evaluated on held-out shifted
-  data: top-1 accuracy and mAP (mean over classes of one-vs-rest average precision).
+  divergence to the teacher's softmax, statistics in train mode);
+* the payload is ordered: normalisation layers first (affine parameters and running
+  statistics), then the other tensors from the output backwards.  For a delivered
+  fraction phi, the student distilled is the one whose trainable parameters are the
+  first phi of that order (the rest keep the device's values), so what is delivered
+  is exactly what was distilled; phi = 1 distils every parameter.  After D samples the
+  device model is evaluated on held-out shifted data: top-1 accuracy and mAP (mean
+  over classes of one-vs-rest average precision), and so is the adapted teacher.
 
 The trace holds the surface over D x phi, the per-batch curve (full and
 normalisation-only delivery after every batch), and the device model's entropy and
@@ -85,15 +87,31 @@ def stream_filters(torch, model, x, ema: float = 0.9) -> tuple[np.ndarray, np.nd
     return ent, cos
 
 
+def prefix_names(order: list[tuple[str, int]], phi: float) -> set[str]:
+    """The state tensors inside the first ``phi`` of the payload (whole tensors)."""
+    total = sum(b for _, b in order)
+    names, sent = set(), 0
+    for name, nbytes in order:
+        if sent + nbytes > phi * total + 1e-9:
+            break
+        names.add(name)
+        sent += nbytes
+    return names
+
+
 def adapt_condition(torch, student0, teacher0, xs, x_eval, y_eval, x_curve, y_curve, d_grid, phi_grid,
                     order, lr_teacher: float, lr_student: float, seed: int):
-    """One shifted stream: returns (surface rows, curve rows)."""
+    """One shifted stream: returns (surface rows, curve rows).
+
+    One distilled student per delivered fraction phi > 0: only the parameters inside
+    the first phi of the payload are trained (the rest stay at the device's values),
+    so the delivered prefix is exactly the model the edge distilled."""
     import torch.nn.functional as F
 
     from sim.profiling.train import entropy_nats
 
     torch.manual_seed(seed)
-    teacher, student = copy.deepcopy(teacher0), copy.deepcopy(student0)
+    teacher = copy.deepcopy(teacher0)
     old = {k: v.clone() for k, v in student0.state_dict().items()}
     norm_params = [p for m in teacher.modules() if isinstance(m, torch.nn.BatchNorm2d) for p in m.parameters()]
     for p in teacher.parameters():
@@ -101,20 +119,33 @@ def adapt_condition(torch, student0, teacher0, xs, x_eval, y_eval, x_curve, y_cu
     for p in norm_params:
         p.requires_grad_(True)
     opt_t = torch.optim.SGD(norm_params, lr=lr_teacher, momentum=0.9)
-    opt_s = torch.optim.Adam(student.parameters(), lr=lr_student)
+    students = {}
+    for phi in phi_grid:
+        if phi <= 0:
+            continue
+        st = copy.deepcopy(student0)
+        keep = prefix_names(order, phi)
+        trainable = [p for n, p in st.named_parameters() if n in keep]
+        for n, p in st.named_parameters():
+            p.requires_grad_(n in keep)
+        students[phi] = (st, torch.optim.Adam(trainable, lr=lr_student) if trainable else None)
     surface, curve = [], []
+    probe, teacher_eval = copy.deepcopy(student0), copy.deepcopy(teacher0)
+    norm_phi = next((f for f in phi_grid if 0 < f < 1), None)
+
+    def delivered(phi: float):
+        if phi <= 0:
+            return old, 0.0, 0
+        return deliver(torch, old, students[phi][0].state_dict(), order, phi)
 
     def snapshot(d: int):
-        new = {k: v.clone() for k, v in student.state_dict().items()}
+        t_acc, t_map = evaluate(torch, teacher_eval, teacher.state_dict(), x_eval, y_eval)
         for phi in phi_grid:
-            state, frac, nbytes = deliver(torch, old, new, order, phi)
-            acc, m = evaluate(torch, student0_eval, state, x_eval, y_eval)
+            state, frac, nbytes = delivered(phi)
+            acc, m = evaluate(torch, probe, state, x_eval, y_eval)
             surface.append({"samples": d, "phi": phi, "phi_delivered": frac, "payload_bytes": nbytes,
-                            "accuracy": acc, "map": m})
-        return new
+                            "accuracy": acc, "map": m, "teacher_accuracy": t_acc, "teacher_map": t_map})
 
-    student0_eval = copy.deepcopy(student0)
-    norm_phi = next((f for f in phi_grid if 0 < f < 1), None)
     if 0 in d_grid:
         snapshot(0)
     for b in range(max(d_grid) // BATCH):
@@ -126,17 +157,21 @@ def adapt_condition(torch, student0, teacher0, xs, x_eval, y_eval, x_curve, y_cu
         opt_t.step()
         with torch.no_grad():
             target = torch.softmax(teacher(xb), 1)
-        student.train()
-        for _ in range(2):
-            opt_s.zero_grad()
-            loss_s = F.kl_div(F.log_softmax(student(xb), 1), target, reduction="batchmean")
-            loss_s.backward()
-            opt_s.step()
+        for st, opt in students.values():
+            st.train()
+            if opt is None:  # nothing trainable: statistics follow the batch
+                with torch.no_grad():
+                    st(xb)
+                continue
+            for _ in range(2):
+                opt.zero_grad()
+                F.kl_div(F.log_softmax(st(xb), 1), target, reduction="batchmean").backward()
+                opt.step()
         d = (b + 1) * BATCH
-        new = snapshot(d) if d in d_grid else {k: v.clone() for k, v in student.state_dict().items()}
-        full_acc, full_map = evaluate(torch, student0_eval, new, x_curve, y_curve)
-        norm_state, _, _ = deliver(torch, old, new, order, norm_phi) if norm_phi else (old, 0, 0)
-        norm_acc, norm_map = evaluate(torch, student0_eval, norm_state, x_curve, y_curve)
+        if d in d_grid:
+            snapshot(d)
+        full_acc, full_map = evaluate(torch, probe, delivered(1.0)[0], x_curve, y_curve)
+        norm_acc, norm_map = evaluate(torch, probe, delivered(norm_phi)[0], x_curve, y_curve) if norm_phi else (0, 0)
         curve.append({"batch": b + 1, "samples": d, "accuracy_full": full_acc, "map_full": full_map,
                       "accuracy_norm": norm_acc, "map_norm": norm_map})
     return surface, curve
@@ -155,6 +190,9 @@ def profile_adaptation(data_path: str | None, out: Path, train_n: int = 20000, e
     from sim.profiling.exits import pick_variant
     from sim.profiling.train import (CORRUPTIONS, batched, condition_seed, corrupt, fit, split, to_tensor)
 
+    phi_needed = phi_grid or (1.0,)
+    if 1.0 not in phi_needed:
+        raise ValueError("the phi grid must contain 1.0 (full delivery)")
     if any(d % BATCH for d in d_grid):
         raise ValueError(f"sample counts must be multiples of the batch size {BATCH}")
     t0 = time.perf_counter()

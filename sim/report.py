@@ -1,0 +1,91 @@
+"""Figures and reports for a run folder or a sweep folder (``sim plot``, ``sim report``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from sim import plots
+
+RUN_KINDS = ("timeline", "link_utilisation", "exit_fractions", "latency_cdf")
+SWEEP_KINDS = ("lines", "pareto", "exit_fractions")
+
+
+class ResultsError(Exception):
+    """Not a results folder, or a figure it cannot make; one line."""
+
+
+def kind_of(folder: Path) -> str:
+    if (folder / "aggregate.parquet").exists() and (folder / "sweep.json").exists():
+        return "sweep"
+    if (folder / "summary.json").exists() and (folder / "timeline.parquet").exists():
+        return "run"
+    raise ResultsError(f"{folder}: not a run folder (summary.json, timeline.parquet) "
+                       "or a sweep folder (aggregate.parquet, sweep.json)")
+
+
+def _sweep(folder: Path) -> tuple[dict, pd.DataFrame]:
+    meta = json.loads((folder / "sweep.json").read_text())
+    return meta, pd.read_parquet(folder / "aggregate.parquet")
+
+
+def figure(folder: Path, kind: str | None = None, x: str | None = None, y: str | None = None,
+           color: str | None = None):
+    what = kind_of(folder)
+    if what == "run":
+        kind = kind or "timeline"
+        if kind not in RUN_KINDS:
+            raise ResultsError(f"--kind: {kind!r} is not a figure of a run (choose from {', '.join(RUN_KINDS)})")
+        summary = json.loads((folder / "summary.json").read_text())
+        tl = pd.read_parquet(folder / "timeline.parquet")
+        if kind == "timeline":
+            return plots.accuracy_timeline(tl)
+        if kind == "link_utilisation":
+            return plots.link_utilisation(tl)
+        if kind == "exit_fractions":
+            return plots.exit_fractions_bars([summary["scenario"]], [summary["exit_fractions"]])
+        return plots.latency_cdf(summary)
+    meta, agg = _sweep(folder)
+    spec_plot = meta["sweep"].get("plot", {})
+    kind = kind or spec_plot.get("kind", "lines")
+    if kind not in SWEEP_KINDS:
+        raise ResultsError(f"--kind: {kind!r} is not a figure of a sweep (choose from {', '.join(SWEEP_KINDS)})")
+    params = [c[len("param:"):] for c in agg.columns if c.startswith("param:")]
+    if kind == "exit_fractions":
+        labels = [", ".join(plots.label(r[f"param:{p}"], full=True) for p in params) for _, r in agg.iterrows()]
+        fr = [{n: r.get(f"exit_fractions.{n}") for n in plots.EXIT_NAMES} for _, r in agg.iterrows()]
+        return plots.exit_fractions_bars(labels, fr, f"Exit fractions: {meta['sweep']['name']}")
+    x = x or spec_plot.get("x") or (params[0] if params else None)
+    y = y or spec_plot.get("y", "mean_accuracy")
+    color = color or spec_plot.get("color") or (params[1] if len(params) > 1 else None)
+    for name, col in (("--x", x), ("--y", y)):
+        if col is None or (col not in agg and f"param:{col}" not in agg):
+            raise ResultsError(f"{name}: no column {col!r} in {folder / 'aggregate.parquet'}")
+    title = f"{meta['sweep']['name']}: {y} vs {x}"
+    return (plots.pareto if kind == "pareto" else plots.sweep_lines)(agg, x, y, color, title)
+
+
+def report(folder: Path, out: Path) -> Path:
+    what = kind_of(folder)
+    if what == "run":
+        summary = json.loads((folder / "summary.json").read_text())
+        rows = {k: v for k, v in summary.items() if k != "latency_quantiles_s"}
+        figs = [figure(folder, k) for k in RUN_KINDS
+                if k != "exit_fractions" or (summary.get("exit_fractions") or {}).get("extension")]
+        return plots.write_html(figs, out, f"Run {summary['scenario']} (seed {summary['seed']})",
+                                plots.table_html(rows))
+    meta, agg = _sweep(folder)
+    spec = meta["sweep"]
+    kinds = [spec.get("plot", {}).get("kind", "lines")]
+    if any(c.startswith("exit_fractions.") for c in agg.columns) and agg.get("exit_fractions.extension", pd.Series([0])).fillna(0).max() > 0:
+        kinds.append("exit_fractions")
+    figs = [figure(folder, k) for k in kinds]
+    for extra in spec.get("plot", {}).get("also", []):
+        figs.append(figure(folder, extra.get("kind", "lines"), extra.get("x"), extra.get("y"), extra.get("color")))
+    keep = [c for c in agg.columns if c.startswith("param:") or c in ("replications", "mean_accuracy", "mean_map",
+            "mean_accuracy:ci95", "mean_map:ci95", "energy_j_per_inference", "latency_p95_s")]
+    intro = (f"<p>{spec.get('description', '')}</p><p>{meta['points']} points x {meta['replications']} "
+             f"replications; base scenario {spec['base']}.</p>" + plots.frame_html(agg[keep]))
+    return plots.write_html(figs, out, f"Sweep {spec['name']}", intro)

@@ -1,0 +1,240 @@
+"""Parameter studies: a base scenario, a grid of dotted-path overrides, replications.
+
+A sweep file::
+
+    name: threshold_study
+    base: ../early_exit.yaml          # relative to the sweep file
+    replications: 3
+    overrides: {horizon_s: 120}       # applied to every point
+    points:                           # explicit points (optional) ...
+      - {policies.routing: {kind: cloud_only}}
+    grid:                             # ... times the product of these lists (optional)
+      policies.routing.threshold_nats: [0.2, 0.8, 1.6]
+    plot: {x: policies.routing.threshold_nats, y: mean_accuracy, color: policies.routing.kind}
+
+Every point is validated through the scenario schema before anything runs.  Each
+(point, replication) runs in its own folder ``points/pNNNN-rR`` written atomically;
+rerunning skips folders that are complete, so a sweep killed half-way resumes with
+every point exactly once.  Executors: serial, a local process pool, or a Dask
+``distributed`` cluster; all give identical per-point results (the seed is the
+scenario's, the replication index selects independent streams).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from sim.scenario_io import ScenarioError, apply_overrides, field_path, read_yaml, validate
+
+
+class SweepSpec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    base: str
+    replications: int = Field(1, ge=1)
+    overrides: dict[str, Any] = {}
+    points: list[dict[str, Any]] = []
+    grid: dict[str, list[Any]] = {}
+    plot: dict[str, Any] = {}
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Point:
+    index: int
+    params: dict[str, Any]  # the overrides that distinguish this point
+    scenario_json: str  # the validated scenario, canonical JSON
+
+
+@dataclass(frozen=True)
+class Sweep:
+    spec: SweepSpec
+    path: Path
+    base_dir: Path  # the base scenario's folder (trace paths are relative to it)
+    points: list[Point]
+
+    def tasks(self) -> list[tuple[Point, int]]:
+        return [(p, r) for p in self.points for r in range(self.spec.replications)]
+
+
+def load_sweep(path: Path | str) -> Sweep:
+    """Read and fully validate a sweep file; raises ScenarioError with one line per problem."""
+    path = Path(path)
+    data = read_yaml(path)
+    try:
+        spec = SweepSpec.model_validate(data)
+    except ValidationError as e:
+        raise ScenarioError([f"{path}: {field_path(err['loc'])}: "
+                             f"{'unknown field' if err['type'] == 'extra_forbidden' else err['msg']}"
+                             for err in e.errors(include_url=False)]) from None
+    base_path = (path.parent / spec.base).resolve()
+    base = read_yaml(base_path)
+    combos = [dict(zip(spec.grid, values)) for values in itertools.product(*spec.grid.values())] or [{}]
+    explicit = spec.points or [{}]
+    points, problems = [], []
+    for i, params in enumerate({**p, **c} for p in explicit for c in combos):
+        label = ", ".join(f"{k}={json.dumps(v, sort_keys=True)}" for k, v in params.items()) or "(base)"
+        try:
+            data = apply_overrides(base, {**spec.overrides, **params}, str(path))
+            scenario = validate(data, f"{path} [point {i}: {label}]")
+        except ScenarioError as e:
+            problems += e.problems
+            continue
+        points.append(Point(i, params, scenario.model_dump_json()))
+    if problems:
+        raise ScenarioError(problems)
+    return Sweep(spec, path, base_path.parent, points)
+
+
+def task_dir(out: Path, point: Point, replication: int) -> Path:
+    return out / "points" / f"p{point.index:04d}-r{replication}"
+
+
+def run_task(scenario_json: str, base_dir: str, replication: int, folder: str) -> dict:
+    """Run one (point, replication) and write its folder atomically.  Safe to call in any process."""
+    from sim import metrics
+    from sim.build import load_traces
+    from sim.config import Scenario
+    from sim.run import run
+
+    final = Path(folder)
+    if (final / "summary.json").exists():
+        return json.loads((final / "summary.json").read_text())
+    scenario = Scenario.model_validate_json(scenario_json)
+    result = run(scenario, load_traces(scenario, Path(base_dir)), replication=replication)
+    summary = metrics.frames(result)[0]
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    try:
+        (tmp / "summary.json").write_text(json.dumps(summary, indent=1, allow_nan=False) + "\n")
+        (tmp / "scenario.json").write_text(scenario_json)
+        try:
+            os.rename(tmp, final)
+        except OSError:  # another worker finished the same task first: keep theirs
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return json.loads((final / "summary.json").read_text())
+
+
+def execute(sweep: Sweep, out: Path, workers: int = 1, scheduler: str | None = None,
+            progress: Callable[[int, int], None] | None = None) -> tuple[int, int]:
+    """Run every unfinished task; returns (tasks run now, tasks skipped as already done)."""
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in (out / "points").glob(".*") if (out / "points").exists() else []:
+        shutil.rmtree(stale, ignore_errors=True)  # partial folders of an interrupted run
+    todo, skipped = [], 0
+    for point, r in sweep.tasks():
+        folder = task_dir(out, point, r)
+        if (folder / "summary.json").exists():
+            skipped += 1
+        else:
+            todo.append((point.scenario_json, str(sweep.base_dir), r, str(folder)))
+    total = len(todo)
+    if progress:
+        progress(0, total)
+    for done, _ in enumerate(_map(todo, workers, scheduler), start=1):
+        if progress:
+            progress(done, total)
+    return total, skipped
+
+
+def _map(todo: list[tuple], workers: int, scheduler: str | None) -> Iterable[dict]:
+    if not todo:
+        return
+    if scheduler:
+        from distributed import Client, as_completed
+
+        with Client(scheduler, timeout="20s") as client:
+            futures = [client.submit(run_task, *t, pure=False) for t in todo]
+            for f in as_completed(futures):
+                yield f.result()
+    elif workers > 1:
+        from concurrent.futures import ProcessPoolExecutor, as_completed as done_first
+
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for f in done_first([pool.submit(run_task, *t) for t in todo]):
+                yield f.result()
+    else:
+        for t in todo:
+            yield run_task(*t)
+
+
+def flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def param_value(v: Any) -> Any:
+    return v if isinstance(v, (int, float, str, bool)) or v is None else json.dumps(v, sort_keys=True)
+
+
+def collect(sweep: Sweep, out: Path):
+    """points.parquet (one row per point and replication) and aggregate.parquet
+    (mean and 95% confidence interval per point) from the finished task folders."""
+    import numpy as np
+    import pandas as pd
+
+    rows = []
+    for point, r in sweep.tasks():
+        f = task_dir(out, point, r) / "summary.json"
+        if not f.exists():
+            continue
+        summary = json.loads(f.read_text())
+        rows.append({"point": point.index, "replication": r,
+                     **{f"param:{k}": param_value(v) for k, v in point.params.items()}, **flatten(summary)})
+    points = pd.DataFrame(rows)
+    params = [c for c in points.columns if c.startswith("param:")]
+    metrics_cols = [c for c in points.columns if c not in params + ["point", "replication"]
+                    and pd.api.types.is_numeric_dtype(points[c]) and not pd.api.types.is_bool_dtype(points[c])]
+    agg = []
+    for p, g in points.groupby("point", sort=True):
+        row = {"point": p, "replications": len(g), **{c: g[c].iloc[0] for c in params}}
+        for c in metrics_cols:
+            x = g[c].to_numpy(dtype=float)
+            x = x[~np.isnan(x)]
+            m = float(x.mean()) if len(x) else math.nan
+            half = _t95(len(x) - 1) * float(x.std(ddof=1)) / math.sqrt(len(x)) if len(x) > 1 else math.nan
+            row[c] = m
+            row[f"{c}:ci95"] = half
+        agg.append(row)
+    aggregate = pd.DataFrame(agg)
+    points.to_parquet(out / "points.parquet", index=False)
+    aggregate.to_parquet(out / "aggregate.parquet", index=False)
+    meta = {"sweep": sweep.spec.model_dump(mode="json"), "sweep_file": str(sweep.path),
+            "points": len(sweep.points), "replications": sweep.spec.replications}
+    (out / "sweep.json").write_text(json.dumps(meta, indent=1) + "\n")
+    return points, aggregate
+
+
+def _t95(df: int) -> float:
+    """Two-sided 95% Student t quantile."""
+    table = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262,
+             10: 2.228, 12: 2.179, 15: 2.131, 20: 2.086, 30: 2.042}
+    if df <= 0:
+        return math.nan
+    if df in table:
+        return table[df]
+    keys = sorted(table)
+    for a, b in zip(keys, keys[1:]):
+        if a < df < b:
+            return table[a] + (table[b] - table[a]) * (df - a) / (b - a)
+    return 1.96 + 2.4 / df  # close to the exact value above 30 degrees of freedom

@@ -1,0 +1,113 @@
+"""Sweeps: validation before running, executors agree, resumable after SIGKILL, outputs."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from sim import sweep as sweep_mod
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "tests" / "data"
+SWEEP = DATA / "sweep_tiny.yaml"
+
+
+def sim(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "cli", *map(str, args)], cwd=ROOT, capture_output=True, text=True,
+                          **kw)
+
+
+def per_point(folder: Path) -> pd.DataFrame:
+    df = pd.read_parquet(folder / "points.parquet")
+    return df.sort_values(["point", "replication"]).reset_index(drop=True)
+
+
+def test_sweep_outputs_and_confidence_intervals(tmp_path):
+    r = sim("sweep", SWEEP, "--out", tmp_path, "--quiet")
+    assert r.returncode == 0, r.stderr
+    folder = tmp_path / "tiny_sweep"
+    pts = per_point(folder)
+    assert len(pts) == 6 * 2 and set(pts["replication"]) == {0, 1}
+    assert {"param:policies.routing.fraction", "param:device_groups.0.count", "mean_accuracy"} <= set(pts.columns)
+    agg = pd.read_parquet(folder / "aggregate.parquet")
+    assert len(agg) == 6 and (agg["replications"] == 2).all()
+    g = pts[pts["point"] == 0]["mean_accuracy"]
+    assert agg.loc[agg["point"] == 0, "mean_accuracy"].item() == pytest.approx(g.mean())
+    # replications use independent streams
+    assert pts.groupby("point")["inferences"].nunique().max() == 2
+    # offloading everything puts every inference on the edge
+    full = pts[pts["param:policies.routing.fraction"] == 1.0]
+    assert (full["offloaded_fraction"] == 1.0).all()
+
+
+def test_serial_parallel_and_dask_agree(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    assert sim("sweep", SWEEP, "--out", tmp_path / "serial", "-q").returncode == 0
+    assert sim("sweep", SWEEP, "--out", tmp_path / "pool", "--workers", "2", "-q").returncode == 0
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster:
+        r = sim("sweep", SWEEP, "--out", tmp_path / "dask", "--scheduler", cluster.scheduler_address, "-q")
+        assert r.returncode == 0, r.stderr
+    cols = lambda df: df.drop(columns=[c for c in df.columns if c == "wall_s"])  # noqa: E731
+    serial = cols(per_point(tmp_path / "serial" / "tiny_sweep"))
+    pd.testing.assert_frame_equal(serial, cols(per_point(tmp_path / "pool" / "tiny_sweep")))
+    pd.testing.assert_frame_equal(serial, cols(per_point(tmp_path / "dask" / "tiny_sweep")))
+
+
+def test_killed_sweep_resumes_with_every_point_exactly_once(tmp_path):
+    spec = yaml.safe_load(SWEEP.read_text())
+    spec.update(base=str(DATA / "tiny.yaml"), replications=4, overrides={"horizon_s": 200})
+    f = tmp_path / "s.yaml"
+    f.write_text(yaml.safe_dump(spec))
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "sweep", str(f), "--out", str(tmp_path), "-q"], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    points = tmp_path / "tiny_sweep" / "points"
+    deadline = time.time() + 120
+    while time.time() < deadline and len([p for p in points.glob("p*")]) < 3:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = len(list(points.glob("p*")))
+    assert 0 < done_before < 24, "kill the sweep half-way"
+    r = sim("sweep", f, "--out", tmp_path, "-q")
+    assert r.returncode == 0, r.stderr
+    assert f"skipped {done_before} already done" in r.stdout
+    pts = per_point(tmp_path / "tiny_sweep")
+    assert len(pts) == 24 and not pts.duplicated(["point", "replication"]).any()
+    assert sorted(p.name for p in points.iterdir()) == sorted(f"p{i:04d}-r{r}" for i in range(6) for r in range(4))
+
+
+@pytest.mark.parametrize("change, fragment", [
+    ({"grid": {"policies.routing.fractoin": [0.1]}}, "unknown field"),
+    ({"grid": {"device_groups.0.count": [0]}}, "device_groups[0].count"),
+    ({"grid": {"device_groups.7.count": [3]}}, "no list item '7'"),
+    ({"replications": 0}, "replications"),
+    ({"colour": "red"}, "colour: unknown field"),
+])
+def test_bad_sweep_is_one_line_before_anything_runs(tmp_path, change, fragment):
+    spec = yaml.safe_load(SWEEP.read_text())
+    spec["base"] = str(DATA / "tiny.yaml")
+    spec.update(change)
+    f = tmp_path / "s.yaml"
+    f.write_text(yaml.safe_dump(spec))
+    r = sim("sweep", f, "--out", tmp_path / "out")
+    assert r.returncode == 2 and fragment in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert str(f) in r.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_scheduler_address():
+    r = sim("sweep", SWEEP, "--scheduler", "localhost:8786")
+    assert r.returncode == 2 and "--scheduler" in r.stderr
+
+
+def test_sweep_file_points_are_validated_with_their_labels():
+    sw = sweep_mod.load_sweep(SWEEP)
+    assert len(sw.points) == 6 and sw.points[5].params == {"policies.routing.fraction": 1.0, "device_groups.0.count": 10}
