@@ -17,11 +17,12 @@ import simpy
 from sim.config import EarlyExit, Scenario, TimingRef
 from sim.entities.device import DeviceGroupProcess, EarlyExitGroupProcess, OffloadTarget
 from sim.entities.link import DirectedLink, Network
+from sim.entities.updates import UpdateController, UpdateState
 from sim.entities.server import Server
 from sim.recorder import Recorder
 from sim.rng import Streams
-from sim.traces import (AccuracyTrace, ExitRecords, TimingDistribution, TimingTrace, TraceError, load_accuracy,
-                        load_exits, load_timings)
+from sim.traces import (AccuracyTrace, AdaptationSurface, ExitRecords, TimingDistribution, TimingTrace, TraceError,
+                        load_accuracy, load_adaptation, load_exits, load_timings)
 
 
 class BuildError(Exception):
@@ -37,6 +38,7 @@ class LoadedTraces:
     accuracy: AccuracyTrace | None
     timings: dict[str, TimingTrace]  # by path as written in the scenario
     exits: dict[str, ExitRecords]
+    surfaces: dict[str, AdaptationSurface] = None
 
     def timing(self, ref: TimingRef) -> TimingDistribution:
         return self.timings[ref.trace].get(ref.model, ref.segment, ref.batch_size)
@@ -54,6 +56,7 @@ def load_traces(scenario: Scenario, base_dir: Path) -> LoadedTraces:
     that each referenced model, segment and condition exists.  Raises :class:`BuildError`."""
     timings: dict[str, TimingTrace] = {}
     exits: dict[str, ExitRecords] = {}
+    surfaces: dict[str, AdaptationSurface] = {}
 
     def load(field: str, rel: str, loader, cache=None):
         if cache is not None and rel in cache:
@@ -80,7 +83,8 @@ def load_traces(scenario: Scenario, base_dir: Path) -> LoadedTraces:
         if g.compute is not None:
             t = load(f"{f}.compute.trace", g.compute.trace, load_timings, timings)
             check(f"{f}.compute", lambda: t.get(g.compute.model, g.compute.segment, g.compute.batch_size))
-            check(f"{f}.model", lambda: accuracy.accuracy(g.model))
+            if g.updates is None:
+                check(f"{f}.model", lambda: accuracy.accuracy(g.model))
         else:
             ee = g.early_exit
             t = load(f"{f}.early_exit.timing", ee.timing, load_timings, timings)
@@ -88,6 +92,25 @@ def load_traces(scenario: Scenario, base_dir: Path) -> LoadedTraces:
                 check(f"{f}.early_exit.model", lambda: t.get(ee.model, seg, ee.batch_size))
             rec = load(f"{f}.early_exit.records", ee.records, load_exits, exits)
             check(f"{f}.early_exit.condition", lambda: rec.condition(ee.condition.corruption, ee.condition.severity))
+        if g.updates is not None:
+            u = g.updates
+            surf = load(f"{f}.updates.surface", u.surface, load_adaptation, surfaces)
+            d = u.drift
+            keys = ([(f"{f}.updates.drift.segments[{k}]", f"{x.corruption}/{x.severity}") for k, x in enumerate(d.segments)]
+                    + [(f"{f}.updates.drift.switching.conditions[{k}]", c.key)
+                       for k, c in enumerate(d.switching.conditions if d.switching else [])])
+            for where, key in keys:
+                if key not in surf.accuracy:
+                    raise BuildError(where, f"no adaptation surface for {key} in {u.surface} "
+                                            f"(has: {', '.join(surf.conditions())})")
+            if scenario.policies.allocation.kind == "distributed":
+                missing = [k for _, k in keys if k not in surf.teacher]
+                if missing:
+                    raise BuildError(f"{f}.updates.surface", f"{u.surface} has no edge-model accuracy for {missing[0]} "
+                                                             "(needed by the distributed baseline; regenerate it)")
+            jt = load(f"{f}.updates.job.trace", u.job.trace, load_timings, timings)
+            check(f"{f}.updates.job.teacher", lambda: jt.get(u.job.teacher, u.job.teacher_segment, u.job.batch_size))
+            check(f"{f}.updates.job.student", lambda: jt.get(u.job.student, u.job.student_segment, u.job.batch_size))
     simple_targets = {t for g in scenario.device_groups if g.compute is not None
                       for _, t in scenario.routing_of(g).targets()}
     for i, s in enumerate(scenario.servers):
@@ -97,7 +120,7 @@ def load_traces(scenario: Scenario, base_dir: Path) -> LoadedTraces:
             if accuracy is None:
                 raise BuildError("traces.accuracy", f"required: whole-model devices offload to server {s.name!r}")
             check(f"servers[{i}].model", lambda: accuracy.accuracy(s.model))
-    return LoadedTraces(accuracy, timings, exits)
+    return LoadedTraces(accuracy, timings, exits, surfaces)
 
 
 @dataclass
@@ -107,6 +130,7 @@ class Model:
     servers: list[Server]
     groups: list[DeviceGroupProcess]
     recorder: Recorder
+    updates: list = None
 
 
 def topology(scenario: Scenario) -> nx.Graph:
@@ -125,8 +149,13 @@ def build(scenario: Scenario, traces: LoadedTraces, streams: Streams) -> Model:
     links: list[DirectedLink] = []
     ap_links = {}
     for ap in scenario.access_points:
+        if ap.duplex == "half":
+            air = DirectedLink(f"{ap.name}.air", ap.uplink_bps, ap.latency_s)
+            ap_links[ap.name] = (air, air)
+            links.append(air)
+            continue
         up = DirectedLink(f"{ap.name}.up", ap.uplink_bps, ap.latency_s)
-        down = DirectedLink(f"{ap.name}.down", ap.downlink_bps, ap.latency_s)
+        down = DirectedLink(f"{ap.name}.down", ap.downlink_bps or ap.uplink_bps, ap.latency_s)
         ap_links[ap.name] = (up, down)
         links += [up, down]
     hop = {}
@@ -158,11 +187,19 @@ def build(scenario: Scenario, traces: LoadedTraces, streams: Streams) -> Model:
                 traces.timing(s.compute), s.compute.speed_factor, streams[f"server/{s.name}/service"],
                 traces.model_accuracy(s.model), s.energy)
 
-    groups = []
+    groups, states = [], {}
     for i, g in enumerate(scenario.device_groups):
         common = dict(network=network, recorder=recorder, policy=scenario.routing_of(g),
                       targets=targets_by_ap[g.access_point], streams=streams, horizon_s=scenario.horizon_s)
-        if g.early_exit is None:
+        if g.updates is not None:
+            if g.updates.edge not in targets_by_ap[g.access_point]:
+                raise BuildError(f"device_groups[{i}].updates.edge",
+                                 f"no route from access point {g.access_point!r} to server {g.updates.edge!r}")
+            st = UpdateState(env, i, g, traces.surfaces[g.updates.surface], streams[f"group/{g.name}/drift"])
+            states.setdefault((g.access_point, g.updates.edge, g.updates.period_s), []).append(st)
+            groups.append(DeviceGroupProcess(env, i, g, timing=traces.timing(g.compute), accuracy=None, updates=st,
+                                             edge_target=targets_by_ap[g.access_point][g.updates.edge], **common))
+        elif g.early_exit is None:
             groups.append(DeviceGroupProcess(env, i, g, timing=traces.timing(g.compute),
                                              accuracy=traces.accuracy.accuracy(g.model), **common))
         else:
@@ -171,8 +208,29 @@ def build(scenario: Scenario, traces: LoadedTraces, streams: Streams) -> Model:
                                                 records=traces.exits[ee.records].condition(ee.condition.corruption,
                                                                                            ee.condition.severity),
                                                 **common))
+    controllers = []
+    aps = {ap.name: ap for ap in scenario.access_points}
+    for (ap, edge, _), sts in states.items():
+        job = sts[0].spec.updates.job
+        jt = traces.timings[job.trace]
+        controllers.append(UpdateController(
+            env, sts, scenario.policies.allocation, network, targets_by_ap[ap][edge], aps[ap].uplink_bps,
+            jt.get(job.teacher, job.teacher_segment, job.batch_size), jt.get(job.student, job.student_segment, job.batch_size),
+            streams[f"edge/{edge}/{ap}/jobs"], recorder))
+    for ap in scenario.access_points:
+        for start, end in ap.outages:
+            env.process(_outage(env, network, set(ap_links[ap.name]), start, end))
     env.process(_sampler(env, scenario.metrics.window_s, network, servers, recorder))
-    return Model(env, network, servers, groups, recorder)
+    return Model(env, network, servers, groups, recorder, [s for sts in states.values() for s in sts])
+
+
+def _outage(env, network: Network, links: set, start_s: float, end_s: float):
+    yield env.timeout(start_s)
+    for link in links:
+        network.set_up(link, False)
+    yield env.timeout(end_s - start_s)
+    for link in links:
+        network.set_up(link, True)
 
 
 def _sampler(env, window_s: float, network: Network, servers: list[Server], recorder: Recorder):

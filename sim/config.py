@@ -14,6 +14,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
+from sim.policies.allocation import AllocationPolicy, EqualShare
 from sim.policies.routing import LocalOnly, RoutingPolicy
 from sim.policies.scheduling import SchedulingPolicy, Fifo
 
@@ -90,6 +91,69 @@ class EarlyExit(Frozen):
     condition: Condition = Condition()
 
 
+class DriftSegment(Frozen):
+    start_s: NonNegFloat
+    corruption: Name
+    severity: Annotated[int, Field(ge=1, le=5)]
+
+
+class DriftSwitching(Frozen):
+    """A random switching process: after an exponential holding time (mean
+    ``mean_holding_s``) the condition jumps to another one drawn uniformly."""
+
+    mean_holding_s: PositiveFloat
+    conditions: Annotated[list[Condition], Field(min_length=2)]
+
+
+class Drift(Frozen):
+    """Which corruption and severity a group's data has over time: fixed segments or switching."""
+
+    segments: list[DriftSegment] = []
+    switching: DriftSwitching | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "Drift":
+        if bool(self.segments) == (self.switching is not None):
+            raise ValueError("give either segments or switching")
+        if self.segments and self.segments[0].start_s != 0:
+            raise ValueError("the first segment must start at 0")
+        if any(b.start_s <= a.start_s for a, b in zip(self.segments, self.segments[1:])):
+            raise ValueError("segments must start at increasing times")
+        return self
+
+
+class EdgeJob(Frozen):
+    """Service time of a fine-tune + distil job at the edge, from timing traces:
+    per uploaded sample, ``train_factor`` x (teacher + student forward time per sample at
+    ``batch_size``) x ``epochs``; a training step costs about three forward passes
+    (forward, backward of activations, backward of weights): a declared factor."""
+
+    trace: str
+    teacher: Name
+    teacher_segment: Name = "full"
+    student: Name
+    student_segment: Name = "full"
+    batch_size: Annotated[int, Field(ge=1)] = 4
+    train_factor: PositiveFloat = 3.0
+    epochs: Annotated[int, Field(ge=1)] = 1
+    speed_factor: PositiveFloat = Field(1.0, description="declared (not measured) edge speed-up over the profiled CPU")
+
+
+class Updates(Frozen):
+    """The model-update loop (PAPERS.md A): every ``period_s`` each device uploads samples
+    to ``edge``, the edge fine-tunes and distils, and the updated model comes back."""
+
+    surface: str = Field(description="adaptation surface trace (sim.adaptation/1)")
+    edge: Name
+    period_s: PositiveFloat = 60.0
+    sample_bytes: Annotated[int, Field(gt=0)] = 784
+    samples_per_s: PositiveFloat = Field(10.0, description="new data samples a device produces per second")
+    model_bytes: Annotated[int, Field(gt=0)] | None = Field(
+        None, description="full model payload; default: the surface's measured student payload")
+    job: EdgeJob
+    drift: Drift
+
+
 class DeviceGroup(Frozen):
     name: Name
     count: Annotated[int, Field(gt=0)]
@@ -103,13 +167,28 @@ class DeviceGroup(Frozen):
     data_rate_bps: NonNegFloat = Field(0.0, description="rate at which the device produces new data")
     energy: Energy = Energy()
     routing: RoutingPolicy | None = Field(None, description="overrides policies.routing for this group")
+    updates: Updates | None = None
 
 
 class AccessPoint(Frozen):
+    """A wireless access point.  ``duplex: full``: separate uplink and downlink capacities;
+    ``duplex: half``: one shared medium of ``uplink_bps`` carries both directions (the
+    model-update loop then splits one capacity between data upload and model download)."""
+
     name: Name
     uplink_bps: PositiveFloat
-    downlink_bps: PositiveFloat
+    downlink_bps: PositiveFloat | None = Field(None, description="defaults to uplink_bps; unused when half duplex")
+    duplex: Literal["full", "half"] = "full"
     latency_s: NonNegFloat = 0.0
+    outages: list[tuple[NonNegFloat, NonNegFloat]] = Field(
+        [], description="[start_s, end_s] intervals when the access point carries nothing; flows crossing it abort")
+
+    @model_validator(mode="after")
+    def _outages_ordered(self) -> "AccessPoint":
+        for start, end in self.outages:
+            if end <= start:
+                raise ValueError(f"outage [{start}, {end}]: end must be after start")
+        return self
 
 
 class Link(Frozen):
@@ -142,6 +221,7 @@ class Server(Frozen):
 
 class Policies(Frozen):
     routing: RoutingPolicy = LocalOnly()
+    allocation: AllocationPolicy = EqualShare()
 
 
 class Metrics(Frozen):
@@ -216,7 +296,13 @@ def reference_errors(s: Scenario) -> list[tuple[str, str]]:
                                   "early-exit device (use meanet, confidence, device_only, main_only or cloud_only)"))
         elif g.early_exit is None and policy.early_exit:
             errors.append((where, f"kind {policy.kind!r} needs early_exit in group {g.name!r}"))
-    if s.traces.accuracy is None and any(g.compute is not None for g in s.device_groups):
+    for i, g in enumerate(s.device_groups):
+        if g.updates is not None:
+            if g.compute is None:
+                errors.append((f"device_groups[{i}].updates", "the update loop needs a whole-model device (compute)"))
+            if g.updates.edge not in servers:
+                errors.append((f"device_groups[{i}].updates.edge", f"undefined server {g.updates.edge!r}"))
+    if s.traces.accuracy is None and any(g.compute is not None and g.updates is None for g in s.device_groups):
         errors.append(("traces.accuracy", "required by device groups that run a whole model (compute)"))
     routings = [("policies.routing", s.policies.routing)]
     routings += [(f"device_groups[{i}].routing", g.routing) for i, g in enumerate(s.device_groups) if g.routing]

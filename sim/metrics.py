@@ -14,7 +14,8 @@ def inferences_frame(result: RunResult) -> pd.DataFrame:
     rows = result.recorder.inferences
     df = pd.DataFrame({c: np.asarray(rows[c]) for c in INFERENCE_COLUMNS})
     df = df.astype({"arrival_s": "float64", "done_s": "float64", "group": "int32", "device": "int32",
-                    "place": "int32", "exit": "int8", "correct": "bool", "bytes_up": "int64", "bytes_down": "int64",
+                    "place": "int32", "exit": "int8", "correct": "bool", "map": "float64", "version": "int32",
+                    "staleness_s": "float64", "bytes_up": "int64", "bytes_down": "int64",
                     "compute_energy_j": "float64", "radio_energy_j": "float64",
                     "server_energy_j": "float64"})
     df["latency_s"] = df["done_s"] - df["arrival_s"]
@@ -36,6 +37,10 @@ def timeline(result: RunResult, inf: pd.DataFrame) -> pd.DataFrame:
     with np.errstate(invalid="ignore", divide="ignore"):
         out["inferences"] = n
         out["accuracy"] = np.where(n > 0, ok / n, np.nan)
+        mp = inf["map"].to_numpy()
+        has = ~np.isnan(mp)
+        nm = np.bincount(idx[has], minlength=len(dt))
+        out["map"] = np.where(nm > 0, np.bincount(idx[has], weights=mp[has], minlength=len(dt)) / np.maximum(nm, 1), np.nan)
         out["latency_mean_s"] = np.where(n > 0, lat / n, np.nan)
         out["offloaded_fraction"] = np.where(n > 0, off / n, np.nan)
         ext = np.bincount(idx, weights=(inf["exit"].to_numpy() == 1).astype(float), minlength=len(dt))
@@ -94,6 +99,13 @@ def summary(result: RunResult, inf: pd.DataFrame, dev: pd.DataFrame) -> dict:
     link_bits = r.samples_link_bits[-1]
     energy = float(dev["energy_j"].sum())
     exits = inf["exit"].to_numpy()
+    maps = inf["map"].to_numpy()
+    stale = inf["staleness_s"].to_numpy()
+    flows = pd.DataFrame(r.flows)
+    by_purpose = flows.groupby("purpose")["size_bytes"].sum().astype(int).to_dict() if len(flows) else {}
+    link_purpose: dict = {}
+    for (link, purpose), b in (flows.groupby(["path", "purpose"])["size_bytes"].sum().items() if len(flows) else []):
+        link_purpose.setdefault(link, {})[purpose] = 8 * float(b) / (result.link_capacity_bps[link] * horizon)
     by_exit = {name: exits == k for k, name in enumerate(EXIT_NAMES)}
     return {
         "scenario": sc.name,
@@ -104,6 +116,8 @@ def summary(result: RunResult, inf: pd.DataFrame, dev: pd.DataFrame) -> dict:
         "inferences": n,
         "offloaded_fraction": float((inf["place"] >= 0).mean()) if n else None,
         "mean_accuracy": float(inf["correct"].mean()) if n else None,
+        "mean_map": float(np.nanmean(maps)) if (~np.isnan(maps)).any() else None,
+        "model_staleness_mean_s": float(np.nanmean(stale)) if (~np.isnan(stale)).any() else None,
         "latency_mean_s": float(lat.mean()) if n else None,
         "latency_p50_s": pct(50),
         "latency_p95_s": pct(95),
@@ -115,6 +129,9 @@ def summary(result: RunResult, inf: pd.DataFrame, dev: pd.DataFrame) -> dict:
         "energy_j_parts": {part: float(dev[f"{part}_energy_j"].sum()) for part in ("compute", "radio", "idle")},
         "energy_j_per_inference": energy / n if n else None,
         "server_energy_j": float(inf["server_energy_j"].sum()),
+        "bytes_by_purpose": {k: int(v) for k, v in sorted(by_purpose.items())},
+        "link_utilisation_by_purpose": {k: dict(sorted(v.items())) for k, v in sorted(link_purpose.items())},
+        **result.extras,
         "compute_energy_j_per_inference": (float(inf["compute_energy_j"].sum() + inf["server_energy_j"].sum()) / n
                                            if n else None),
         "exit_fractions": {name: float(m.mean()) if n else None for name, m in by_exit.items()},

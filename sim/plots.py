@@ -31,38 +31,46 @@ def label(value, full: bool = False) -> str:
     return f"{v.get('kind', '')} {rest}".strip() if full else str(v.get("kind", v))
 
 
-def _band(fig, x, y, half, color, name):
-    lo = [a - b for a, b in zip(y, half)]
-    hi = [a + b for a, b in zip(y, half)]
-    fig.add_trace(go.Scatter(x=x + x[::-1], y=hi + lo[::-1], fill="toself", fillcolor=color, opacity=0.18,
-                             line={"width": 0}, hoverinfo="skip", showlegend=False, name=f"{name} 95% CI"))
+def _col(agg: pd.DataFrame, name: str | None) -> str | None:
+    return None if name is None else (name if name in agg else f"param:{name}")
 
 
 def sweep_lines(agg: pd.DataFrame, x: str, y: str, color: str | None = None, title: str = "",
-                markers_only: bool = False) -> go.Figure:
-    """``y`` against ``x`` with 95% confidence bands, one line per value (or policy kind) of ``color``."""
-    xcol = x if x in agg else f"param:{x}"
-    ccol = None if color is None else (color if color in agg else f"param:{color}")
-    df = agg.copy()
-    groups = [("all", df)] if ccol is None else list(df.groupby(df[ccol].map(label), sort=True))
-    fig = go.Figure()
-    for k, (name, g) in enumerate(groups):
-        g = g.sort_values(xcol)
-        xs, ys = g[xcol].tolist(), g[y].tolist()
-        half = g[f"{y}:ci95"].fillna(0).tolist() if f"{y}:ci95" in g else [0.0] * len(ys)
-        c = PALETTE[k % len(PALETTE)]
-        if not markers_only and len(xs) > 1:
-            _band(fig, xs, ys, half, c, name)
-        fig.add_trace(go.Scatter(x=xs, y=ys, name=name, mode="markers" if markers_only else "lines+markers",
-                                 line={"color": c}, error_y={"type": "data", "array": half, "visible": True}))
-    fig.update_layout(title=title or f"{y} vs {x}", xaxis_title=x, yaxis_title=y, template="plotly_white",
-                      legend_title=color or "")
+                markers_only: bool = False, facet: str | None = None, log_x: bool = False) -> go.Figure:
+    """``y`` against ``x`` with 95% confidence bands, one line per value (or policy kind) of
+    ``color``, one panel per value of ``facet``."""
+    from plotly.subplots import make_subplots
+
+    xcol, ccol, fcol = _col(agg, x), _col(agg, color), _col(agg, facet)
+    panels = [(None, agg)] if fcol is None else list(agg.groupby(fcol, sort=True))
+    fig = make_subplots(rows=1, cols=len(panels), shared_yaxes=True,
+                        subplot_titles=[f"{facet} = {label(v)}" for v, _ in panels] if fcol else None)
+    names = sorted(agg[ccol].map(label).unique()) if ccol else ["all"]
+    for col, (_, panel) in enumerate(panels, start=1):
+        groups = [("all", panel)] if ccol is None else list(panel.groupby(panel[ccol].map(label), sort=True))
+        for name, g in groups:
+            g = g.sort_values(xcol)
+            xs, ys = g[xcol].tolist(), g[y].tolist()
+            half = g[f"{y}:ci95"].fillna(0).tolist() if f"{y}:ci95" in g else [0.0] * len(ys)
+            c = PALETTE[names.index(name) % len(PALETTE)]
+            if not markers_only and len(xs) > 1:
+                lo = [a - b for a, b in zip(ys, half)]
+                hi = [a + b for a, b in zip(ys, half)]
+                fig.add_trace(go.Scatter(x=xs + xs[::-1], y=hi + lo[::-1], fill="toself", fillcolor=c, opacity=0.18,
+                                         line={"width": 0}, hoverinfo="skip", showlegend=False,
+                                         name=f"{name} 95% CI"), row=1, col=col)
+            fig.add_trace(go.Scatter(x=xs, y=ys, name=name, legendgroup=name, showlegend=col == 1,
+                                     mode="markers" if markers_only else "lines+markers", line={"color": c},
+                                     error_y={"type": "data", "array": half, "visible": True}), row=1, col=col)
+        fig.update_xaxes(title_text=x, type="log" if log_x else None, row=1, col=col)
+    fig.update_yaxes(title_text=y, row=1, col=1)
+    fig.update_layout(title=title or f"{y} vs {x}", template="plotly_white", legend_title=color or "")
     return fig
 
 
-def pareto(agg: pd.DataFrame, x: str, y: str, color: str, title: str = "") -> go.Figure:
+def pareto(agg: pd.DataFrame, x: str, y: str, color: str, title: str = "", **kw) -> go.Figure:
     """Accuracy against energy (or any cost) per policy; points joined in order of cost."""
-    fig = sweep_lines(agg, x, y, color, title or f"{y} vs {x} (Pareto)")
+    fig = sweep_lines(agg, x, y, color, title or f"{y} vs {x} (Pareto)", **kw)
     fig.update_traces(mode="lines+markers")
     return fig
 
@@ -87,7 +95,7 @@ def timeline_figure(tl: pd.DataFrame, columns: list[str], title: str, yaxis: str
 
 
 def accuracy_timeline(tl: pd.DataFrame) -> go.Figure:
-    cols = [c for c in ("accuracy", "map") if c in tl]
+    cols = [c for c in ("accuracy", "map") if c in tl and tl[c].notna().any()]
     return timeline_figure(tl, cols, "Accuracy over time", "accuracy / mAP")
 
 

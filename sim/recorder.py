@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-INFERENCE_COLUMNS = ("arrival_s", "done_s", "group", "device", "place", "exit", "correct",
+INFERENCE_COLUMNS = ("arrival_s", "done_s", "group", "device", "place", "exit", "correct", "map", "version",
+                     "staleness_s",
                      "bytes_up", "bytes_down", "compute_energy_j", "radio_energy_j", "server_energy_j")
 FLOW_COLUMNS = ("start_s", "end_s", "purpose", "size_bytes", "path")
 
@@ -24,13 +25,16 @@ class Recorder:
         self.samples_busy_area: list[list[float]] = []
         self.samples_in_system: list[list[int]] = []
         self._inf = [self.inferences[c].append for c in INFERENCE_COLUMNS]
+        self.failed = 0  # offloaded inferences whose flow an outage cut
 
-    def inference(self, arrival_s, done_s, group, device, place, exit_, correct, bytes_up, bytes_down,
-                  compute_energy_j, radio_energy_j, server_energy_j) -> None:
+    def inference(self, arrival_s, done_s, group, device, place, exit_, correct, map_, version, staleness_s,
+                  bytes_up, bytes_down, compute_energy_j, radio_energy_j, server_energy_j) -> None:
+        """``map_`` is the mAP of the model that served it (NaN without the update loop),
+        ``version`` that model's version (-1 without the update loop), ``staleness_s`` its age."""
         a = self._inf
         a[0](arrival_s); a[1](done_s); a[2](group); a[3](device); a[4](place); a[5](exit_); a[6](correct)
-        a[7](bytes_up); a[8](bytes_down); a[9](compute_energy_j); a[10](radio_energy_j)
-        a[11](server_energy_j)
+        a[7](map_); a[8](version); a[9](staleness_s); a[10](bytes_up); a[11](bytes_down)
+        a[12](compute_energy_j); a[13](radio_energy_j); a[14](server_energy_j)
 
     def flow(self, start_s, end_s, purpose, size_bytes, path: str) -> None:
         f = self.flows

@@ -32,7 +32,7 @@ def _sweep(folder: Path) -> tuple[dict, pd.DataFrame]:
 
 
 def figure(folder: Path, kind: str | None = None, x: str | None = None, y: str | None = None,
-           color: str | None = None):
+           color: str | None = None, facet: str | None = None):
     what = kind_of(folder)
     if what == "run":
         kind = kind or "timeline"
@@ -63,8 +63,11 @@ def figure(folder: Path, kind: str | None = None, x: str | None = None, y: str |
     for name, col in (("--x", x), ("--y", y)):
         if col is None or (col not in agg and f"param:{col}" not in agg):
             raise ResultsError(f"{name}: no column {col!r} in {folder / 'aggregate.parquet'}")
+    if kind == spec_plot.get("kind", "lines") and facet is None:
+        facet = spec_plot.get("facet")
     title = f"{meta['sweep']['name']}: {y} vs {x}"
-    return (plots.pareto if kind == "pareto" else plots.sweep_lines)(agg, x, y, color, title)
+    log_x = bool(spec_plot.get("log_x", x.endswith("_bps")))
+    return (plots.pareto if kind == "pareto" else plots.sweep_lines)(agg, x, y, color, title, facet=facet, log_x=log_x)
 
 
 def report(folder: Path, out: Path) -> Path:
@@ -83,7 +86,8 @@ def report(folder: Path, out: Path) -> Path:
         kinds.append("exit_fractions")
     figs = [figure(folder, k) for k in kinds]
     for extra in spec.get("plot", {}).get("also", []):
-        figs.append(figure(folder, extra.get("kind", "lines"), extra.get("x"), extra.get("y"), extra.get("color")))
+        figs.append(figure(folder, extra.get("kind", "lines"), extra.get("x"), extra.get("y"), extra.get("color"),
+                           extra.get("facet")))
     keep = [c for c in agg.columns if c.startswith("param:") or c in ("replications", "mean_accuracy", "mean_map",
             "mean_accuracy:ci95", "mean_map:ci95", "energy_j_per_inference", "latency_p95_s")]
     intro = (f"<p>{spec.get('description', '')}</p><p>{meta['points']} points x {meta['replications']} "

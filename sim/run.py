@@ -23,6 +23,7 @@ class RunResult:
     server_workers: dict[str, int]
     events: int
     wall_s: float
+    extras: dict
 
 
 def run(scenario: Scenario, traces: LoadedTraces, replication: int = 0,
@@ -47,5 +48,9 @@ def run(scenario: Scenario, traces: LoadedTraces, replication: int = 0,
              [s.busy_area for s in model.servers], [s.in_system for s in model.servers])
     if progress is not None:
         progress(horizon)
+    ups = model.updates or []
+    extras = {"failed_inferences": r.failed,
+              "edge_received_bytes": sum(u.edge_received_bytes for u in ups),
+              "model_installs": sum(u.installs for u in ups)}
     return RunResult(scenario, replication, r, {l.name: l.capacity_bps for l in model.network.links},
-                     {s.name: s.workers for s in model.servers}, events, time.perf_counter() - t0)
+                     {s.name: s.workers for s in model.servers}, events, time.perf_counter() - t0, extras)

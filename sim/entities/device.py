@@ -28,6 +28,8 @@ from typing import Sequence
 
 import simpy
 
+NAN = float("nan")
+
 from sim.entities.link import DirectedLink, Network
 from sim.entities.server import Server
 from sim.policies.routing import EXTENSION, MAIN, OFFLOAD
@@ -105,45 +107,61 @@ class _Group:
             return (macs or 0.0) * e.energy_per_mac_j
         return seconds * e.active_power_w
 
-    def _local(self, d: int, arrival_s: float, seconds: float, exit_: int, correct: bool, energy_j: float) -> float:
+    def _local(self, d: int, arrival_s: float, seconds: float, exit_: int, correct: bool, energy_j: float,
+               map_: float = NAN, version: int = -1, staleness_s: float = NAN) -> float:
         """Run ``seconds`` of compute on device ``d``; record if finished by the horizon."""
         done = max(self.busy_until[d], arrival_s) + seconds
         self.busy_until[d] = done
         if done <= self.horizon_s:
-            self.recorder.inference(arrival_s, done, self.index, d, -1, exit_, correct, 0, 0, energy_j, 0.0, 0.0)
+            self.recorder.inference(arrival_s, done, self.index, d, -1, exit_, correct, map_, version, staleness_s,
+                                    0, 0, energy_j, 0.0, 0.0)
         return done
 
     def _offload(self, d: int, arrival_s: float, t: OffloadTarget, correct: bool, ready_s: float,
-                 compute_j: float):
+                 compute_j: float, map_: float = NAN):
         """Input leaves the device at ``ready_s`` (after any on-device compute)."""
         env, spec = self.env, self.spec
         if ready_s > env.now:
             yield env.timeout(ready_s - env.now)
         start_up = env.now
-        yield self.network.transfer(t.up, spec.input_bytes, purpose="inference_input")
+        flow = yield self.network.transfer(t.up, spec.input_bytes, purpose="inference_input")
+        if flow.aborted:
+            self.recorder.failed += 1
+            return
         self.recorder.flow(start_up, env.now, "inference_input", spec.input_bytes, t.up[0].name)
         if t.up_latency_s:
             yield env.timeout(t.up_latency_s)
         service = t.timing.sample(t.service_stream.random()) / t.speed_factor
         yield t.server.submit(service)
         start_down = env.now
-        yield self.network.transfer(t.down, spec.result_bytes, purpose="inference_result")
+        flow = yield self.network.transfer(t.down, spec.result_bytes, purpose="inference_result")
+        if flow.aborted:
+            self.recorder.failed += 1
+            return
         self.recorder.flow(start_down, env.now, "inference_result", spec.result_bytes, t.down[-1].name)
         if t.down_latency_s:
             yield env.timeout(t.down_latency_s)
-        self.recorder.inference(arrival_s, env.now, self.index, d, t.index, OFFLOAD, correct,
+        self.recorder.inference(arrival_s, env.now, self.index, d, t.index, OFFLOAD, correct, map_, -1, NAN,
                                 spec.input_bytes, spec.result_bytes, compute_j, self.radio_j, t.job_energy_j(service))
 
 
 class DeviceGroupProcess(_Group):
-    """Devices running one whole model, offloading by a whole-model routing policy."""
+    """Devices running one whole model, offloading by a whole-model routing policy.
+    With the update loop (``updates``), the model's accuracy and mAP follow the version
+    each device holds; under the distributed baseline every input goes to the edge."""
 
-    def __init__(self, env, index, spec, *, timing: TimingDistribution, accuracy: float, **kw):
+    def __init__(self, env, index, spec, *, timing: TimingDistribution, accuracy: float | None,
+                 updates=None, edge_target: OffloadTarget | None = None, **kw):
         super().__init__(env, index, spec, **kw)
         self.timing = timing
         self.accuracy = accuracy
+        self.updates = updates
+        self.edge_target = edge_target
 
     def arrive(self, d: int) -> None:
+        if self.updates is not None:
+            self._arrive_updating(d)
+            return
         now = self.env.now
         backlog = max(self.busy_until[d] - now, 0.0)
         target = self.policy.choose(self.route_rng.random(), backlog)
@@ -155,6 +173,20 @@ class DeviceGroupProcess(_Group):
         else:
             t = self.targets[target]
             self.env.process(self._offload(d, now, t, u_correct < t.accuracy, now, 0.0))
+
+
+    def _arrive_updating(self, d: int) -> None:
+        now, st = self.env.now, self.updates
+        self.route_rng.random()  # keep the routing stream aligned with whole-model devices
+        u_correct = self.outcome_rng.random()
+        if st.offload:
+            acc, map_ = st.edge_model()
+            st.edge_seen[st.condition] = st.edge_seen.get(st.condition, 0) + 1
+            self.env.process(self._offload(d, now, self.edge_target, u_correct < acc, now, 0.0, map_))
+            return
+        seconds = self.timing.sample(self.service_rng.random()) / self.spec.compute.speed_factor
+        self._local(d, now, seconds, MAIN, u_correct < st.acc[d], self._compute_energy_j(seconds, self.timing.macs),
+                    st.map[d], st.version[d], now - st.installed_s[d])
 
 
 class EarlyExitGroupProcess(_Group):

@@ -25,7 +25,7 @@ _EPS_S = 1e-12  # completion-time tolerance (seconds)
 class DirectedLink:
     """One direction of a link: a capacity shared by the flows that cross it."""
 
-    __slots__ = ("name", "capacity_bps", "latency_s", "index", "load_bps", "delivered_bits")
+    __slots__ = ("name", "capacity_bps", "latency_s", "index", "load_bps", "delivered_bits", "up")
 
     def __init__(self, name: str, capacity_bps: float, latency_s: float = 0.0):
         if capacity_bps <= 0:
@@ -34,6 +34,7 @@ class DirectedLink:
         self.capacity_bps = float(capacity_bps)
         self.latency_s = float(latency_s)
         self.index = -1
+        self.up = True  # False during an outage: flows crossing it abort
         self.load_bps = 0.0  # sum of the current rates of the flows crossing it
         self.delivered_bits = 0.0  # cumulative, advanced lazily by the network
 
@@ -42,7 +43,7 @@ class DirectedLink:
 
 
 class Flow:
-    __slots__ = ("path", "size_bits", "finish_v", "weight", "purpose", "done", "start_s", "cls")
+    __slots__ = ("path", "size_bits", "finish_v", "weight", "purpose", "done", "start_s", "cls", "aborted")
 
     def __init__(self, path: Sequence[DirectedLink], size_bytes: float, weight: float, purpose: str, done, start_s):
         self.path = tuple(path)
@@ -53,6 +54,7 @@ class Flow:
         self.start_s = start_s
         self.finish_v = 0.0
         self.cls = None
+        self.aborted = False  # True if an outage cut it; ``done`` still succeeds
 
     @property
     def rate_bps(self) -> float:
@@ -151,6 +153,10 @@ class Network:
             return done
         if weight <= 0:
             raise ValueError("flow weights must be positive")
+        if not all(link.up for link in flow.path):
+            flow.aborted = True
+            done.succeed(flow)
+            return done
         self._advance()
         key = (flow.path, flow.weight)
         cls = self.classes.get(key)
@@ -165,6 +171,22 @@ class Network:
         self.in_flight += 1
         self._reschedule()
         return done
+
+    def set_up(self, link: DirectedLink, up: bool) -> None:
+        """Start or end an outage of ``link``; at its start every flow crossing it aborts."""
+        self._advance()
+        link.up = up
+        if not up:
+            for c in list(self.active):
+                if link in c.path:
+                    for entry in c.heap:
+                        entry[2].aborted = True
+                        entry[2].done.succeed(entry[2])
+                        self.in_flight -= 1
+                    c.heap.clear()
+                    self.active.remove(c)
+                    c.served_bits = 0.0
+        self._reschedule()
 
     @property
     def flows(self) -> list[Flow]:

@@ -1,0 +1,208 @@
+"""The model-update loop (PAPERS.md A): drift, uploads, edge jobs, model downloads, versions.
+
+:class:`UpdateState` holds, for one device group, what each device's model is and what
+the edge knows; :class:`UpdateController` (one per access point) decides every period
+with the allocation policy and runs one chain per device: upload samples -> edge
+fine-tune + distil job -> download the payload -> install the new version.
+
+Versions are numbered per device when an update is started; a version installs only
+if it is newer than the one held, so versions never go backwards; a download cut by an
+outage installs nothing and the device keeps its model.  A device's accuracy and mAP
+come from the adaptation surface: ``F(condition, samples, phi)`` of the version it
+holds if that version was adapted to the current condition, else the unadapted
+model's ``F(condition, 0, 0)`` [this project's choice: the surface has no
+cross-condition measurements].
+"""
+
+from __future__ import annotations
+
+import math
+
+import simpy
+
+from sim.policies.allocation import AllocationContext, DeviceType
+from sim.traces import AdaptationSurface, TimingDistribution
+
+ENTROPY_MAX_FRACTION = 0.4  # CEMA: E_max = 0.4 ln(classes)
+REDUNDANCY_MAX_COSINE = 0.95  # a sample whose prediction is closer than this to the running average is redundant
+
+
+def cema_pass_fraction(surface: AdaptationSurface, condition: str) -> float:
+    """Fraction of the measured stream that passes CEMA's filters: entropy below
+    0.4 ln(classes) and prediction not redundant with the running average."""
+    f = surface.filters.get(condition)
+    if not f:
+        return 1.0
+    e_max = ENTROPY_MAX_FRACTION * math.log(surface.setup["classes"])
+    ok = [e < e_max and c < REDUNDANCY_MAX_COSINE for e, c in zip(f["entropy_nats"], f["cosine_to_average"])]
+    return sum(ok) / len(ok)
+
+
+class UpdateState:
+    """Model versions and edge knowledge of one device group."""
+
+    def __init__(self, env: simpy.Environment, index: int, spec, surface: AdaptationSurface, drift_rng):
+        self.env, self.index, self.spec, self.surface = env, index, spec, surface
+        u = spec.updates
+        n = spec.count
+        setup = surface.setup
+        self.model_bits = 8.0 * (u.model_bytes or setup["payload_bytes"])
+        self.norm_phi = setup["norm_payload_bytes"] / setup["payload_bytes"]
+        self.version = [0] * n
+        self.next_version = [0] * n
+        self.ver_cond: list[str | None] = [None] * n
+        self.ver_samples = [0.0] * n
+        self.ver_phi = [0.0] * n
+        self.installed_s = [0.0] * n
+        self.edge_cond: list[str | None] = [None] * n
+        self.edge_samples = [0.0] * n
+        self.edge_seen: dict[str, int] = {}  # distributed: inputs the edge adapted on, per condition
+        self.edge_received_bytes = 0
+        self.installs = 0
+        self.offload = False
+        self.drift_rng = drift_rng
+        d = u.drift
+        self.condition = (f"{d.segments[0].corruption}/{d.segments[0].severity}" if d.segments
+                          else d.switching.conditions[0].key)
+        self.acc = [0.0] * n
+        self.map = [0.0] * n
+        self._pass: dict[str, float] = {}
+        self.refresh_all()
+        env.process(self._drift())
+
+    def _drift(self):
+        d = self.spec.updates.drift
+        if d.segments:
+            for seg in d.segments[1:]:
+                yield self.env.timeout(seg.start_s - self.env.now)
+                self.condition = f"{seg.corruption}/{seg.severity}"
+                self.refresh_all()
+        else:
+            keys = [c.key for c in d.switching.conditions]
+            while True:
+                yield self.env.timeout(self.drift_rng.exponential(d.switching.mean_holding_s))
+                others = [k for k in keys if k != self.condition]
+                self.condition = others[self.drift_rng.integer(len(others))]
+                self.refresh_all()
+
+    def refresh(self, d: int) -> None:
+        c, s = self.condition, self.surface
+        if self.ver_cond[d] == c:
+            self.acc[d] = s.value(c, self.ver_samples[d], self.ver_phi[d], "accuracy")
+            self.map[d] = s.value(c, self.ver_samples[d], self.ver_phi[d], "map")
+        else:
+            self.acc[d] = s.value(c, 0, 0, "accuracy")
+            self.map[d] = s.value(c, 0, 0, "map")
+
+    def refresh_all(self) -> None:
+        for d in range(self.spec.count):
+            self.refresh(d)
+
+    def install(self, d: int, version: int, condition: str, samples: float, phi: float) -> bool:
+        if version <= self.version[d]:
+            return False
+        self.version[d] = version
+        self.ver_cond[d], self.ver_samples[d], self.ver_phi[d] = condition, samples, phi
+        self.installed_s[d] = self.env.now
+        self.installs += 1
+        self.refresh(d)
+        return True
+
+    def samples_known(self, d: int) -> float:
+        """Samples of the current condition the edge already holds for device ``d``."""
+        return self.edge_samples[d] if self.edge_cond[d] == self.condition else 0.0
+
+    def pass_fraction(self) -> float:
+        if self.condition not in self._pass:
+            self._pass[self.condition] = cema_pass_fraction(self.surface, self.condition)
+        return self._pass[self.condition]
+
+    def device_types(self) -> list[tuple[list[int], DeviceType]]:
+        u = self.spec.updates
+        groups: dict[float, list[int]] = {}
+        for d in range(self.spec.count):
+            groups.setdefault(self.samples_known(d), []).append(d)
+        cond = self.condition
+        out = []
+        for known, devices in sorted(groups.items()):
+            out.append((devices, DeviceType(
+                count=len(devices), samples_cum=known, max_samples=u.samples_per_s * u.period_s,
+                sample_bits=8.0 * u.sample_bytes, model_bits=self.model_bits, norm_phi=self.norm_phi,
+                pass_fraction=self.pass_fraction(),
+                value=lambda samples, phi, c=cond: self.surface.value(c, samples, phi, "map"))))
+        return out
+
+    def edge_model(self) -> tuple[float, float]:
+        """(accuracy, mAP) of the edge's adapted large model for the current condition."""
+        seen = self.edge_seen.get(self.condition, 0)
+        return (self.surface.teacher_value(self.condition, seen, "accuracy"),
+                self.surface.teacher_value(self.condition, seen, "map"))
+
+
+class UpdateController:
+    """Every period, the allocation policy decides for the devices behind one access point."""
+
+    def __init__(self, env, states: list[UpdateState], policy, network, target, capacity_bps: float,
+                 teacher: TimingDistribution, student: TimingDistribution, job_rng, recorder):
+        self.env, self.states, self.policy, self.network = env, states, policy, network
+        self.target, self.capacity_bps = target, capacity_bps
+        self.teacher, self.student, self.job_rng, self.recorder = teacher, student, job_rng, recorder
+        self.period_s = states[0].spec.updates.period_s
+        env.process(self._periods())
+
+    def _periods(self):
+        while True:
+            yield self.env.timeout(self.period_s)
+            typed = [(st, devices, t) for st in self.states for devices, t in st.device_types()]
+            ctx = AllocationContext(self.capacity_bps, self.period_s, [t for _, _, t in typed])
+            decisions = self.policy.allocate(ctx)
+            equal = self.capacity_bps / max(sum(t.count for t in ctx.types), 1)
+            for (st, devices, _), dec in zip(typed, decisions):
+                st.offload = dec.offload_inference
+                if dec.samples <= 0:
+                    continue
+                weight = max(dec.bandwidth_bps / equal, 1e-6)
+                for d in devices:
+                    self.env.process(self._chain(st, d, dec, weight))
+
+    def _job_s(self, st: UpdateState, samples: float) -> float:
+        j = st.spec.updates.job
+        u = self.job_rng.random()
+        per_sample = (self.teacher.sample(u) + self.student.sample(u)) / j.batch_size
+        return samples * per_sample * j.train_factor * j.epochs / j.speed_factor
+
+    def _chain(self, st: UpdateState, d: int, dec, weight: float):
+        env, t, u = self.env, self.target, st.spec.updates
+        condition = st.condition
+        total = int(dec.samples)
+        chunk = dec.chunk_samples or total
+        sent = 0
+        while sent < total:
+            n = min(chunk, total - sent)
+            start = env.now
+            flow = yield self.network.transfer(t.up, n * u.sample_bytes, weight, purpose="data_upload")
+            if flow.aborted:
+                return
+            self.recorder.flow(start, env.now, "data_upload", n * u.sample_bytes, t.up[0].name)
+            if t.up_latency_s:
+                yield env.timeout(t.up_latency_s)
+            sent += n
+            st.edge_received_bytes += n * u.sample_bytes
+            if st.edge_cond[d] != condition:
+                st.edge_cond[d], st.edge_samples[d] = condition, 0.0
+            st.edge_samples[d] += n
+            samples = st.edge_samples[d]
+            yield t.server.submit(self._job_s(st, n))
+            if dec.phi <= 0:
+                continue
+            st.next_version[d] += 1
+            version = st.next_version[d]
+            payload = int(math.ceil(dec.phi * st.model_bits / 8))
+            start = env.now
+            flow = yield self.network.transfer(t.down, payload, weight, purpose="model_download")
+            if flow.aborted:
+                continue  # the old model stays
+            self.recorder.flow(start, env.now, "model_download", payload, t.down[-1].name)
+            if t.down_latency_s:
+                yield env.timeout(t.down_latency_s)
+            st.install(d, version, condition, samples, dec.phi)

@@ -1,0 +1,82 @@
+"""The bandwidth-allocation optimiser of the model-update loop.
+
+Per period of length ``T`` a device holding bandwidth ``B`` splits it: ``alpha B T``
+bits upload data samples, ``(1 - alpha) B T`` bits bring the distilled model down.
+With samples of ``s`` bits, a full model payload of ``M`` bits and at most ``G``
+new samples per period::
+
+    D(alpha)   = min(alpha B T / s, G)             samples uploaded
+    phi(alpha) = min((1 - alpha) B T / M, 1)       fraction of the model delivered
+    value      = F(D_cum + D(alpha), phi(alpha))   accuracy after the update
+
+Subproblem 1 (:func:`best_split`): per device, the alpha maximising the value on the
+interpolated measured surface F (a 1-D search on a fine grid).
+Subproblem 2 (:func:`water_fill`): devices sharing a link of capacity C get
+bandwidths summing to C that maximise the total value, by marginal-utility
+water-filling: capacity is handed out in quanta, each to the device type whose value
+gains most per unit of bandwidth, looking a few quanta ahead so that steps in F (a
+model that only helps once it fits) are not missed.  Identical devices (same state)
+form one type and share its allocation equally.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+ALPHAS = tuple(i / 200 for i in range(201))
+
+
+@dataclass(frozen=True)
+class Split:
+    alpha: float
+    samples: float
+    phi: float
+    value: float
+
+
+def split_at(alpha: float, budget_bits: float, sample_bits: float, model_bits: float, max_samples: float) -> tuple[float, float]:
+    samples = min(alpha * budget_bits / sample_bits, max_samples)
+    phi = min((1.0 - alpha) * budget_bits / model_bits, 1.0)
+    return samples, phi
+
+
+def best_split(value: Callable[[float, float], float], budget_bits: float, sample_bits: float, model_bits: float,
+               max_samples: float, alphas: Sequence[float] = ALPHAS) -> Split:
+    """Subproblem 1: the alpha maximising ``value(samples, phi)``; ties go to the smallest alpha."""
+    best = None
+    for a in alphas:
+        d, phi = split_at(a, budget_bits, sample_bits, model_bits, max_samples)
+        v = value(d, phi)
+        if best is None or v > best.value + 1e-12:
+            best = Split(a, d, phi, v)
+    return best
+
+
+def water_fill(values: Sequence[Callable[[float], float]], counts: Sequence[int], capacity: float,
+               quanta: int = 200, lookahead: int = 8) -> list[float]:
+    """Subproblem 2: per-device bandwidth of each type, ``sum(counts[t] * b[t]) <= capacity``,
+    maximising ``sum(counts[t] * values[t](b[t]))``.
+
+    Each quantum ``q = capacity / quanta`` given to type ``t`` raises each of its
+    devices by ``q / counts[t]``; the quantum goes where the gain per quantum, over the
+    best run of up to ``lookahead`` quanta, is largest."""
+    q = capacity / quanta
+    b = [0.0] * len(values)
+    current = [v(0.0) for v in values]
+    left = quanta
+    while left > 0:
+        best_t, best_rate, best_k = -1, 0.0, 1
+        for t, (v, n) in enumerate(zip(values, counts)):
+            for k in range(1, min(lookahead, left) + 1):
+                gain = n * (v(b[t] + k * q / n) - current[t])
+                if gain / k > best_rate + 1e-15:
+                    best_t, best_rate, best_k = t, gain / k, k
+        if best_t < 0:  # no type gains: share the rest equally so no bandwidth is idle
+            total = sum(counts)
+            return [x + left * q / total for x in b]
+        n = counts[best_t]
+        b[best_t] += best_k * q / n
+        current[best_t] = values[best_t](b[best_t])
+        left -= best_k
+    return b
