@@ -10,7 +10,11 @@ new samples per period::
     value      = F(D_cum + D(alpha), phi(alpha))   accuracy after the update
 
 Subproblem 1 (:func:`best_split`): per device, the alpha maximising the value on the
-interpolated measured surface F (a 1-D search on a fine grid).
+interpolated measured surface F (a 1-D search on a fine grid).  In the simulator the
+search is :func:`best_update`: the model comes in whole deliverable units (the
+measured phi grid), the upload in whole batches, and the value is the *period
+average*: the old model serves until the update has crossed the link (a fraction
+``(D s + phi M) / (B T)`` of the period), the new one for the rest.
 Subproblem 2 (:func:`water_fill`): devices sharing a link of capacity C get
 bandwidths summing to C that maximise the total value, by marginal-utility
 water-filling: capacity is handed out in quanta, each to the device type whose value
@@ -50,6 +54,45 @@ def best_split(value: Callable[[float, float], float], budget_bits: float, sampl
         v = value(d, phi)
         if best is None or v > best.value + 1e-12:
             best = Split(a, d, phi, v)
+    return best
+
+
+@dataclass(frozen=True)
+class Update:
+    samples: float  # samples uploaded this period
+    phi: float  # deliverable fraction of the model sent after each chunk
+    chunk: int  # samples per edge job and download
+    value: float  # period-average value
+
+
+def best_update(value: Callable[[float, float], float], old_value: float, budget_bits: float, sample_bits: float,
+                model_bits: float, max_samples: float, phis: Sequence[float],
+                chunks: Sequence[int] = (32, 64, 128, 256), batch: int = 32) -> Update:
+    """Subproblem 1 as the simulator uses it.
+
+    Candidates: upload ``n`` chunks of ``c`` samples, each followed by the edge job and a
+    download of the deliverable fraction ``phi`` (chunk = all samples: one update per
+    period).  Transfers run back to back at the device's bandwidth, so the k-th update
+    lands at ``k (c s + phi M) / B``; the value is the period average of the model in
+    use.  No update (``old_value``) is always a candidate."""
+    best = Update(0.0, 0.0, 0, old_value)
+    if budget_bits <= 0:
+        return best
+    top = int(min(max_samples, budget_bits / sample_bits))
+    one_shot = sorted(set(list(range(batch, top + 1, batch)) + ([top] if top > 0 else [])))
+    for phi in phis:
+        if phi <= 0:
+            continue
+        model = phi * model_bits
+        plans = [(d, 1) for d in one_shot] + [(c, n) for c in chunks for n in range(2, top // c + 1)]
+        for c, n in plans:
+            unit = c * sample_bits + model
+            if n * unit > budget_bits:
+                continue
+            f = unit / budget_bits  # share of the period one chunk takes
+            v = f * old_value + sum(f * value(k * c, phi) for k in range(1, n)) + (1 - n * f) * value(n * c, phi)
+            if v > best.value + 1e-12:
+                best = Update(float(n * c), phi, c, v)
     return best
 
 

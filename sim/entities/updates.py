@@ -47,7 +47,8 @@ class UpdateState:
         n = spec.count
         setup = surface.setup
         self.model_bits = 8.0 * (u.model_bytes or setup["payload_bytes"])
-        self.norm_phi = setup["norm_payload_bytes"] / setup["payload_bytes"]
+        # the smallest measured delivery: the normalisation parameters (a rounded grid value)
+        self.norm_phi = min(p for p in surface.phis if p > 0)
         self.version = [0] * n
         self.next_version = [0] * n
         self.ver_cond: list[str | None] = [None] * n
@@ -108,6 +109,10 @@ class UpdateState:
         self.refresh(d)
         return True
 
+    def deliverable(self, phi: float) -> float:
+        """The largest whole-tensor prefix (a measured phi) that fits in ``phi``."""
+        return max((p for p in self.surface.phis if p <= phi + 1e-6), default=0.0)
+
     def samples_known(self, d: int) -> float:
         """Samples of the current condition the edge already holds for device ``d``."""
         return self.edge_samples[d] if self.edge_cond[d] == self.condition else 0.0
@@ -119,16 +124,16 @@ class UpdateState:
 
     def device_types(self) -> list[tuple[list[int], DeviceType]]:
         u = self.spec.updates
-        groups: dict[float, list[int]] = {}
+        groups: dict[tuple, list[int]] = {}
         for d in range(self.spec.count):
-            groups.setdefault(self.samples_known(d), []).append(d)
+            groups.setdefault((self.samples_known(d), self.map[d]), []).append(d)
         cond = self.condition
         out = []
-        for known, devices in sorted(groups.items()):
+        for (known, current), devices in sorted(groups.items()):
             out.append((devices, DeviceType(
                 count=len(devices), samples_cum=known, max_samples=u.samples_per_s * u.period_s,
                 sample_bits=8.0 * u.sample_bytes, model_bits=self.model_bits, norm_phi=self.norm_phi,
-                pass_fraction=self.pass_fraction(),
+                pass_fraction=self.pass_fraction(), current_value=current, phis=self.surface.phis,
                 value=lambda samples, phi, c=cond: self.surface.value(c, samples, phi, "map"))))
         return out
 
@@ -197,7 +202,10 @@ class UpdateController:
                 continue
             st.next_version[d] += 1
             version = st.next_version[d]
-            payload = int(math.ceil(dec.phi * st.model_bits / 8))
+            phi = st.deliverable(dec.phi)
+            if phi <= 0:
+                continue
+            payload = int(math.ceil(phi * st.model_bits / 8))
             start = env.now
             flow = yield self.network.transfer(t.down, payload, weight, purpose="model_download")
             if flow.aborted:
@@ -205,4 +213,4 @@ class UpdateController:
             self.recorder.flow(start, env.now, "model_download", payload, t.down[-1].name)
             if t.down_latency_s:
                 yield env.timeout(t.down_latency_s)
-            st.install(d, version, condition, samples, dec.phi)
+            st.install(d, version, condition, samples, phi)

@@ -28,6 +28,8 @@ class DeviceType:
     norm_phi: float  # fraction of the payload that is the normalisation parameters
     pass_fraction: float  # fraction of samples passing CEMA's upload filters
     value: Callable[[float, float], float]  # accuracy (or mAP) after an update with (samples_cum, phi)
+    current_value: float = 0.0  # the value of the model the devices hold now
+    phis: tuple[float, ...] = (1.0,)  # deliverable fractions of the model (whole tensors)
 
 
 @dataclass(frozen=True)
@@ -106,26 +108,27 @@ class ModelOnly(_Policy):
 
 
 class Optimal(_Policy):
-    """This project's optimiser (``sim/optimize.py``): per device type the best split on
-    the interpolated measured surface; across types, bandwidth by water-filling."""
+    """This project's optimiser (``sim/optimize.py``): per device type the update plan
+    (samples, deliverable model fraction, chunking) with the best period-average mAP on
+    the measured surface; across types, bandwidth by water-filling."""
 
     kind: Literal["optimal"] = "optimal"
     quanta: Annotated[int, Field(ge=10)] = 200
-    lookahead: Annotated[int, Field(ge=1)] = 8
+    lookahead: Annotated[int, Field(ge=1)] = 200
 
     def allocate(self, ctx: AllocationContext) -> list[Decision]:
-        from sim.optimize import best_split, water_fill
+        from sim.optimize import best_update, water_fill
 
         def split(t: DeviceType, b: float):
-            return best_split(lambda d, phi: t.value(t.samples_cum + d, phi), b * ctx.period_s, t.sample_bits,
-                              t.model_bits, t.max_samples)
+            return best_update(lambda d, phi: t.value(t.samples_cum + d, phi), t.current_value, b * ctx.period_s,
+                               t.sample_bits, t.model_bits, t.max_samples, t.phis)
 
         values = [_tabulate(lambda b, t=t: split(t, b).value, ctx.capacity_bps / t.count) for t in ctx.types]
         bandwidth = water_fill(values, [t.count for t in ctx.types], ctx.capacity_bps, self.quanta, self.lookahead)
         out = []
         for t, b in zip(ctx.types, bandwidth):
             s = split(t, b)
-            out.append(Decision(b, math.floor(s.samples), s.phi))
+            out.append(Decision(b, math.floor(s.samples), s.phi, chunk_samples=s.chunk or None))
         return out
 
 

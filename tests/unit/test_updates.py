@@ -76,8 +76,9 @@ def test_cema_uploads_only_filtered_samples_and_downloads_norm_parameters():
     frac = cema_pass_fraction(surface, "gaussian_noise/3")
     assert 0 < frac < 1
     _, s, _ = simulate({"horizon_s": 100, "policies.allocation": {"kind": "cema"}})
-    setup = surface.setup
-    norm_payload = int(np.ceil(setup["norm_payload_bytes"] / setup["payload_bytes"] * 8 * setup["payload_bytes"] / 8))
+    norm_phi = min(p for p in surface.phis if p > 0)  # the normalisation parameters, the smallest delivery
+    norm_payload = int(np.ceil(norm_phi * 8 * surface.setup["payload_bytes"] / 8))
+    assert abs(norm_payload - surface.setup["norm_payload_bytes"]) <= 1
     assert s["bytes_by_purpose"]["model_download"] > 0
     assert s["bytes_by_purpose"]["model_download"] % norm_payload == 0
     # uploads come in chunks of 32 samples of 784 bytes
