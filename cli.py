@@ -22,13 +22,14 @@ def fail(lines: list[str] | str) -> None:
     raise typer.Exit(EXIT_BAD_INPUT)
 
 
-def load_checked(path: Path, seed: Optional[int] = None):
+def load_checked(path: Path, seed: Optional[int] = None, mode: Optional[str] = None):
     """Scenario and its traces, or exit 2 with one line per problem."""
     from sim.build import BuildError, load_traces
     from sim.scenario_io import ScenarioError, load_scenario
 
     try:
-        scenario = load_scenario(path)
+        overrides = {"fidelity.mode": mode} if mode else None
+        scenario = load_scenario(path, overrides)
         if seed is not None:
             scenario = scenario.model_copy(update={"seed": seed})
         traces = load_traces(scenario, path.parent)
@@ -43,6 +44,7 @@ def load_checked(path: Path, seed: Optional[int] = None):
 def run(scenario: Path = typer.Argument(..., help="scenario YAML file"),
         seed: Optional[int] = typer.Option(None, min=0, help="override the scenario's seed"),
         out: Path = typer.Option(Path("results"), help="results directory"),
+        mode: Optional[str] = typer.Option(None, help="fidelity override: request or window"),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar or table")) -> None:
     """Run a scenario and write results/<name>/<run id>/."""
     from sim import metrics
@@ -52,7 +54,9 @@ def run(scenario: Path = typer.Argument(..., help="scenario YAML file"),
 
     if out.exists() and not out.is_dir():
         fail(f"--out: {out} exists and is not a directory")
-    sc, traces = load_checked(scenario, seed)
+    if mode not in (None, "request", "window"):
+        fail(f"--mode: expected request or window, found {mode!r}")
+    sc, traces = load_checked(scenario, seed, mode)
     started = dt.datetime.now(dt.timezone.utc)
     try:
         result = _run_with_progress(sc, traces, run_scenario, quiet)
@@ -83,7 +87,7 @@ def _print_summary(summary: dict, result, folder: Path) -> None:
     from rich.table import Table
 
     table = Table(title=f"{summary['scenario']} (seed {summary['seed']})", show_header=False)
-    for key in ("devices", "horizon_s", "inferences", "offloaded_fraction", "mean_accuracy", "latency_p50_s",
+    for key in ("devices", "horizon_s", "inferences", "offloaded_fraction", "mean_accuracy", "mean_map", "latency_p50_s",
                 "latency_p95_s", "latency_p99_s", "bytes_up", "bytes_down", "energy_j"):
         value = summary.get(key)
         table.add_row(key, f"{value:,.4g}" if isinstance(value, float) else f"{value:,}" if value is not None else "-")

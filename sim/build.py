@@ -18,6 +18,7 @@ from sim.config import EarlyExit, Scenario, TimingRef
 from sim.entities.device import DeviceGroupProcess, EarlyExitGroupProcess, OffloadTarget
 from sim.entities.link import DirectedLink, Network
 from sim.entities.updates import UpdateController, UpdateState
+from sim.entities.window import WindowGroup
 from sim.entities.server import Server
 from sim.recorder import Recorder
 from sim.rng import Streams
@@ -188,9 +189,13 @@ def build(scenario: Scenario, traces: LoadedTraces, streams: Streams) -> Model:
                 traces.model_accuracy(s.model), s.energy)
 
     groups, states = [], {}
+    window = scenario.fidelity.mode == "window"
     for i, g in enumerate(scenario.device_groups):
         common = dict(network=network, recorder=recorder, policy=scenario.routing_of(g),
                       targets=targets_by_ap[g.access_point], streams=streams, horizon_s=scenario.horizon_s)
+        if window:
+            groups.append(_window_group(env, i, g, scenario, traces, targets_by_ap, streams, states, common))
+            continue
         if g.updates is not None:
             if g.updates.edge not in targets_by_ap[g.access_point]:
                 raise BuildError(f"device_groups[{i}].updates.edge",
@@ -222,6 +227,28 @@ def build(scenario: Scenario, traces: LoadedTraces, streams: Streams) -> Model:
             env.process(_outage(env, network, set(ap_links[ap.name]), start, end))
     env.process(_sampler(env, scenario.metrics.window_s, network, servers, recorder))
     return Model(env, network, servers, groups, recorder, [s for sts in states.values() for s in sts])
+
+
+def finish(model: "Model") -> None:
+    """At the horizon: let window-mode groups record their last window."""
+    for g in model.groups:
+        if isinstance(g, WindowGroup):
+            g.finish()
+
+
+def _window_group(env, i, g, scenario, traces, targets_by_ap, streams, states, common):
+    kw = dict(common, window_s=scenario.fidelity.window_s)
+    if g.early_exit is not None:
+        ee = g.early_exit
+        return WindowGroup(env, i, g, blocks=traces.blocks(ee),
+                           records=traces.exits[ee.records].condition(ee.condition.corruption, ee.condition.severity),
+                           **kw)
+    if g.updates is not None:
+        st = UpdateState(env, i, g, traces.surfaces[g.updates.surface], streams[f"group/{g.name}/drift"])
+        states.setdefault((g.access_point, g.updates.edge, g.updates.period_s), []).append(st)
+        return WindowGroup(env, i, g, timing=traces.timing(g.compute), updates=st,
+                           edge_target=targets_by_ap[g.access_point][g.updates.edge], **kw)
+    return WindowGroup(env, i, g, timing=traces.timing(g.compute), accuracy=traces.accuracy.accuracy(g.model), **kw)
 
 
 def _outage(env, network: Network, links: set, start_s: float, end_s: float):

@@ -228,6 +228,15 @@ class Metrics(Frozen):
     window_s: PositiveFloat = 10.0
 
 
+class Fidelity(Frozen):
+    """``request``: one event chain per inference (latency distributions, small runs).
+    ``window``: each device group accounts its inferences per ``window_s`` with vectorised
+    draws from the same traces; flows, server jobs and model updates stay discrete events."""
+
+    mode: Literal["request", "window"] = "request"
+    window_s: PositiveFloat = 10.0
+
+
 class Traces(Frozen):
     accuracy: str | None = Field(None, description="accuracy trace (needed by whole-model devices and the "
                                                    "servers they offload to), relative to the scenario file")
@@ -245,6 +254,7 @@ class Scenario(Frozen):
     device_groups: Annotated[list[DeviceGroup], Field(min_length=1)]
     policies: Policies = Policies()
     metrics: Metrics = Metrics()
+    fidelity: Fidelity = Fidelity()
 
     @model_validator(mode="after")
     def _check_references(self, info: ValidationInfo) -> "Scenario":
@@ -302,6 +312,11 @@ def reference_errors(s: Scenario) -> list[tuple[str, str]]:
                 errors.append((f"device_groups[{i}].updates", "the update loop needs a whole-model device (compute)"))
             if g.updates.edge not in servers:
                 errors.append((f"device_groups[{i}].updates.edge", f"undefined server {g.updates.edge!r}"))
+    if s.fidelity.mode == "window":
+        for i, g in enumerate(s.device_groups):
+            if s.routing_of(g).kind == "offload_when_busy":
+                where = f"device_groups[{i}].routing" if g.routing else "policies.routing"
+                errors.append((where, "offload_when_busy needs the device queue: use fidelity.mode request"))
     if s.traces.accuracy is None and any(g.compute is not None and g.updates is None for g in s.device_groups):
         errors.append(("traces.accuracy", "required by device groups that run a whole model (compute)"))
     routings = [("policies.routing", s.policies.routing)]

@@ -1,4 +1,10 @@
-"""Pure pandas transforms: recorder rows -> timeline, per-device frame and summary."""
+"""Pure pandas transforms: recorder rows -> timeline, per-device frame and summary.
+
+Request mode records one row per inference; window mode one row per (window, group,
+place, exit) with counts and sums.  Both become one *weighted frame* (``n``
+inferences per row, ``correct`` of them right, sums of mAP, latency, bytes and
+energy), from which every metric is computed the same way.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +12,12 @@ import numpy as np
 import pandas as pd
 
 from sim.policies.routing import EXIT_NAMES
-from sim.recorder import INFERENCE_COLUMNS
+from sim.recorder import DEVICE_TOTALS, INFERENCE_COLUMNS, WINDOW_COLUMNS
 from sim.run import RunResult
 
 
 def inferences_frame(result: RunResult) -> pd.DataFrame:
+    """One row per inference (request mode)."""
     rows = result.recorder.inferences
     df = pd.DataFrame({c: np.asarray(rows[c]) for c in INFERENCE_COLUMNS})
     df = df.astype({"arrival_s": "float64", "done_s": "float64", "group": "int32", "device": "int32",
@@ -22,31 +29,76 @@ def inferences_frame(result: RunResult) -> pd.DataFrame:
     return df
 
 
-def timeline(result: RunResult, inf: pd.DataFrame) -> pd.DataFrame:
+def weighted_frame(result: RunResult) -> pd.DataFrame:
+    """Request rows (n = 1) and window rows in one frame with counts and sums."""
+    r = result.recorder
+    inf = inferences_frame(result)
+    has_map = inf["map"].notna()
+    has_stale = inf["staleness_s"].notna()
+    req = pd.DataFrame({
+        "t_s": inf["done_s"], "group": inf["group"], "device": inf["device"], "place": inf["place"],
+        "exit": inf["exit"].astype("int32"), "n": 1.0, "correct": inf["correct"].astype(float),
+        "map_sum": inf["map"].where(has_map, 0.0), "map_n": has_map.astype(float),
+        "staleness_sum": inf["staleness_s"].where(has_stale, 0.0), "staleness_n": has_stale.astype(float),
+        "latency_sum": inf["latency_s"], "bytes_up": inf["bytes_up"].astype(float),
+        "bytes_down": inf["bytes_down"].astype(float), "compute_energy_j": inf["compute_energy_j"],
+        "radio_energy_j": inf["radio_energy_j"], "server_energy_j": inf["server_energy_j"]})
+    if not r.windows["n"]:
+        return req
+    win = pd.DataFrame({c: np.asarray(r.windows[c], dtype=float) for c in WINDOW_COLUMNS})
+    win["device"] = -1
+    for c in ("group", "place", "exit", "device"):
+        win[c] = win[c].astype("int32")
+    return pd.concat([req, win[req.columns]], ignore_index=True) if len(req) else win[req.columns]
+
+
+def latencies(result: RunResult, w: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+    """(latency values, weights): every request-mode inference, plus window-mode samples."""
+    r = result.recorder
+    req = np.asarray(r.inferences["done_s"], dtype=float) - np.asarray(r.inferences["arrival_s"], dtype=float)
+    if not r.latency_samples:
+        return req, None
+    s = np.asarray(r.latency_samples, dtype=float)
+    return np.concatenate([req, s[:, 0]]), np.concatenate([np.ones(len(req)), s[:, 1]])
+
+
+def quantiles(values: np.ndarray, weights: np.ndarray | None) -> list[float]:
+    """The 0th..100th percentiles (weighted when window-mode samples carry weights)."""
+    if len(values) == 0:
+        return []
+    if weights is None:
+        return np.percentile(values, np.arange(101)).tolist()
+    order = np.argsort(values, kind="stable")
+    v, cw = values[order], np.cumsum(weights[order])
+    return np.interp(np.arange(101) / 100 * cw[-1], cw, v).tolist()
+
+
+def _ratio(a, b):
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(b > 0, a / np.where(b > 0, b, 1), np.nan)
+
+
+def timeline(result: RunResult, w: pd.DataFrame) -> pd.DataFrame:
     """One row per window between consecutive samples (window ends at the horizon)."""
     r = result.recorder
     t = np.asarray(r.samples_t)
     start, end = t[:-1], t[1:]
     dt = end - start
     out = pd.DataFrame({"window_start_s": start, "window_end_s": end})
-    idx = np.clip(np.searchsorted(t, inf["done_s"].to_numpy(), side="right") - 1, 0, len(dt) - 1)
-    n = np.bincount(idx, minlength=len(dt))
-    ok = np.bincount(idx, weights=inf["correct"].to_numpy(dtype=float), minlength=len(dt))
-    lat = np.bincount(idx, weights=inf["latency_s"].to_numpy(), minlength=len(dt))
-    off = np.bincount(idx, weights=(inf["place"].to_numpy() >= 0).astype(float), minlength=len(dt))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out["inferences"] = n
-        out["accuracy"] = np.where(n > 0, ok / n, np.nan)
-        mp = inf["map"].to_numpy()
-        has = ~np.isnan(mp)
-        nm = np.bincount(idx[has], minlength=len(dt))
-        out["map"] = np.where(nm > 0, np.bincount(idx[has], weights=mp[has], minlength=len(dt)) / np.maximum(nm, 1), np.nan)
-        out["latency_mean_s"] = np.where(n > 0, lat / n, np.nan)
-        out["offloaded_fraction"] = np.where(n > 0, off / n, np.nan)
-        ext = np.bincount(idx, weights=(inf["exit"].to_numpy() == 1).astype(float), minlength=len(dt))
-        out["extension_fraction"] = np.where(n > 0, ext / n, np.nan)
-        energy = inf["compute_energy_j"].to_numpy() + inf["radio_energy_j"].to_numpy()
-        out["energy_j_per_inference"] = np.where(n > 0, np.bincount(idx, weights=energy, minlength=len(dt)) / n, np.nan)
+    idx = np.clip(np.searchsorted(t, w["t_s"].to_numpy(), side="right") - 1, 0, len(dt) - 1)
+
+    def total(col: str | np.ndarray) -> np.ndarray:
+        weights = w[col].to_numpy(dtype=float) if isinstance(col, str) else col
+        return np.bincount(idx, weights=weights, minlength=len(dt))
+
+    n = total("n")
+    out["inferences"] = n.round().astype(np.int64)
+    out["accuracy"] = _ratio(total("correct"), n)
+    out["map"] = _ratio(total("map_sum"), total("map_n"))
+    out["latency_mean_s"] = _ratio(total("latency_sum"), n)
+    out["offloaded_fraction"] = _ratio(total(np.where(w["place"] >= 0, w["n"], 0.0)), n)
+    out["extension_fraction"] = _ratio(total(np.where(w["exit"] == 1, w["n"], 0.0)), n)
+    out["energy_j_per_inference"] = _ratio(total((w["compute_energy_j"] + w["radio_energy_j"]).to_numpy()), n)
     bits = np.diff(np.asarray(r.samples_link_bits), axis=0)
     for j, name in enumerate(r.link_names):
         thr = bits[:, j] / dt
@@ -62,83 +114,101 @@ def timeline(result: RunResult, inf: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def devices(result: RunResult, inf: pd.DataFrame) -> pd.DataFrame:
+def _device_totals(result: RunResult, w: pd.DataFrame, gi: int, count: int) -> dict[str, np.ndarray]:
+    """Per-device totals of one group: from request rows, plus window-mode accumulators."""
+    sub = w[(w["group"] == gi) & (w["device"] >= 0)]
+    d = sub["device"].to_numpy()
+
+    def by_device(col) -> np.ndarray:
+        return np.bincount(d, weights=np.asarray(col, dtype=float), minlength=count)
+
+    tot = {"n": by_device(sub["n"]), "correct": by_device(sub["correct"]),
+           "offloaded": by_device(np.where(sub["place"] >= 0, sub["n"], 0.0)),
+           "latency_sum": by_device(sub["latency_sum"]), "bytes_up": by_device(sub["bytes_up"]),
+           "bytes_down": by_device(sub["bytes_down"]), "compute_energy_j": by_device(sub["compute_energy_j"]),
+           "radio_energy_j": by_device(sub["radio_energy_j"])}
+    extra = result.recorder.device_totals.get(gi)
+    if extra is not None:
+        for k in DEVICE_TOTALS:
+            tot[k] = tot[k] + extra[k]
+    return tot
+
+
+def devices(result: RunResult, w: pd.DataFrame) -> pd.DataFrame:
     """Per-device totals (every device, including those that made no inference)."""
     sc = result.scenario
     frames = []
     for gi, g in enumerate(sc.device_groups):
-        sub = inf[inf["group"] == gi]
-        d = sub["device"].to_numpy()
-        count = lambda w=None: np.bincount(d, weights=w, minlength=g.count)  # noqa: E731
-        n = count()
+        t = _device_totals(result, w, gi, g.count)
         idle_j = g.energy.idle_power_w * sc.horizon_s
-        compute_j, radio_j = count(sub["compute_energy_j"].to_numpy()), count(sub["radio_energy_j"].to_numpy())
-        with np.errstate(invalid="ignore", divide="ignore"):
-            frames.append(pd.DataFrame({
-                "group": g.name, "device": np.arange(g.count, dtype=np.int32), "access_point": g.access_point,
-                "inferences": n.astype(np.int64),
-                "accuracy": np.where(n > 0, count(sub["correct"].to_numpy(dtype=float)) / n, np.nan),
-                "offloaded": count((sub["place"].to_numpy() >= 0).astype(float)).astype(np.int64),
-                "latency_mean_s": np.where(n > 0, count(sub["latency_s"].to_numpy()) / n, np.nan),
-                "bytes_up": count(sub["bytes_up"].to_numpy(dtype=float)).astype(np.int64),
-                "bytes_down": count(sub["bytes_down"].to_numpy(dtype=float)).astype(np.int64),
-                "compute_energy_j": compute_j, "radio_energy_j": radio_j, "idle_energy_j": idle_j,
-                "energy_j": compute_j + radio_j + idle_j,
-            }))
+        frames.append(pd.DataFrame({
+            "group": g.name, "device": np.arange(g.count, dtype=np.int32), "access_point": g.access_point,
+            "inferences": t["n"].round().astype(np.int64), "accuracy": _ratio(t["correct"], t["n"]),
+            "offloaded": t["offloaded"].round().astype(np.int64), "latency_mean_s": _ratio(t["latency_sum"], t["n"]),
+            "bytes_up": t["bytes_up"].round().astype(np.int64), "bytes_down": t["bytes_down"].round().astype(np.int64),
+            "compute_energy_j": t["compute_energy_j"], "radio_energy_j": t["radio_energy_j"], "idle_energy_j": idle_j,
+            "energy_j": t["compute_energy_j"] + t["radio_energy_j"] + idle_j,
+        }))
     return pd.concat(frames, ignore_index=True)
 
 
-def summary(result: RunResult, inf: pd.DataFrame, dev: pd.DataFrame) -> dict:
+def summary(result: RunResult, w: pd.DataFrame, dev: pd.DataFrame) -> dict:
     """Headline numbers.  Depends only on the scenario and seed (no wall time, no dates)."""
     sc = result.scenario
     r = result.recorder
-    lat = inf["latency_s"].to_numpy()
-    pct = (lambda p: float(np.percentile(lat, p))) if len(lat) else (lambda p: None)
-    n = len(inf)
+    lat, lat_w = latencies(result, w)
+    n = float(w["n"].sum())
+    ni = int(round(n))
     horizon = sc.horizon_s
     link_bits = r.samples_link_bits[-1]
     energy = float(dev["energy_j"].sum())
-    exits = inf["exit"].to_numpy()
-    maps = inf["map"].to_numpy()
-    stale = inf["staleness_s"].to_numpy()
+    by_exit = {name: float(w.loc[w["exit"] == k, "n"].sum()) for k, name in enumerate(EXIT_NAMES)}
+    ok_exit = {name: float(w.loc[w["exit"] == k, "correct"].sum()) for k, name in enumerate(EXIT_NAMES)}
+    lat_exit = {}
+    req_exit = np.asarray(r.inferences["exit"], dtype=int)
+    for k, name in enumerate(EXIT_NAMES):
+        m = req_exit == k
+        lat_exit[name] = float(np.percentile(lat[:len(req_exit)][m], 95)) if m.any() else None
+    map_n = float(w["map_n"].sum())
+    stale_n = float(w["staleness_n"].sum())
     flows = pd.DataFrame(r.flows)
     by_purpose = flows.groupby("purpose")["size_bytes"].sum().astype(int).to_dict() if len(flows) else {}
     link_purpose: dict = {}
     for (link, purpose), b in (flows.groupby(["path", "purpose"])["size_bytes"].sum().items() if len(flows) else []):
         link_purpose.setdefault(link, {})[purpose] = 8 * float(b) / (result.link_capacity_bps[link] * horizon)
-    by_exit = {name: exits == k for k, name in enumerate(EXIT_NAMES)}
+    q = quantiles(lat, lat_w)
+    pct = lambda p: q[p] if q else None  # noqa: E731
     return {
         "scenario": sc.name,
         "seed": sc.seed,
         "replication": result.replication,
+        "fidelity": sc.fidelity.mode,
         "devices": sc.devices,
         "horizon_s": horizon,
-        "inferences": n,
-        "offloaded_fraction": float((inf["place"] >= 0).mean()) if n else None,
-        "mean_accuracy": float(inf["correct"].mean()) if n else None,
-        "mean_map": float(np.nanmean(maps)) if (~np.isnan(maps)).any() else None,
-        "model_staleness_mean_s": float(np.nanmean(stale)) if (~np.isnan(stale)).any() else None,
-        "latency_mean_s": float(lat.mean()) if n else None,
+        "inferences": ni,
+        "offloaded_fraction": float(w.loc[w["place"] >= 0, "n"].sum() / n) if n else None,
+        "mean_accuracy": float(w["correct"].sum() / n) if n else None,
+        "mean_map": float(w["map_sum"].sum() / map_n) if map_n else None,
+        "model_staleness_mean_s": float(w["staleness_sum"].sum() / stale_n) if stale_n else None,
+        "latency_mean_s": float(w["latency_sum"].sum() / n) if n else None,
         "latency_p50_s": pct(50),
         "latency_p95_s": pct(95),
         "latency_p99_s": pct(99),
-        "latency_quantiles_s": np.percentile(lat, np.arange(101)).tolist() if n else [],
-        "bytes_up": int(inf["bytes_up"].sum()),
-        "bytes_down": int(inf["bytes_down"].sum()),
+        "latency_quantiles_s": q,
+        "bytes_up": int(round(w["bytes_up"].sum())),
+        "bytes_down": int(round(w["bytes_down"].sum())),
         "energy_j": energy,
         "energy_j_parts": {part: float(dev[f"{part}_energy_j"].sum()) for part in ("compute", "radio", "idle")},
         "energy_j_per_inference": energy / n if n else None,
-        "server_energy_j": float(inf["server_energy_j"].sum()),
+        "server_energy_j": float(w["server_energy_j"].sum()),
+        "compute_energy_j_per_inference": (float(w["compute_energy_j"].sum() + w["server_energy_j"].sum()) / n
+                                           if n else None),
         "bytes_by_purpose": {k: int(v) for k, v in sorted(by_purpose.items())},
         "link_utilisation_by_purpose": {k: dict(sorted(v.items())) for k, v in sorted(link_purpose.items())},
         **result.extras,
-        "compute_energy_j_per_inference": (float(inf["compute_energy_j"].sum() + inf["server_energy_j"].sum()) / n
-                                           if n else None),
-        "exit_fractions": {name: float(m.mean()) if n else None for name, m in by_exit.items()},
-        "accuracy_by_exit": {name: float(inf["correct"].to_numpy()[m].mean()) if m.any() else None
-                             for name, m in by_exit.items()},
-        "latency_p95_s_by_exit": {name: float(np.percentile(lat[m], 95)) if m.any() else None
-                                  for name, m in by_exit.items()},
+        "exit_fractions": {name: by_exit[name] / n if n else None for name in EXIT_NAMES},
+        "accuracy_by_exit": {name: ok_exit[name] / by_exit[name] if by_exit[name] else None for name in EXIT_NAMES},
+        "latency_p95_s_by_exit": lat_exit,
         "link_utilisation": {name: link_bits[j] / (result.link_capacity_bps[name] * horizon)
                              for j, name in enumerate(r.link_names)},
         "server_utilisation": {name: r.samples_busy_area[-1][j] / (result.server_workers[name] * horizon)
@@ -150,6 +220,6 @@ def summary(result: RunResult, inf: pd.DataFrame, dev: pd.DataFrame) -> dict:
 
 def frames(result: RunResult) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     """(summary, timeline, devices) of one run."""
-    inf = inferences_frame(result)
-    dev = devices(result, inf)
-    return summary(result, inf, dev), timeline(result, inf), dev
+    w = weighted_frame(result)
+    dev = devices(result, w)
+    return summary(result, w, dev), timeline(result, w), dev

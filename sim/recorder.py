@@ -6,6 +6,12 @@ INFERENCE_COLUMNS = ("arrival_s", "done_s", "group", "device", "place", "exit", 
                      "staleness_s",
                      "bytes_up", "bytes_down", "compute_energy_j", "radio_energy_j", "server_energy_j")
 FLOW_COLUMNS = ("start_s", "end_s", "purpose", "size_bytes", "path")
+# window mode: one row per (window, group, place, exit) with counts and sums
+WINDOW_COLUMNS = ("t_s", "group", "place", "exit", "n", "correct", "map_sum", "map_n", "staleness_sum",
+                  "staleness_n", "latency_sum", "bytes_up", "bytes_down", "compute_energy_j", "radio_energy_j",
+                  "server_energy_j")
+DEVICE_TOTALS = ("n", "correct", "offloaded", "latency_sum", "bytes_up", "bytes_down", "compute_energy_j",
+                 "radio_energy_j")
 
 
 class Recorder:
@@ -25,6 +31,9 @@ class Recorder:
         self.samples_busy_area: list[list[float]] = []
         self.samples_in_system: list[list[int]] = []
         self._inf = [self.inferences[c].append for c in INFERENCE_COLUMNS]
+        self.windows: dict[str, list] = {c: [] for c in WINDOW_COLUMNS}
+        self.latency_samples: list[tuple[float, float]] = []  # window mode: (latency_s, weight)
+        self.device_totals: dict[int, dict] = {}  # window mode: group -> {column: numpy array per device}
         self.failed = 0  # offloaded inferences whose flow an outage cut
 
     def inference(self, arrival_s, done_s, group, device, place, exit_, correct, map_, version, staleness_s,
@@ -35,6 +44,10 @@ class Recorder:
         a[0](arrival_s); a[1](done_s); a[2](group); a[3](device); a[4](place); a[5](exit_); a[6](correct)
         a[7](map_); a[8](version); a[9](staleness_s); a[10](bytes_up); a[11](bytes_down)
         a[12](compute_energy_j); a[13](radio_energy_j); a[14](server_energy_j)
+
+    def window_row(self, *values) -> None:
+        for c, v in zip(WINDOW_COLUMNS, values):
+            self.windows[c].append(v)
 
     def flow(self, start_s, end_s, purpose, size_bytes, path: str) -> None:
         f = self.flows

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from sim.build import LoadedTraces, Model, build
+from sim.build import LoadedTraces, Model, build, finish
 from sim.config import Scenario
 from sim.recorder import Recorder
 from sim.rng import Streams
@@ -40,6 +40,7 @@ def run(scenario: Scenario, traces: LoadedTraces, replication: int = 0,
         if progress is not None and events % PROGRESS_EVERY == 0:
             progress(env.now)
     env.run(until=horizon)  # moves the clock to the horizon; processes nothing
+    finish(model)
     model.network.advance()
     for s in model.servers:
         s.advance()

@@ -67,6 +67,8 @@ class UpdateState:
                           else d.switching.conditions[0].key)
         self.acc = [0.0] * n
         self.map = [0.0] * n
+        # window mode: every change (device, time, accuracy, mAP, install time) since the window began
+        self.change_log: list[tuple] | None = None
         self._pass: dict[str, float] = {}
         self.refresh_all()
         env.process(self._drift())
@@ -87,6 +89,11 @@ class UpdateState:
                 self.refresh_all()
 
     def refresh(self, d: int) -> None:
+        self._refresh(d)
+        if self.change_log is not None:
+            self.change_log.append((d, self.env.now, self.acc[d], self.map[d], self.installed_s[d]))
+
+    def _refresh(self, d: int) -> None:
         c, s = self.condition, self.surface
         if self.ver_cond[d] == c:
             self.acc[d] = s.value(c, self.ver_samples[d], self.ver_phi[d], "accuracy")

@@ -42,6 +42,9 @@ class LocalOnly(_Policy):
     def choose(self, u: float, backlog_s: float) -> str | None:
         return None
 
+    def offload_probability(self) -> float:
+        return 0.0
+
 
 class OffloadAll(_Policy):
     """Every inference is sent to ``target``."""
@@ -51,6 +54,9 @@ class OffloadAll(_Policy):
 
     def choose(self, u: float, backlog_s: float) -> str | None:
         return self.target
+
+    def offload_probability(self) -> float:
+        return 1.0
 
 
 class OffloadFraction(_Policy):
@@ -62,6 +68,9 @@ class OffloadFraction(_Policy):
 
     def choose(self, u: float, backlog_s: float) -> str | None:
         return self.target if u < self.fraction else None
+
+    def offload_probability(self) -> float:
+        return self.fraction
 
 
 class OffloadWhenBusy(_Policy):
