@@ -29,10 +29,10 @@ def inferences_frame(result: RunResult) -> pd.DataFrame:
     return df
 
 
-def weighted_frame(result: RunResult) -> pd.DataFrame:
+def weighted_frame(result: RunResult, inf: pd.DataFrame | None = None) -> pd.DataFrame:
     """Request rows (n = 1) and window rows in one frame with counts and sums."""
     r = result.recorder
-    inf = inferences_frame(result)
+    inf = inferences_frame(result) if inf is None else inf
     has_map = inf["map"].notna()
     has_stale = inf["staleness_s"].notna()
     req = pd.DataFrame({
@@ -52,10 +52,10 @@ def weighted_frame(result: RunResult) -> pd.DataFrame:
     return pd.concat([req, win[req.columns]], ignore_index=True) if len(req) else win[req.columns]
 
 
-def latencies(result: RunResult, w: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+def latencies(result: RunResult, inf: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
     """(latency values, weights): every request-mode inference, plus window-mode samples."""
     r = result.recorder
-    req = np.asarray(r.inferences["done_s"], dtype=float) - np.asarray(r.inferences["arrival_s"], dtype=float)
+    req = inf["latency_s"].to_numpy()
     if not r.latency_samples:
         return req, None
     s = np.asarray(r.latency_samples, dtype=float)
@@ -152,11 +152,11 @@ def devices(result: RunResult, w: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def summary(result: RunResult, w: pd.DataFrame, dev: pd.DataFrame) -> dict:
+def summary(result: RunResult, w: pd.DataFrame, dev: pd.DataFrame, inf: pd.DataFrame) -> dict:
     """Headline numbers.  Depends only on the scenario and seed (no wall time, no dates)."""
     sc = result.scenario
     r = result.recorder
-    lat, lat_w = latencies(result, w)
+    lat, lat_w = latencies(result, inf)
     n = float(w["n"].sum())
     ni = int(round(n))
     horizon = sc.horizon_s
@@ -165,7 +165,7 @@ def summary(result: RunResult, w: pd.DataFrame, dev: pd.DataFrame) -> dict:
     by_exit = {name: float(w.loc[w["exit"] == k, "n"].sum()) for k, name in enumerate(EXIT_NAMES)}
     ok_exit = {name: float(w.loc[w["exit"] == k, "correct"].sum()) for k, name in enumerate(EXIT_NAMES)}
     lat_exit = {}
-    req_exit = np.asarray(r.inferences["exit"], dtype=int)
+    req_exit = inf["exit"].to_numpy(dtype=int)
     for k, name in enumerate(EXIT_NAMES):
         m = req_exit == k
         lat_exit[name] = float(np.percentile(lat[:len(req_exit)][m], 95)) if m.any() else None
@@ -220,6 +220,7 @@ def summary(result: RunResult, w: pd.DataFrame, dev: pd.DataFrame) -> dict:
 
 def frames(result: RunResult) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     """(summary, timeline, devices) of one run."""
-    w = weighted_frame(result)
+    inf = inferences_frame(result)
+    w = weighted_frame(result, inf)
     dev = devices(result, w)
-    return summary(result, w, dev), timeline(result, w), dev
+    return summary(result, w, dev, inf), timeline(result, w), dev

@@ -21,7 +21,7 @@ class Recorder:
     def __init__(self, link_names: list[str], server_names: list[str]):
         self.link_names = link_names
         self.server_names = server_names
-        self.inferences: dict[str, list] = {c: [] for c in INFERENCE_COLUMNS}
+        self._rows: list[tuple] = []  # one tuple per inference, columns as INFERENCE_COLUMNS
         self.flows: dict[str, list] = {c: [] for c in FLOW_COLUMNS}
         # one row per sampling instant: time, cumulative delivered bits per link,
         # queue-length and busy-worker integrals per server, jobs in system per server
@@ -30,20 +30,21 @@ class Recorder:
         self.samples_queue_area: list[list[float]] = []
         self.samples_busy_area: list[list[float]] = []
         self.samples_in_system: list[list[int]] = []
-        self._inf = [self.inferences[c].append for c in INFERENCE_COLUMNS]
+        self.inference = self._rows.append  # record(tuple): the hot path is a single list append
         self.windows: dict[str, list] = {c: [] for c in WINDOW_COLUMNS}
         self.latency_samples: list[tuple[float, float]] = []  # window mode: (latency_s, weight)
         self.device_totals: dict[int, dict] = {}  # window mode: group -> {column: numpy array per device}
         self.failed = 0  # offloaded inferences whose flow an outage cut
 
-    def inference(self, arrival_s, done_s, group, device, place, exit_, correct, map_, version, staleness_s,
-                  bytes_up, bytes_down, compute_energy_j, radio_energy_j, server_energy_j) -> None:
-        """``map_`` is the mAP of the model that served it (NaN without the update loop),
-        ``version`` that model's version (-1 without the update loop), ``staleness_s`` its age."""
-        a = self._inf
-        a[0](arrival_s); a[1](done_s); a[2](group); a[3](device); a[4](place); a[5](exit_); a[6](correct)
-        a[7](map_); a[8](version); a[9](staleness_s); a[10](bytes_up); a[11](bytes_down)
-        a[12](compute_energy_j); a[13](radio_energy_j); a[14](server_energy_j)
+    @property
+    def inferences(self) -> dict[str, list]:
+        """Columns of the inference rows.  A row is the tuple (arrival_s, done_s, group, device,
+        place, exit, correct, map, version, staleness_s, bytes_up, bytes_down,
+        compute_energy_j, radio_energy_j, server_energy_j): ``map`` is the mAP of the model
+        that served it (NaN without the update loop), ``version`` that model's version (-1
+        without it), ``staleness_s`` its age."""
+        cols = list(zip(*self._rows)) if self._rows else [()] * len(INFERENCE_COLUMNS)
+        return {c: list(v) for c, v in zip(INFERENCE_COLUMNS, cols)}
 
     def window_row(self, *values) -> None:
         for c, v in zip(WINDOW_COLUMNS, values):

@@ -85,9 +85,10 @@ class _Group:
         n = self.spec.count
         if a.process == "poisson":
             mean_gap = 1.0 / (n * a.rate_hz)
+            timeout, gap, pick, arrive = self.env.timeout, self.arrival_rng.exponential, self.arrival_rng.integer, self.arrive
             while True:
-                yield self.env.timeout(self.arrival_rng.exponential(mean_gap))
-                self.arrive(self.arrival_rng.integer(n))
+                yield timeout(gap(mean_gap))
+                arrive(pick(n))
         else:
             period = 1.0 / a.rate_hz
             phases = sorted((self.arrival_rng.random() * period, d) for d in range(n))
@@ -113,8 +114,8 @@ class _Group:
         done = max(self.busy_until[d], arrival_s) + seconds
         self.busy_until[d] = done
         if done <= self.horizon_s:
-            self.recorder.inference(arrival_s, done, self.index, d, -1, exit_, correct, map_, version, staleness_s,
-                                    0, 0, energy_j, 0.0, 0.0)
+            self.recorder.inference((arrival_s, done, self.index, d, -1, exit_, correct, map_, version, staleness_s,
+                                     0, 0, energy_j, 0.0, 0.0))
         return done
 
     def _offload(self, d: int, arrival_s: float, t: OffloadTarget, correct: bool, ready_s: float,
@@ -141,8 +142,8 @@ class _Group:
         self.recorder.flow(start_down, env.now, "inference_result", spec.result_bytes, t.down[-1].name)
         if t.down_latency_s:
             yield env.timeout(t.down_latency_s)
-        self.recorder.inference(arrival_s, env.now, self.index, d, t.index, OFFLOAD, correct, map_, -1, NAN,
-                                spec.input_bytes, spec.result_bytes, compute_j, self.radio_j, t.job_energy_j(service))
+        self.recorder.inference((arrival_s, env.now, self.index, d, t.index, OFFLOAD, correct, map_, -1, NAN,
+                                 spec.input_bytes, spec.result_bytes, compute_j, self.radio_j, t.job_energy_j(service)))
 
 
 class DeviceGroupProcess(_Group):

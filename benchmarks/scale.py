@@ -1,0 +1,90 @@
+"""Speed and memory of the main scenario at a given size; prints one JSON line.
+
+    python benchmarks/scale.py --devices 10000 --horizon-s 3600 --mode window --json
+
+The device groups of scenarios/multi_device.yaml are scaled in proportion to reach
+``--devices``.  ``simpy_baseline_events_per_s`` is a bare SimPy timeout loop timed in
+the same process, so ``events_per_s`` can be compared with it on a noisy machine.
+Peak RSS is the process's maximum resident set size: run one size per process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+import simpy
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sim.build import load_traces  # noqa: E402
+from sim.run import run  # noqa: E402
+from sim.scenario_io import apply_overrides, read_yaml, validate  # noqa: E402
+
+SCENARIO = ROOT / "scenarios" / "multi_device.yaml"
+
+
+def simpy_baseline(events: int = 300_000, processes: int = 100) -> float:
+    """Events per second of a bare SimPy loop: ``processes`` processes yielding timeouts."""
+    env = simpy.Environment()
+
+    def tick(k):
+        while True:
+            yield env.timeout(1.0 + k * 1e-6)
+
+    for k in range(processes):
+        env.process(tick(k))
+    t0 = time.perf_counter()
+    n = 0
+    while n < events:
+        env.step()
+        n += 1
+    return n / (time.perf_counter() - t0)
+
+
+def scaled(devices: int, horizon_s: float, mode: str):
+    data = read_yaml(SCENARIO)
+    counts = [g["count"] for g in data["device_groups"]]
+    total = sum(counts)
+    new = [max(1, round(c * devices / total)) for c in counts]
+    new[0] += devices - sum(new)
+    overrides = {f"device_groups.{i}.count": n for i, n in enumerate(new)}
+    overrides.update({"horizon_s": horizon_s, "fidelity.mode": mode})
+    if mode == "request":  # periodic phases are fine; nothing else to change
+        pass
+    return validate(apply_overrides(data, overrides, str(SCENARIO)), str(SCENARIO))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--devices", type=int, default=10_000)
+    p.add_argument("--horizon-s", type=float, default=3600.0)
+    p.add_argument("--mode", choices=("window", "request"), default="window")
+    p.add_argument("--json", action="store_true", help="print one JSON line (the default output)")
+    a = p.parse_args()
+    if a.devices < 3 or a.horizon_s <= 0:
+        p.error("--devices must be >= 3 and --horizon-s > 0")
+    baseline = simpy_baseline()
+    sc = scaled(a.devices, a.horizon_s, a.mode)
+    traces = load_traces(sc, SCENARIO.parent)
+    t0 = time.perf_counter()
+    result = run(sc, traces)
+    wall = time.perf_counter() - t0
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out = {
+        "devices": sc.devices, "horizon_s": a.horizon_s, "mode": a.mode, "wall_s": round(wall, 3),
+        "events": result.events, "events_per_s": round(result.events / wall),
+        "device_seconds_per_wall_s": round(sc.devices * a.horizon_s / wall),
+        "peak_rss_mb": round(rss_mb, 1), "simpy_baseline_events_per_s": round(baseline),
+        "events_vs_simpy": round(result.events / wall / baseline, 3),
+    }
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
