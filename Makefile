@@ -46,3 +46,7 @@ studies: $(VENV)/.installed-test
 	  $(BIN)/sim sweep $$f --workers 2 --out results/studies && \
 	  $(BIN)/sim report results/studies/$$name || exit 1; \
 	done
+
+.PHONY: bench
+bench: $(VENV)/.installed-run
+	$(BIN)/python benchmarks/run_all.py
