@@ -44,7 +44,7 @@ def sweep_lines(agg: pd.DataFrame, x: str, y: str, color: str | None = None, tit
     xcol, ccol, fcol = _col(agg, x), _col(agg, color), _col(agg, facet)
     panels = [(None, agg)] if fcol is None else list(agg.groupby(fcol, sort=True))
     fig = make_subplots(rows=1, cols=len(panels), shared_yaxes=True,
-                        subplot_titles=[f"{facet} = {label(v)}" for v, _ in panels] if fcol else None)
+                        subplot_titles=[f"{facet.rsplit('.', 1)[-1]} = {label(v)}" for v, _ in panels] if fcol else None)
     names = sorted(agg[ccol].map(label).unique()) if ccol else ["all"]
     for col, (_, panel) in enumerate(panels, start=1):
         groups = [("all", panel)] if ccol is None else list(panel.groupby(panel[ccol].map(label), sort=True))
@@ -113,13 +113,13 @@ def latency_cdf(summary: dict) -> go.Figure:
     return fig
 
 
-def write_html(figures: list[go.Figure], path: Path, title: str, intro_html: str = "") -> Path:
-    """One self-contained HTML page (plotly.js inline, once)."""
+def write_html(figures: list[go.Figure], path: Path, title: str, intro_html: str = "", outro_html: str = "") -> Path:
+    """One self-contained HTML page (plotly.js inline, once): intro, figures, outro."""
     parts = [pio.to_html(f, full_html=False, include_plotlyjs=(i == 0)) for i, f in enumerate(figures)]
     page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             "<style>body{font-family:sans-serif;margin:2em;max-width:1100px}"
             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}</style>"
-            f"</head><body><h1>{html.escape(title)}</h1>{intro_html}{''.join(parts)}</body></html>")
+            f"</head><body><h1>{html.escape(title)}</h1>{intro_html}{''.join(parts)}{outro_html}</body></html>")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".partial")
     tmp.write_text(page)

@@ -91,5 +91,7 @@ def report(folder: Path, out: Path) -> Path:
     keep = [c for c in agg.columns if c.startswith("param:") or c in ("replications", "mean_accuracy", "mean_map",
             "mean_accuracy:ci95", "mean_map:ci95", "energy_j_per_inference", "latency_p95_s")]
     intro = (f"<p>{spec.get('description', '')}</p><p>{meta['points']} points x {meta['replications']} "
-             f"replications; base scenario {spec['base']}.</p>" + plots.frame_html(agg[keep]))
-    return plots.write_html(figs, out, f"Sweep {spec['name']}", intro)
+             f"replications; base scenario {spec['base']}. Bands and error bars: 95% confidence intervals.</p>")
+    table = ("<details open><summary>Per-point means and 95% half-widths (aggregate.parquet)</summary>"
+             + plots.frame_html(agg[keep]) + "</details>")
+    return plots.write_html(figs, out, f"Sweep {spec['name']}", intro, table)

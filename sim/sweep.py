@@ -184,7 +184,14 @@ def flatten(d: dict, prefix: str = "") -> dict:
 
 
 def param_value(v: Any) -> Any:
-    return v if isinstance(v, (int, float, str, bool)) or v is None else json.dumps(v, sort_keys=True)
+    """A parquet-friendly parameter value: numbers stay numbers (YAML 1.1 reads ``1.0e5``
+    as a string; the scenario schema reads it as a number, and so does this)."""
+    if isinstance(v, str):
+        try:
+            return float(v) if any(c in v for c in ".eE") else int(v)
+        except ValueError:
+            return v
+    return v if isinstance(v, (int, float, bool)) or v is None else json.dumps(v, sort_keys=True)
 
 
 def collect(sweep: Sweep, out: Path):
