@@ -150,6 +150,9 @@ class Updates(Frozen):
     samples_per_s: PositiveFloat = Field(10.0, description="new data samples a device produces per second")
     model_bytes: Annotated[int, Field(gt=0)] | None = Field(
         None, description="full model payload; default: the surface's measured student payload")
+    payload_bits: Literal[32, 16, 8] = Field(
+        32, description="bits per delivered parameter: 32 sends fp32, 16 or 8 a quantised copy (payload scaled; "
+                        "its accuracy is taken as the fp32 model's: declared, not measured)")
     job: EdgeJob
     drift: Drift
 

@@ -46,7 +46,7 @@ class UpdateState:
         u = spec.updates
         n = spec.count
         setup = surface.setup
-        self.model_bits = 8.0 * (u.model_bytes or setup["payload_bytes"])
+        self.model_bits = 8.0 * (u.model_bytes or setup["payload_bytes"]) * u.payload_bits / 32
         # the smallest measured delivery: the normalisation parameters (a rounded grid value)
         self.norm_phi = min(p for p in surface.phis if p > 0)
         self.version = [0] * n

@@ -99,3 +99,11 @@ def test_unknown_drift_condition_is_a_clear_error():
     sc = validate(data, "s.yaml")
     with pytest.raises(BuildError, match=r"device_groups\[0\].updates.drift.segments\[1\]: no adaptation surface for fog/4"):
         load_traces(sc, SCENARIO.parent)
+
+
+def test_a_quantised_copy_is_a_quarter_of_the_bytes():
+    base = {"horizon_s": 100, "device_groups.0.count": 2, "policies.allocation": {"kind": "model_only"}}
+    _, full, _ = simulate(base)
+    _, q8, _ = simulate({**base, "device_groups.0.updates.payload_bits": 8})
+    per_install = lambda s: s["bytes_by_purpose"]["model_download"] / s["model_installs"]  # noqa: E731
+    assert per_install(q8) == pytest.approx(per_install(full) / 4, rel=1e-4)
