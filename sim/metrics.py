@@ -99,6 +99,13 @@ def timeline(result: RunResult, w: pd.DataFrame) -> pd.DataFrame:
     out["offloaded_fraction"] = _ratio(total(np.where(w["place"] >= 0, w["n"], 0.0)), n)
     out["extension_fraction"] = _ratio(total(np.where(w["exit"] == 1, w["n"], 0.0)), n)
     out["energy_j_per_inference"] = _ratio(total((w["compute_energy_j"] + w["radio_energy_j"]).to_numpy()), n)
+    if len(result.scenario.device_groups) > 1:
+        for gi, g in enumerate(result.scenario.device_groups):
+            mine = (w["group"] == gi).to_numpy()
+            ng = total(np.where(mine, w["n"], 0.0))
+            out[f"group:{g.name}:accuracy"] = _ratio(total(np.where(mine, w["correct"], 0.0)), ng)
+            out[f"group:{g.name}:map"] = _ratio(total(np.where(mine, w["map_sum"], 0.0)),
+                                                total(np.where(mine, w["map_n"], 0.0)))
     bits = np.diff(np.asarray(r.samples_link_bits), axis=0)
     for j, name in enumerate(r.link_names):
         thr = bits[:, j] / dt
@@ -164,11 +171,13 @@ def summary(result: RunResult, w: pd.DataFrame, dev: pd.DataFrame, inf: pd.DataF
     energy = float(dev["energy_j"].sum())
     by_exit = {name: float(w.loc[w["exit"] == k, "n"].sum()) for k, name in enumerate(EXIT_NAMES)}
     ok_exit = {name: float(w.loc[w["exit"] == k, "correct"].sum()) for k, name in enumerate(EXIT_NAMES)}
-    lat_exit = {}
+    lat_exit, lat_exit_q = {}, {}
     req_exit = inf["exit"].to_numpy(dtype=int)
     for k, name in enumerate(EXIT_NAMES):
         m = req_exit == k
-        lat_exit[name] = float(np.percentile(lat[:len(req_exit)][m], 95)) if m.any() else None
+        qs = np.percentile(lat[:len(req_exit)][m], [50, 95, 99]).tolist() if m.any() else [None] * 3
+        lat_exit[name] = qs[1]
+        lat_exit_q[name] = dict(zip(("p50", "p95", "p99"), qs))
     map_n = float(w["map_n"].sum())
     stale_n = float(w["staleness_n"].sum())
     flows = pd.DataFrame(r.flows)
@@ -209,6 +218,7 @@ def summary(result: RunResult, w: pd.DataFrame, dev: pd.DataFrame, inf: pd.DataF
         "exit_fractions": {name: by_exit[name] / n if n else None for name in EXIT_NAMES},
         "accuracy_by_exit": {name: ok_exit[name] / by_exit[name] if by_exit[name] else None for name in EXIT_NAMES},
         "latency_p95_s_by_exit": lat_exit,
+        "latency_s_by_exit": lat_exit_q,  # request mode only (window mode keeps no per-inference latencies)
         "link_utilisation": {name: link_bits[j] / (result.link_capacity_bps[name] * horizon)
                              for j, name in enumerate(r.link_names)},
         "server_utilisation": {name: r.samples_busy_area[-1][j] / (result.server_workers[name] * horizon)
