@@ -69,14 +69,15 @@ def provenance(threads: int, seed: int | None, dataset: str, dataset_sha256: str
     import subprocess
 
     try:
-        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                                    text=True, timeout=5).stdout.strip())
+        # trace files being rewritten by `make traces` itself do not count as a code change
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                     ":(exclude)traces/*"], capture_output=True, text=True, timeout=5).stdout.strip())
     except (OSError, subprocess.SubprocessError):
         dirty = None
     return {
         "command": "sim " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else "sim profile",
         "git_commit": git_commit(),
-        "git_dirty": dirty,  # True: the working tree had uncommitted changes when the trace was made
+        "git_dirty": dirty,  # True: code outside traces/ had uncommitted changes when the trace was made
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "hardware": f"{cpu_model()} ({platform.machine()}, {os.cpu_count()} logical CPUs)",
         "threads": threads,
