@@ -47,3 +47,12 @@ def test_image_folder(tmp_path):
 def test_unreadable_folder(tmp_path):
     with pytest.raises(DataError, match="no cifar-100-python"):
         load(str(tmp_path))
+
+
+@pytest.mark.parametrize("name", ["gaussian_noise", "shot_noise", "impulse_noise", "contrast", "pixelate"])
+def test_corruptions_are_reproducible_for_a_seed(name):
+    from sim.profiling.train import corrupt
+
+    imgs = load(None).x_test[:20]
+    a, b = corrupt(imgs, name, 3, seed=5), corrupt(imgs, name, 3, seed=5)
+    assert np.array_equal(a, b) and not np.array_equal(a, imgs.astype(np.float32))
