@@ -216,8 +216,12 @@ class Network:
             link.load_bps = 0.0
         if not self.active:
             return
-        rates = maxmin_rates([l.capacity_bps for l in self.links],
-                             [(c.weight * len(c.heap), c.indices) for c in self.active])
+        if len(self.active) == 1:  # one class: its bottleneck link decides (what progressive filling gives)
+            c = self.active[0]
+            rates = [min(link.capacity_bps for link in c.path)]
+        else:
+            rates = maxmin_rates([l.capacity_bps for l in self.links],
+                                 [(c.weight * len(c.heap), c.indices) for c in self.active])
         for c, r in zip(self.active, rates):
             c.rate_bps = r / len(c.heap)
             for link in c.path:
