@@ -1,6 +1,5 @@
 """Sweeps: validation before running, executors agree, resumable after SIGKILL, outputs."""
 
-import json
 import os
 import signal
 import subprocess

@@ -6,7 +6,6 @@ the simulated mean agrees with theory, not a tolerance tuned to pass."""
 import math
 
 import numpy as np
-import pytest
 import simpy
 
 from sim.entities.link import DirectedLink, Network
