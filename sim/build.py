@@ -197,13 +197,9 @@ def build(scenario: Scenario, traces: LoadedTraces, streams: Streams) -> Model:
             groups.append(_window_group(env, i, g, scenario, traces, targets_by_ap, streams, states, common))
             continue
         if g.updates is not None:
-            if g.updates.edge not in targets_by_ap[g.access_point]:
-                raise BuildError(f"device_groups[{i}].updates.edge",
-                                 f"no route from access point {g.access_point!r} to server {g.updates.edge!r}")
-            st = UpdateState(env, i, g, traces.surfaces[g.updates.surface], streams[f"group/{g.name}/drift"])
-            states.setdefault((g.access_point, g.updates.edge, g.updates.period_s), []).append(st)
+            st, edge = _update_state(env, i, g, traces, targets_by_ap, streams, states)
             groups.append(DeviceGroupProcess(env, i, g, timing=traces.timing(g.compute), accuracy=None, updates=st,
-                                             edge_target=targets_by_ap[g.access_point][g.updates.edge], **common))
+                                             edge_target=edge, **common))
         elif g.early_exit is None:
             groups.append(DeviceGroupProcess(env, i, g, timing=traces.timing(g.compute),
                                              accuracy=traces.accuracy.accuracy(g.model), **common))
@@ -236,6 +232,16 @@ def finish(model: "Model") -> None:
             g.finish()
 
 
+def _update_state(env, i, g, traces, targets_by_ap, streams, states):
+    """The update-loop state of group ``g``, registered with its access point's controller."""
+    if g.updates.edge not in targets_by_ap[g.access_point]:
+        raise BuildError(f"device_groups[{i}].updates.edge",
+                         f"no route from access point {g.access_point!r} to server {g.updates.edge!r}")
+    st = UpdateState(env, i, g, traces.surfaces[g.updates.surface], streams[f"group/{g.name}/drift"])
+    states.setdefault((g.access_point, g.updates.edge, g.updates.period_s), []).append(st)
+    return st, targets_by_ap[g.access_point][g.updates.edge]
+
+
 def _window_group(env, i, g, scenario, traces, targets_by_ap, streams, states, common):
     kw = dict(common, window_s=scenario.fidelity.window_s)
     if g.early_exit is not None:
@@ -244,10 +250,8 @@ def _window_group(env, i, g, scenario, traces, targets_by_ap, streams, states, c
                            records=traces.exits[ee.records].condition(ee.condition.corruption, ee.condition.severity),
                            **kw)
     if g.updates is not None:
-        st = UpdateState(env, i, g, traces.surfaces[g.updates.surface], streams[f"group/{g.name}/drift"])
-        states.setdefault((g.access_point, g.updates.edge, g.updates.period_s), []).append(st)
-        return WindowGroup(env, i, g, timing=traces.timing(g.compute), updates=st,
-                           edge_target=targets_by_ap[g.access_point][g.updates.edge], **kw)
+        st, edge = _update_state(env, i, g, traces, targets_by_ap, streams, states)
+        return WindowGroup(env, i, g, timing=traces.timing(g.compute), updates=st, edge_target=edge, **kw)
     return WindowGroup(env, i, g, timing=traces.timing(g.compute), accuracy=traces.accuracy.accuracy(g.model), **kw)
 
 

@@ -87,6 +87,13 @@ class TimingDistribution:
         q = self.quantiles_s  # trapezoid rule on the inverse CDF
         return sum(q[i] + q[i + 1] for i in range(len(q) - 1)) / (2 * (len(q) - 1))
 
+    def sample_many(self, u):
+        """Service times at an array of uniform draws (window mode)."""
+        import numpy as np
+
+        q = np.asarray(self.quantiles_s)
+        return np.interp(np.asarray(u) * (len(q) - 1), np.arange(len(q)), q)
+
     def sample(self, u: float) -> float:
         """The service time at uniform draw ``u`` in [0, 1)."""
         q = self.quantiles_s

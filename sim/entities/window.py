@@ -27,12 +27,6 @@ SUB_BATCHES = 4
 LATENCY_SAMPLES = 32  # per window and group, for weighted latency percentiles
 
 
-def sample_times(dist, u: np.ndarray) -> np.ndarray:
-    """Vectorised inverse-CDF draws from a TimingDistribution."""
-    q = np.asarray(dist.quantiles_s)
-    return np.interp(u * (len(q) - 1), np.arange(len(q)), q)
-
-
 class WindowGroup:
     def __init__(self, env: simpy.Environment, index: int, spec, *, network, recorder, policy, targets, streams,
                  horizon_s: float, window_s: float, timing=None, accuracy=None, updates=None, edge_target=None,
@@ -138,7 +132,7 @@ class WindowGroup:
             return
         off = g.random(n) < (0.0 if st is not None else self.policy.offload_probability())
         local = ~off
-        seconds = sample_times(self.timing, self.service_rng.random(int(local.sum()))) / self.spec.compute.speed_factor
+        seconds = self.timing.sample_many(self.service_rng.random(int(local.sum()))) / self.spec.compute.speed_factor
         dl = dev[local]
         if st is not None:
             arrival = t0 + g.random(len(dl)) * (t1 - t0)
@@ -177,10 +171,10 @@ class WindowGroup:
         speed = self.spec.early_exit.speed_factor
         u = self.service_rng.random(len(dev))
         runs = self.policy.runs_main
-        seconds = sample_times(main, u) / speed if runs else np.zeros(len(dev))
+        seconds = main.sample_many(u) / speed if runs else np.zeros(len(dev))
         macs = np.full(len(dev), float(main.macs or 0.0)) if runs else np.zeros(len(dev))
         ext = exits == EXTENSION
-        seconds[ext] += (sample_times(adaptive, u[ext]) + sample_times(extension, u[ext])) / speed
+        seconds[ext] += (adaptive.sample_many(u[ext]) + extension.sample_many(u[ext])) / speed
         macs[ext] += (adaptive.macs or 0.0) + (extension.macs or 0.0)
         energy = self._energy(seconds, macs) if runs else np.zeros(len(dev))
         for k in (MAIN, EXTENSION):
@@ -214,7 +208,7 @@ class WindowGroup:
         self.recorder.flow(start, env.now, "inference_input", m * spec.input_bytes, t.up[0].name)
         if t.up_latency_s:
             yield env.timeout(t.up_latency_s)
-        draws = sample_times(t.timing, self.service_rng.random(m)) / t.speed_factor
+        draws = t.timing.sample_many(self.service_rng.random(m)) / t.speed_factor
         jobs = [t.server.submit(float(chunk.sum())) for chunk in np.array_split(draws, min(t.server.workers, m))]
         yield simpy.AllOf(env, jobs)
         start = env.now

@@ -90,3 +90,11 @@ def test_sampling_follows_the_quantiles(data_dir):
     assert d.sample(0.5) == pytest.approx(0.020)
     assert d.sample(0.999999) == pytest.approx(0.030, abs=1e-6)
     assert d.mean_s == pytest.approx(0.020)
+
+
+def test_vectorised_sampling_matches_scalar_sampling(data_dir):
+    import numpy as np
+
+    d = load_timings(data_dir / "timings.json").get("small")
+    u = np.random.default_rng(1).random(1000)
+    assert np.allclose(d.sample_many(u), [d.sample(x) for x in u], rtol=1e-12, atol=0)
