@@ -106,7 +106,14 @@ def _print_summary(summary: dict, result, folder: Path) -> None:
 @app.command()
 def validate(scenario: Path = typer.Argument(..., help="scenario YAML file")) -> None:
     """Check a scenario file and the traces it references, without running it."""
-    sc, _ = load_checked(scenario)
+    from sim.build import BuildError, build
+    from sim.rng import Streams
+
+    sc, traces = load_checked(scenario)
+    try:
+        build(sc, traces, Streams(sc.seed))  # wiring problems (e.g. no route to a server) without running
+    except BuildError as e:
+        fail(f"{scenario}: {e}")
     typer.echo(f"{scenario}: ok ({sc.devices:,} devices, {len(sc.servers)} servers, horizon {sc.horizon_s:g} s)")
 
 

@@ -296,6 +296,8 @@ def reference_errors(s: Scenario) -> list[tuple[str, str]]:
         if g.access_point not in aps:
             errors.append((f"device_groups[{i}].access_point", f"undefined access point {g.access_point!r}"))
     for i, x in enumerate(s.links):
+        if x.between[0] == x.between[1]:
+            errors.append((f"links[{i}].between", f"a link joins two different nodes, found {x.between[0]!r} twice"))
         for j, end in enumerate(x.between):
             if end not in aps + servers:
                 errors.append((f"links[{i}].between[{j}]", f"undefined node {end!r}"))

@@ -72,6 +72,8 @@ CASES = {
     "unknown model": (mutated("device_groups.0.compute.model", "giant"),
                       ["device_groups[0].compute", "no timing for giant"]),
     "nan horizon": (mutated("horizon_s", float("nan")), ["horizon_s"]),
+    "self-loop link": (mutated("links.0.between", ["ap1", "ap1"]), ["links[0].between", "two different nodes"]),
+    "no route to the target": ({**BASE, "links": []}, ["links: no route from access point 'ap1' to server 'edge'"]),
 }
 
 
