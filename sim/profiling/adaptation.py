@@ -119,16 +119,19 @@ def adapt_condition(torch, student0, teacher0, xs, x_eval, y_eval, x_curve, y_cu
     for p in norm_params:
         p.requires_grad_(True)
     opt_t = torch.optim.SGD(norm_params, lr=lr_teacher, momentum=0.9)
-    students = {}
+    students, trained = {}, {}
     for phi in phi_grid:
         if phi <= 0:
             continue
+        keep = frozenset(prefix_names(order, phi))
+        if keep in trained:  # same deliverable tensors as a smaller phi: the same student
+            students[phi] = trained[keep]
+            continue
         st = copy.deepcopy(student0)
-        keep = prefix_names(order, phi)
         trainable = [p for n, p in st.named_parameters() if n in keep]
         for n, p in st.named_parameters():
             p.requires_grad_(n in keep)
-        students[phi] = (st, torch.optim.Adam(trainable, lr=lr_student) if trainable else None)
+        students[phi] = trained[keep] = (st, torch.optim.Adam(trainable, lr=lr_student) if trainable else None)
     surface, curve = [], []
     probe, teacher_eval = copy.deepcopy(student0), copy.deepcopy(teacher0)
     norm_phi = next((f for f in phi_grid if 0 < f < 1), None)
@@ -157,7 +160,7 @@ def adapt_condition(torch, student0, teacher0, xs, x_eval, y_eval, x_curve, y_cu
         opt_t.step()
         with torch.no_grad():
             target = torch.softmax(teacher(xb), 1)
-        for st, opt in students.values():
+        for st, opt in trained.values():
             st.train()
             if opt is None:  # nothing trainable: statistics follow the batch
                 with torch.no_grad():
