@@ -151,19 +151,20 @@ def build(scenario: Scenario, traces: LoadedTraces, streams: Streams) -> Model:
     ap_links = {}
     for ap in scenario.access_points:
         if ap.duplex == "half":
-            air = DirectedLink(f"{ap.name}.air", ap.uplink_bps, ap.latency_s)
+            air = DirectedLink(f"{ap.name}.air", ap.uplink_bps, ap.latency_s, ap.goodput_factor, ap.flow_setup_s)
             ap_links[ap.name] = (air, air)
             links.append(air)
             continue
-        up = DirectedLink(f"{ap.name}.up", ap.uplink_bps, ap.latency_s)
-        down = DirectedLink(f"{ap.name}.down", ap.downlink_bps or ap.uplink_bps, ap.latency_s)
+        up = DirectedLink(f"{ap.name}.up", ap.uplink_bps, ap.latency_s, ap.goodput_factor, ap.flow_setup_s)
+        down = DirectedLink(f"{ap.name}.down", ap.downlink_bps or ap.uplink_bps, ap.latency_s, ap.goodput_factor,
+                            ap.flow_setup_s)
         ap_links[ap.name] = (up, down)
         links += [up, down]
     hop = {}
     for link in scenario.links:
         a, b = link.between
-        hop[(a, b)] = DirectedLink(f"{link.name}.{a}>{b}", link.bandwidth_bps, link.latency_s)
-        hop[(b, a)] = DirectedLink(f"{link.name}.{b}>{a}", link.bandwidth_bps, link.latency_s)
+        hop[(a, b)] = DirectedLink(f"{link.name}.{a}>{b}", link.bandwidth_bps, link.latency_s, link.goodput_factor)
+        hop[(b, a)] = DirectedLink(f"{link.name}.{b}>{a}", link.bandwidth_bps, link.latency_s, link.goodput_factor)
         links += [hop[(a, b)], hop[(b, a)]]
     network = Network(env, links)
     servers = [Server(env, s.name, s.workers, s.scheduling.priority) for s in scenario.servers]

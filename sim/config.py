@@ -183,6 +183,10 @@ class AccessPoint(Frozen):
     downlink_bps: PositiveFloat | None = Field(None, description="defaults to uplink_bps; unused when half duplex")
     duplex: Literal["full", "half"] = "full"
     latency_s: NonNegFloat = 0.0
+    goodput_factor: Annotated[float, Field(gt=0, le=1)] = Field(
+        1.0, description="payload share of the raw rate (IP/TCP/MAC headers take the rest), e.g. 0.94")
+    flow_setup_s: NonNegFloat = Field(
+        0.0, description="fixed delay before each flow's first byte: connection set-up and slow start")
     outages: list[tuple[NonNegFloat, NonNegFloat]] = Field(
         [], description="[start_s, end_s] intervals when the access point carries nothing; flows crossing it abort")
 
@@ -201,6 +205,7 @@ class Link(Frozen):
     between: tuple[Name, Name]
     bandwidth_bps: PositiveFloat
     latency_s: NonNegFloat = 0.0
+    goodput_factor: Annotated[float, Field(gt=0, le=1)] = 1.0
 
 
 class ServerEnergy(Frozen):

@@ -25,14 +25,19 @@ _EPS_S = 1e-12  # completion-time tolerance (seconds)
 class DirectedLink:
     """One direction of a link: a capacity shared by the flows that cross it."""
 
-    __slots__ = ("name", "capacity_bps", "latency_s", "index", "load_bps", "delivered_bits", "up")
+    __slots__ = ("name", "capacity_bps", "latency_s", "setup_s", "index", "load_bps", "delivered_bits", "up")
 
-    def __init__(self, name: str, capacity_bps: float, latency_s: float = 0.0):
-        if capacity_bps <= 0:
-            raise ValueError(f"link {name}: capacity must be positive")
+    def __init__(self, name: str, capacity_bps: float, latency_s: float = 0.0, goodput: float = 1.0,
+                 setup_s: float = 0.0):
+        """``capacity_bps`` is the raw rate; flows share ``goodput x capacity_bps`` of payload
+        (headers take the rest); each flow crossing the link starts ``setup_s`` late
+        (connection set-up and slow start, as a fixed term)."""
+        if capacity_bps <= 0 or not 0 < goodput <= 1:
+            raise ValueError(f"link {name}: capacity must be positive and goodput in (0, 1]")
         self.name = name
-        self.capacity_bps = float(capacity_bps)
+        self.capacity_bps = float(capacity_bps) * goodput
         self.latency_s = float(latency_s)
+        self.setup_s = float(setup_s)
         self.index = -1
         self.up = True  # False during an outage: flows crossing it abort
         self.load_bps = 0.0  # sum of the current rates of the flows crossing it
@@ -153,10 +158,20 @@ class Network:
             return done
         if weight <= 0:
             raise ValueError("flow weights must be positive")
+        setup = sum(link.setup_s for link in flow.path)
+        if setup > 0:
+            timer = self.env.timeout(setup)
+            timer.callbacks.append(lambda _ev: self._start(flow))
+        else:
+            self._start(flow)
+        return done
+
+    def _start(self, flow: Flow) -> None:
+        done = flow.done
         if not all(link.up for link in flow.path):
             flow.aborted = True
             done.succeed(flow)
-            return done
+            return
         self._advance()
         key = (flow.path, flow.weight)
         cls = self.classes.get(key)
@@ -170,7 +185,6 @@ class Network:
         heapq.heappush(cls.heap, (flow.finish_v, cls.seq, flow))
         self.in_flight += 1
         self._reschedule()
-        return done
 
     def set_up(self, link: DirectedLink, up: bool) -> None:
         """Start or end an outage of ``link``; at its start every flow crossing it aborts."""

@@ -72,3 +72,17 @@ def test_delivered_bits_and_completion_count():
 def test_capacity_must_be_positive():
     with pytest.raises(ValueError):
         DirectedLink("bad", 0)
+
+
+def test_goodput_factor_and_flow_setup():
+    # 10 Mb of payload on a 10 Mb/s link that carries 95% payload, 50 ms set-up: 0.05 + 1/0.95 s
+    link = DirectedLink("l", 10e6, goodput=0.95, setup_s=0.05)
+    (t,) = run_flows([link], [(0, [0], 10e6 / 8, 1)])
+    assert t == pytest.approx(0.05 + 1 / 0.95)
+
+
+def test_a_flow_in_set_up_takes_no_bandwidth():
+    # A: 10 Mb from t=0, bytes from 0.5; B: 1 Mb from t=0.2, bytes from 0.7.  A alone sends 2 Mb by 0.7,
+    # then both at 5 Mb/s: B done at 0.9 (A has 7 Mb left), A alone again: done at 1.6
+    link = DirectedLink("l", 10e6, setup_s=0.5)
+    assert run_flows([link], [(0.0, [0], 10e6 / 8, 1), (0.2, [0], 1e6 / 8, 1)]) == pytest.approx([1.6, 0.9])
