@@ -167,7 +167,6 @@ class DeviceGroup(Frozen):
     arrivals: Arrivals
     input_bytes: Annotated[int, Field(gt=0)] = 3072
     result_bytes: Annotated[int, Field(gt=0)] = 64
-    data_rate_bps: NonNegFloat = Field(0.0, description="rate at which the device produces new data")
     energy: Energy = Energy()
     routing: RoutingPolicy | None = Field(None, description="overrides policies.routing for this group")
     updates: Updates | None = None

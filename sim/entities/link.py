@@ -48,26 +48,16 @@ class DirectedLink:
 
 
 class Flow:
-    __slots__ = ("path", "size_bits", "finish_v", "weight", "purpose", "done", "start_s", "cls", "aborted")
+    __slots__ = ("path", "size_bits", "finish_v", "weight", "purpose", "done", "aborted")
 
-    def __init__(self, path: Sequence[DirectedLink], size_bytes: float, weight: float, purpose: str, done, start_s):
+    def __init__(self, path: Sequence[DirectedLink], size_bytes: float, weight: float, purpose: str, done):
         self.path = tuple(path)
         self.size_bits = 8.0 * size_bytes
         self.weight = float(weight)
         self.purpose = purpose
         self.done = done
-        self.start_s = start_s
-        self.finish_v = 0.0
-        self.cls = None
+        self.finish_v = 0.0  # the class's served-bits counter value at which this flow finishes
         self.aborted = False  # True if an outage cut it; ``done`` still succeeds
-
-    @property
-    def rate_bps(self) -> float:
-        return self.cls.rate_bps if self.cls is not None else 0.0
-
-    @property
-    def remaining_bits(self) -> float:
-        return max(self.finish_v - self.cls.served_bits, 0.0) if self.cls is not None else 0.0
 
 
 class FlowClass:
@@ -146,13 +136,12 @@ class Network:
         self._last_s = env.now
         self._generation = 0
         self.completed = 0
-        self.in_flight = 0
 
     def transfer(self, path: Sequence[DirectedLink], size_bytes: float, weight: float = 1.0,
                  purpose: str = "data") -> simpy.Event:
         """Start a flow; the returned event succeeds (with the flow) when its last bit leaves."""
         done = self.env.event()
-        flow = Flow(path, size_bytes, weight, purpose, done, self.env.now)
+        flow = Flow(path, size_bytes, weight, purpose, done)
         if not path or size_bytes <= 0:
             done.succeed(flow)
             return done
@@ -179,11 +168,9 @@ class Network:
             cls = self.classes[key] = FlowClass(flow.path, flow.weight)
         if not cls.heap:
             self.active.append(cls)
-        flow.cls = cls
         flow.finish_v = cls.served_bits + flow.size_bits
         cls.seq += 1
         heapq.heappush(cls.heap, (flow.finish_v, cls.seq, flow))
-        self.in_flight += 1
         self._reschedule()
 
     def set_up(self, link: DirectedLink, up: bool) -> None:
@@ -196,15 +183,10 @@ class Network:
                     for entry in c.heap:
                         entry[2].aborted = True
                         entry[2].done.succeed(entry[2])
-                        self.in_flight -= 1
                     c.heap.clear()
                     self.active.remove(c)
                     c.served_bits = 0.0
         self._reschedule()
-
-    @property
-    def flows(self) -> list[Flow]:
-        return [entry[2] for c in self.active for entry in c.heap]
 
     @staticmethod
     def path_latency_s(path: Sequence[DirectedLink]) -> float:
@@ -260,7 +242,6 @@ class Network:
             while c.heap and c.heap[0][0] - c.served_bits <= tol + 1e-9 * c.heap[0][2].size_bits:
                 flow = heapq.heappop(c.heap)[2]
                 self.completed += 1
-                self.in_flight -= 1
                 flow.done.succeed(flow)
             if not c.heap:
                 self.active.remove(c)
