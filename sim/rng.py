@@ -53,6 +53,32 @@ class Stream:
         """Uniform integer in [0, n)."""
         return min(int(self.random() * n), n - 1)
 
+    def randoms(self, k: int) -> np.ndarray:
+        """The next ``k`` uniforms as an array: the values ``k`` calls of :meth:`random` give."""
+        return self._take(self._u, k, self.gen.random)
+
+    def exponentials(self, k: int, mean: float) -> np.ndarray:
+        """The next ``k`` exponential draws: the values ``k`` calls of :meth:`exponential` give."""
+        return self._take(self._e, k, self.gen.standard_exponential) * mean
+
+    def integers(self, k: int, n: int) -> np.ndarray:
+        """The next ``k`` integers in [0, n): the values ``k`` calls of :meth:`integer` give."""
+        return np.minimum((self.randoms(k) * n).astype(np.int64), n - 1)
+
+    @staticmethod
+    def _take(buf: list, k: int, draw) -> np.ndarray:
+        out = np.empty(k)
+        filled = 0
+        while filled < k:
+            if not buf:
+                buf.extend(draw(_BLOCK).tolist())
+                buf.reverse()
+            take = min(k - filled, len(buf))
+            out[filled:filled + take] = buf[:-take - 1:-1]  # the buffer is reversed: its end comes first
+            del buf[-take:]
+            filled += take
+        return out
+
 
 class Streams:
     """The streams of one run; ``streams[name]`` creates a stream on first use."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -11,7 +12,7 @@ from sim.config import Scenario
 from sim.recorder import Recorder
 from sim.rng import Streams
 
-PROGRESS_EVERY = 20_000  # events between progress callbacks
+PROGRESS_STEPS = 100  # progress callbacks per run (equal slices of simulated time)
 
 
 @dataclass
@@ -32,14 +33,7 @@ def run(scenario: Scenario, traces: LoadedTraces, replication: int = 0,
     t0 = time.perf_counter()
     model: Model = build(scenario, traces, Streams(scenario.seed, replication))
     env, horizon = model.env, scenario.horizon_s
-    events = 0
-    step, peek = env.step, env.peek
-    while peek() < horizon:
-        step()
-        events += 1
-        if progress is not None and events % PROGRESS_EVERY == 0:
-            progress(env.now)
-    env.run(until=horizon)  # moves the clock to the horizon; processes nothing
+    events = run_until(env, horizon, progress)
     finish(model)
     model.network.advance()
     for s in model.servers:
@@ -47,11 +41,45 @@ def run(scenario: Scenario, traces: LoadedTraces, replication: int = 0,
     r = model.recorder
     r.sample(horizon, [l.delivered_bits for l in model.network.links], [s.queue_area for s in model.servers],
              [s.busy_area for s in model.servers], [s.in_system for s in model.servers])
-    if progress is not None:
-        progress(horizon)
     ups = model.updates or []
     extras = {"failed_inferences": r.failed,
               "edge_received_bytes": sum(u.edge_received_bytes for u in ups),
               "model_installs": sum(u.installs for u in ups)}
     return RunResult(scenario, replication, r, {l.name: l.capacity_bps for l in model.network.links},
                      {s.name: s.workers for s in model.servers}, events, time.perf_counter() - t0, extras)
+
+
+def run_until(env, horizon_s: float, progress: Callable[[float], None] | None = None,
+              slices: int = PROGRESS_STEPS) -> int:
+    """Process every event before ``horizon_s``; return how many (SimPy steps).
+
+    SimPy's own ``run`` loop does the stepping, in ``slices`` equal slices of simulated
+    time with ``progress(now)`` after each.  The count comes from SimPy's event-id
+    counter (ids handed out) and its queue (events still waiting), minus the slices'
+    own stop events, so the loop itself counts nothing.  The cyclic garbage collector
+    is held back while it runs: the event loop creates no reference cycles that
+    outlive an event, and the inference rows it keeps would otherwise be rescanned
+    over and over.
+    """
+    queue = env._queue  # SimPy 4 internals: the event heap and the id counter
+    before = len(queue)
+    first_id = next(env._eid)
+    stops = 0
+    gc_was_enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        t = env.now
+        while t < horizon_s:
+            t = min(t + horizon_s / slices, horizon_s)
+            env.run(until=t)
+            stops += 1
+            if progress is not None:
+                progress(env.now)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    scheduled = next(env._eid) - first_id - 1
+    # a slice's stop event is processed, then rescheduled (SimPy 4) and processed again when
+    # the next slice starts; the last one is still queued
+    return before + scheduled - len(queue) - (2 * stops - 1)

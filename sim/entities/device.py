@@ -11,6 +11,14 @@ offloaded inference is a process: uplink flow, path latency, server job,
 downlink flow, path latency.  An inference that has not finished by the horizon
 is not recorded.
 
+Arrivals are drawn in blocks of :data:`BLOCK`: one numpy call per block gives the
+gaps, the devices, the uniforms of the routing, outcome and service streams and
+the service times and energies they imply, so the per-arrival work is the SimPy
+timeout, Lindley's recursion and one row.  Every stream yields the values it would
+give drawn one at a time (:meth:`sim.rng.Stream.randoms`).  Only what depends on
+the state at the arrival (a device's backlog, the model version it holds) is
+looked up per arrival.
+
 Two kinds of group:
 
 * :class:`DeviceGroupProcess` runs one whole model; correctness is a Bernoulli draw
@@ -26,9 +34,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
+import numpy as np
 import simpy
 
 NAN = float("nan")
+BLOCK = 1024  # arrivals drawn per numpy call
 
 from sim.entities.link import DirectedLink, Network
 from sim.entities.server import Server
@@ -78,45 +88,38 @@ class _Group:
         self.busy_until = [0.0] * spec.count
         e = spec.energy
         self.radio_j = 8 * spec.input_bytes * e.radio_up_j_per_bit + 8 * spec.result_bytes * e.radio_down_j_per_bit
-        env.process(self._arrivals())
+        env.process(self._run())
 
-    def _arrivals(self):
+    def _arrival_blocks(self):
+        """Blocks of (gaps, devices): the delay before each arrival and the device it comes from."""
         a = self.spec.arrivals
         n = self.spec.count
+        rng = self.arrival_rng
         if a.process == "poisson":
             mean_gap = 1.0 / (n * a.rate_hz)
-            timeout, gap, pick, arrive = self.env.timeout, self.arrival_rng.exponential, self.arrival_rng.integer, self.arrive
             while True:
-                yield timeout(gap(mean_gap))
-                arrive(pick(n))
-        else:
-            period = 1.0 / a.rate_hz
-            phases = sorted((self.arrival_rng.random() * period, d) for d in range(n))
-            base = 0.0
-            while True:
-                for phase, d in phases:
-                    yield self.env.timeout(base + phase - self.env.now)
-                    self.arrive(d)
-                base += period
+                yield rng.exponentials(BLOCK, mean_gap), rng.integers(BLOCK, n)
+        period = 1.0 / a.rate_hz
+        phases = sorted((rng.random() * period, d) for d in range(n))
+        times = np.array([p for p, _ in phases])
+        devices = np.array([d for _, d in phases])
+        last = 0.0
+        base = 0.0
+        while True:  # one period per block
+            t = base + times
+            yield np.diff(t, prepend=last), devices
+            last = t[-1]
+            base += period
 
-    def arrive(self, d: int) -> None:
+    def _run(self):
         raise NotImplementedError
 
-    def _compute_energy_j(self, seconds: float, macs: float | None) -> float:
+    def _compute_energy_j(self, seconds, macs):
+        """Energy of on-device compute; scalars or arrays."""
         e = self.spec.energy
         if e.compute_model == "macs":
-            return (macs or 0.0) * e.energy_per_mac_j
+            return (macs if macs is not None else 0.0) * e.energy_per_mac_j
         return seconds * e.active_power_w
-
-    def _local(self, d: int, arrival_s: float, seconds: float, exit_: int, correct: bool, energy_j: float,
-               map_: float = NAN, version: int = -1, staleness_s: float = NAN) -> float:
-        """Run ``seconds`` of compute on device ``d``; record if finished by the horizon."""
-        done = max(self.busy_until[d], arrival_s) + seconds
-        self.busy_until[d] = done
-        if done <= self.horizon_s:
-            self.recorder.inference((arrival_s, done, self.index, d, -1, exit_, correct, map_, version, staleness_s,
-                                     0, 0, energy_j, 0.0, 0.0))
-        return done
 
     def _offload(self, d: int, arrival_s: float, t: OffloadTarget, correct: bool, ready_s: float,
                  compute_j: float, map_: float = NAN):
@@ -153,79 +156,127 @@ class DeviceGroupProcess(_Group):
 
     def __init__(self, env, index, spec, *, timing: TimingDistribution, accuracy: float | None,
                  updates=None, edge_target: OffloadTarget | None = None, **kw):
-        super().__init__(env, index, spec, **kw)
         self.timing = timing
         self.accuracy = accuracy
         self.updates = updates
         self.edge_target = edge_target
+        super().__init__(env, index, spec, **kw)
 
-    def arrive(self, d: int) -> None:
+    def _blocks(self):
+        """Per block: (gaps, devices, routing uniforms, outcome uniforms, seconds, energies) as lists."""
+        speed, macs = self.spec.compute.speed_factor, self.timing.macs
+        for gaps, devices in self._arrival_blocks():
+            k = len(gaps)
+            u_route = self.route_rng.randoms(k)
+            u_correct = self.outcome_rng.randoms(k)
+            seconds = self.timing.sample_many(self.service_rng.randoms(k)) / speed
+            energy = self._compute_energy_j(seconds, macs)
+            if np.ndim(energy) == 0:
+                energy = np.full(k, float(energy))
+            yield gaps.tolist(), devices.tolist(), u_route, u_correct.tolist(), seconds.tolist(), energy.tolist()
+
+    def _run(self):
         if self.updates is not None:
-            self._arrive_updating(d)
-            return
-        now = self.env.now
-        backlog = max(self.busy_until[d] - now, 0.0)
-        target = self.policy.choose(self.route_rng.random(), backlog)
-        u_correct = self.outcome_rng.random()
-        if target is None:
-            seconds = self.timing.sample(self.service_rng.random()) / self.spec.compute.speed_factor
-            self._local(d, now, seconds, MAIN, u_correct < self.accuracy,
-                        self._compute_energy_j(seconds, self.timing.macs))
-        else:
-            t = self.targets[target]
-            self.env.process(self._offload(d, now, t, u_correct < t.accuracy, now, 0.0))
+            return self._run_updating()
+        return self._run_routed()
 
+    def _run_routed(self):
+        env, timeout, busy, horizon = self.env, self.env.timeout, self.busy_until, self.horizon_s
+        row, gi, acc, policy = self.recorder.inference, self.index, self.accuracy, self.policy
+        for gaps, devices, u_route, u_correct, seconds, energy in self._blocks():
+            mask = policy.offload_mask(u_route)  # None: the decision depends on the device's backlog
+            offload = [False] * len(gaps) if mask is None else mask.tolist()
+            u_route = u_route.tolist()
+            for k, d in enumerate(devices):
+                yield timeout(gaps[k])
+                now = env.now
+                b = busy[d]
+                if mask is None:
+                    offload[k] = policy.choose(u_route[k], b - now if b > now else 0.0) is not None
+                if offload[k]:
+                    t = self.targets[policy.target]
+                    env.process(self._offload(d, now, t, u_correct[k] < t.accuracy, now, 0.0))
+                    continue
+                done = (b if b > now else now) + seconds[k]
+                busy[d] = done
+                if done <= horizon:
+                    row((now, done, gi, d, -1, MAIN, u_correct[k] < acc, NAN, -1, NAN, 0, 0, energy[k], 0.0, 0.0))
 
-    def _arrive_updating(self, d: int) -> None:
-        now, st = self.env.now, self.updates
-        self.route_rng.random()  # keep the routing stream aligned with whole-model devices
-        u_correct = self.outcome_rng.random()
-        if st.offload:
-            acc, map_ = st.edge_model()
-            st.edge_seen[st.condition] = st.edge_seen.get(st.condition, 0) + 1
-            self.env.process(self._offload(d, now, self.edge_target, u_correct < acc, now, 0.0, map_))
-            return
-        seconds = self.timing.sample(self.service_rng.random()) / self.spec.compute.speed_factor
-        self._local(d, now, seconds, MAIN, u_correct < st.acc[d], self._compute_energy_j(seconds, self.timing.macs),
-                    st.map[d], st.version[d], now - st.installed_s[d])
+    def _run_updating(self):
+        env, timeout, busy, horizon = self.env, self.env.timeout, self.busy_until, self.horizon_s
+        row, gi, st = self.recorder.inference, self.index, self.updates
+        acc, map_, version, installed = st.acc, st.map, st.version, st.installed_s
+        for gaps, devices, _route, u_correct, seconds, energy in self._blocks():
+            # the routing stream is drawn (and unused) to stay aligned with whole-model devices
+            for g, d, u, s, e in zip(gaps, devices, u_correct, seconds, energy):
+                yield timeout(g)
+                now = env.now
+                if st.offload:
+                    a, m = st.edge_model()
+                    st.edge_seen[st.condition] = st.edge_seen.get(st.condition, 0) + 1
+                    env.process(self._offload(d, now, self.edge_target, u < a, now, 0.0, m))
+                    continue
+                b = busy[d]
+                done = (b if b > now else now) + s
+                busy[d] = done
+                if done <= horizon:
+                    row((now, done, gi, d, -1, MAIN, u < acc[d], map_[d], version[d], now - installed[d], 0, 0, e,
+                         0.0, 0.0))
 
 
 class EarlyExitGroupProcess(_Group):
-    """MEANet devices: main block, then exit, extension block or offload, by the policy."""
+    """MEANet devices: main block, then exit, extension block or offload, by the policy.
+    The policy is a pure function of an input's exit record, so each record's exit and
+    correctness there are computed once."""
 
     def __init__(self, env, index, spec, *, blocks: tuple[TimingDistribution, ...], records: ExitCondition, **kw):
-        super().__init__(env, index, spec, **kw)
         self.main, self.adaptive, self.extension = blocks
         self.speed = spec.early_exit.speed_factor
         self.n_records = len(records)
-        # plain lists: indexing them is much faster than numpy scalars
-        self.rec = {k: records[k].tolist() for k in ("main_entropy_nats", "main_confidence", "main_pred_hard",
-                                                     "ext_confidence", "main_correct", "ext_correct",
-                                                     "cloud_correct")}
-        self.ext_macs = (self.adaptive.macs or 0.0) + (self.extension.macs or 0.0)
-
-    def arrive(self, d: int) -> None:
-        now = self.env.now
-        i = self.outcome_rng.integer(self.n_records)
-        r = self.rec
-        exit_ = self.policy.decide(r["main_entropy_nats"][i], r["main_confidence"][i], r["main_pred_hard"][i],
-                                   r["ext_confidence"][i])
-        if not self.policy.runs_main:
-            t = self.targets[self.policy.target]
-            self.env.process(self._offload(d, now, t, r["cloud_correct"][i], now, 0.0))
-            return
-        u = self.service_rng.random()
-        seconds = self.main.sample(u) / self.speed
-        macs = self.main.macs or 0.0
-        if exit_ == EXTENSION:
-            seconds += (self.adaptive.sample(u) + self.extension.sample(u)) / self.speed
-            macs += self.ext_macs
-        energy = self._compute_energy_j(seconds, macs)
-        if exit_ == OFFLOAD:
-            ready = max(self.busy_until[d], now) + seconds
-            self.busy_until[d] = ready
-            t = self.targets[self.policy.target]
-            self.env.process(self._offload(d, now, t, r["cloud_correct"][i], ready, energy))
+        policy = kw["policy"]
+        f = records.columns
+        if policy.runs_main:
+            self.exit_of = np.array([policy.decide(h, c, bool(p), x) for h, c, p, x in zip(
+                f["main_entropy_nats"].tolist(), f["main_confidence"].tolist(), f["main_pred_hard"].tolist(),
+                f["ext_confidence"].tolist())], dtype=np.int64)
         else:
-            correct = r["main_correct"][i] if exit_ == MAIN else r["ext_correct"][i]
-            self._local(d, now, seconds, exit_, correct, energy)
+            self.exit_of = np.full(len(records), OFFLOAD, dtype=np.int64)
+        self.correct_of = np.choose(self.exit_of, [np.asarray(f[c]).astype(bool)
+                                                   for c in ("main_correct", "ext_correct", "cloud_correct")])
+        self.ext_macs = (self.adaptive.macs or 0.0) + (self.extension.macs or 0.0)
+        super().__init__(env, index, spec, **kw)
+
+    def _blocks(self):
+        """Per block: (gaps, devices, exits, correct, seconds on the device, compute energies) as lists."""
+        main_macs, speed = self.main.macs or 0.0, self.speed
+        for gaps, devices in self._arrival_blocks():
+            k = len(gaps)
+            i = self.outcome_rng.integers(k, self.n_records)
+            exits = self.exit_of[i]
+            if self.policy.runs_main:
+                u = self.service_rng.randoms(k)
+                ext = exits == EXTENSION
+                seconds = self.main.sample_many(u) / speed
+                seconds = seconds + np.where(
+                    ext, (self.adaptive.sample_many(u) + self.extension.sample_many(u)) / speed, 0.0)
+                energy = self._compute_energy_j(seconds, np.where(ext, main_macs + self.ext_macs, main_macs))
+            else:
+                seconds = energy = np.zeros(k)
+            yield (gaps.tolist(), devices.tolist(), exits.tolist(), self.correct_of[i].tolist(), seconds.tolist(),
+                   energy.tolist())
+
+    def _run(self):
+        env, timeout, busy, horizon = self.env, self.env.timeout, self.busy_until, self.horizon_s
+        row, gi = self.recorder.inference, self.index
+        target = self.targets.get(getattr(self.policy, "target", None))
+        for block in self._blocks():
+            for g, d, x, c, s, e in zip(*block):
+                yield timeout(g)
+                now = env.now
+                b = busy[d]
+                done = (b if b > now else now) + s
+                busy[d] = done
+                if x == OFFLOAD:  # leaves the device when its main block is done (at once for cloud_only)
+                    env.process(self._offload(d, now, target, c, done, e))
+                elif done <= horizon:
+                    row((now, done, gi, d, -1, x, c, NAN, -1, NAN, 0, 0, e, 0.0, 0.0))

@@ -6,6 +6,8 @@ Two families share the ``kind`` registry:
   ``choose(u, backlog_s)`` is pure: ``u`` is a uniform draw from the group's routing
   stream, ``backlog_s`` the work already queued on the device (seconds).  It returns
   ``None`` for local execution or the name of the server to offload to.
+  ``offload_mask(u)`` gives the same decisions for an array of draws at once, or
+  ``None`` when they depend on the backlog (request mode then asks per arrival).
 * early-exit policies (a MEANet device, ``early_exit`` in its group):
   ``decide(entropy_nats, main_confidence, main_pred_hard, ext_confidence)`` is pure and
   returns the exit: ``MAIN``, ``EXTENSION`` or ``OFFLOAD`` (to ``target``).  Policies
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal, Union
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -42,6 +45,9 @@ class LocalOnly(_Policy):
     def choose(self, u: float, backlog_s: float) -> str | None:
         return None
 
+    def offload_mask(self, u: np.ndarray) -> np.ndarray | None:
+        return np.zeros(len(u), dtype=bool)
+
     def offload_probability(self) -> float:
         return 0.0
 
@@ -54,6 +60,9 @@ class OffloadAll(_Policy):
 
     def choose(self, u: float, backlog_s: float) -> str | None:
         return self.target
+
+    def offload_mask(self, u: np.ndarray) -> np.ndarray | None:
+        return np.ones(len(u), dtype=bool)
 
     def offload_probability(self) -> float:
         return 1.0
@@ -69,6 +78,9 @@ class OffloadFraction(_Policy):
     def choose(self, u: float, backlog_s: float) -> str | None:
         return self.target if u < self.fraction else None
 
+    def offload_mask(self, u: np.ndarray) -> np.ndarray | None:
+        return u < self.fraction
+
     def offload_probability(self) -> float:
         return self.fraction
 
@@ -82,6 +94,9 @@ class OffloadWhenBusy(_Policy):
 
     def choose(self, u: float, backlog_s: float) -> str | None:
         return self.target if backlog_s > self.max_backlog_s else None
+
+    def offload_mask(self, u: np.ndarray) -> np.ndarray | None:
+        return None  # depends on the device's backlog
 
 
 class _ExitPolicy(_Policy):
