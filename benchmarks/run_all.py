@@ -16,7 +16,7 @@ RUNS = [  # (devices, horizon_s, mode)
     (1_000, 3600, "window"),
     (10_000, 3600, "window"),
     (100_000, 3600, "window"),
-    (1_000, 300, "request"),
+    (1_000, 300, "request"),  # request runs: 5 paired repeats each
     (10_000, 60, "request"),
 ]
 
@@ -35,7 +35,7 @@ def main() -> None:
     rows = []
     for devices, horizon, mode in RUNS:
         cmd = [sys.executable, str(ROOT / "benchmarks" / "scale.py"), "--devices", str(devices),
-               "--horizon-s", str(horizon), "--mode", mode, "--json"]
+               "--horizon-s", str(horizon), "--mode", mode, "--json", "--repeat", "5" if mode == "request" else "1"]
         print(" ".join(cmd[1:]), flush=True)
         out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT).stdout.strip().splitlines()[-1]
         rows.append(json.loads(out))

@@ -4,9 +4,12 @@
 
 The device groups of scenarios/multi_device.yaml are scaled in proportion to reach
 ``--devices``.  ``simpy_baseline_events_per_s`` is a bare SimPy timeout loop timed in
-the same process (best of three, before the run), so ``events_per_s`` can be
-compared with it on a noisy machine.  Both are stepped by SimPy's own ``run`` loop
-and counted the same way (:func:`sim.run.run_until`).
+the same process just before and just after the run (their mean), so
+``events_per_s`` can be compared with it on a machine whose speed drifts; both are
+stepped by SimPy's own ``run`` loop and counted the same way
+(:func:`sim.run.run_until`).  ``--repeat N`` makes N such pairs and reports
+medians (``events_vs_simpy`` is the median of the per-pair ratios, all listed in
+``events_vs_simpy_each``).
 Peak RSS is the process's maximum resident set size: run one size per process.
 """
 
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -31,24 +35,20 @@ from sim.scenario_io import apply_overrides, read_yaml, validate  # noqa: E402
 SCENARIO = ROOT / "scenarios" / "multi_device.yaml"
 
 
-def simpy_baseline(events: int = 300_000, processes: int = 100, repeats: int = 3) -> float:
+def simpy_baseline(events: int = 300_000, processes: int = 100) -> float:
     """Events per second of a bare SimPy loop: ``processes`` processes yielding timeouts,
-    run and counted by the same loop as the simulator (:func:`sim.run.run_until`).
-    The best of ``repeats`` runs: a conservative (high) baseline on a noisy machine."""
-    best = 0.0
-    for _ in range(repeats):
-        env = simpy.Environment()
+    run and counted by the same loop as the simulator (:func:`sim.run.run_until`)."""
+    env = simpy.Environment()
 
-        def tick(k):
-            while True:
-                yield env.timeout(1.0 + k * 1e-6)
+    def tick(k):
+        while True:
+            yield env.timeout(1.0 + k * 1e-6)
 
-        for k in range(processes):
-            env.process(tick(k))
-        t0 = time.perf_counter()
-        n = run_until(env, events / processes)
-        best = max(best, n / (time.perf_counter() - t0))
-    return best
+    for k in range(processes):
+        env.process(tick(k))
+    t0 = time.perf_counter()
+    n = run_until(env, events / processes)
+    return n / (time.perf_counter() - t0)
 
 
 def scaled(devices: int, horizon_s: float, mode: str):
@@ -69,23 +69,32 @@ def main() -> None:
     p.add_argument("--devices", type=int, default=10_000)
     p.add_argument("--horizon-s", type=float, default=3600.0)
     p.add_argument("--mode", choices=("window", "request"), default="window")
+    p.add_argument("--repeat", type=int, default=1, help="paired measurements; medians are reported")
     p.add_argument("--json", action="store_true", help="print one JSON line (the default output)")
     a = p.parse_args()
-    if a.devices < 3 or a.horizon_s <= 0:
-        p.error("--devices must be >= 3 and --horizon-s > 0")
-    baseline = simpy_baseline()
+    if a.devices < 3 or a.horizon_s <= 0 or a.repeat < 1:
+        p.error("--devices must be >= 3, --horizon-s > 0 and --repeat >= 1")
     sc = scaled(a.devices, a.horizon_s, a.mode)
     traces = load_traces(sc, SCENARIO.parent)
-    t0 = time.perf_counter()
-    result = run(sc, traces)
-    wall = time.perf_counter() - t0
+    walls, baselines, ratios = [], [], []
+    for _ in range(a.repeat):
+        before = simpy_baseline()
+        t0 = time.perf_counter()
+        result = run(sc, traces)
+        wall = time.perf_counter() - t0
+        baseline = (before + simpy_baseline()) / 2  # the machine's speed drifts: bracket the run
+        walls.append(wall)
+        baselines.append(baseline)
+        ratios.append(result.events / wall / baseline)
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    wall, baseline = statistics.median(walls), statistics.median(baselines)
     out = {
         "devices": sc.devices, "horizon_s": a.horizon_s, "mode": a.mode, "wall_s": round(wall, 3),
         "events": result.events, "events_per_s": round(result.events / wall),
         "device_seconds_per_wall_s": round(sc.devices * a.horizon_s / wall),
         "peak_rss_mb": round(rss_mb, 1), "simpy_baseline_events_per_s": round(baseline),
-        "events_vs_simpy": round(result.events / wall / baseline, 3),
+        "events_vs_simpy": round(statistics.median(ratios), 3),
+        "repeats": a.repeat, "events_vs_simpy_each": [round(r, 3) for r in ratios],
     }
     print(json.dumps(out))
 

@@ -182,8 +182,8 @@ def build(scenario: Scenario, traces: LoadedTraces, streams: Streams) -> Model:
                     raise BuildError("links", f"no route from access point {ap.name!r} to server {s.name!r}") from None
                 continue
             up_links, down_links = ap_links[ap.name]
-            up = [up_links] + [hop[(a, b)] for a, b in zip(nodes, nodes[1:])]
-            down = [hop[(b, a)] for a, b in reversed(list(zip(nodes, nodes[1:])))] + [down_links]
+            up = (up_links, *[hop[(a, b)] for a, b in zip(nodes, nodes[1:])])
+            down = (*[hop[(b, a)] for a, b in reversed(list(zip(nodes, nodes[1:])))], down_links)
             targets_by_ap[ap.name][s.name] = OffloadTarget(
                 si, servers[si], up, down, Network.path_latency_s(up), Network.path_latency_s(down),
                 traces.timing(s.compute), s.compute.speed_factor, streams[f"server/{s.name}/service"],

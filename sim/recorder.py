@@ -22,7 +22,8 @@ class Recorder:
         self.link_names = link_names
         self.server_names = server_names
         self._rows: list[tuple] = []  # one tuple per inference, columns as INFERENCE_COLUMNS
-        self.flows: dict[str, list] = {c: [] for c in FLOW_COLUMNS}
+        self._flow_rows: list[tuple] = []  # one tuple per finished flow, columns as FLOW_COLUMNS
+        self.flow_row = self._flow_rows.append
         # one row per sampling instant: time, cumulative delivered bits per link,
         # queue-length and busy-worker integrals per server, jobs in system per server
         self.samples_t: list[float] = []
@@ -50,10 +51,14 @@ class Recorder:
         for c, v in zip(WINDOW_COLUMNS, values):
             self.windows[c].append(v)
 
+    @property
+    def flows(self) -> dict[str, list]:
+        """Columns of the flow rows (start_s, end_s, purpose, size_bytes, path)."""
+        cols = list(zip(*self._flow_rows)) if self._flow_rows else [()] * len(FLOW_COLUMNS)
+        return {c: list(v) for c, v in zip(FLOW_COLUMNS, cols)}
+
     def flow(self, start_s, end_s, purpose, size_bytes, path: str) -> None:
-        f = self.flows
-        f["start_s"].append(start_s); f["end_s"].append(end_s); f["purpose"].append(purpose)
-        f["size_bytes"].append(size_bytes); f["path"].append(path)
+        self._flow_rows.append((start_s, end_s, purpose, size_bytes, path))
 
     def sample(self, t, link_bits, queue_area, busy_area, in_system) -> None:
         self.samples_t.append(t)

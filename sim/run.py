@@ -66,7 +66,6 @@ def run_until(env, horizon_s: float, progress: Callable[[float], None] | None = 
     first_id = next(env._eid)
     stops = 0
     gc_was_enabled = gc.isenabled()
-    gc.collect()
     gc.disable()
     try:
         t = env.now

@@ -286,6 +286,8 @@ class AdaptationSurface:
     curves: dict = field(repr=False)  # condition -> list of curve rows
     filters: dict = field(repr=False)  # condition -> {"entropy_nats": [...], "cosine_to_average": [...]}
     teacher: dict = field(default_factory=dict, repr=False)  # condition -> list of (accuracy, map) per D
+    # interpolated values already computed: devices of one type install the same (D, phi)
+    _memo: dict = field(default_factory=dict, repr=False, compare=False)
 
     def teacher_value(self, condition: str, samples: float, metric: str = "accuracy") -> float:
         """The adapted edge (teacher) model's accuracy or mAP after ``samples``, interpolated."""
@@ -301,6 +303,15 @@ class AdaptationSurface:
 
     def value(self, condition: str, samples: float, phi: float, metric: str = "accuracy") -> float:
         """Bilinear interpolation on the measured grid (clamped at its edges)."""
+        key = (condition, samples, phi, metric)
+        v = self._memo.get(key)
+        if v is None:
+            if len(self._memo) > 100_000:
+                self._memo.clear()
+            v = self._memo[key] = self._interpolate(condition, samples, phi, metric)
+        return v
+
+    def _interpolate(self, condition: str, samples: float, phi: float, metric: str) -> float:
         if condition not in self.accuracy:
             raise TraceError(self.path, "surface", f"no surface for {condition} (has: {', '.join(self.conditions())})")
         grid = (self.accuracy if metric == "accuracy" else self.map)[condition]

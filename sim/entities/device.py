@@ -124,29 +124,30 @@ class _Group:
     def _offload(self, d: int, arrival_s: float, t: OffloadTarget, correct: bool, ready_s: float,
                  compute_j: float, map_: float = NAN):
         """Input leaves the device at ``ready_s`` (after any on-device compute)."""
-        env, spec = self.env, self.spec
-        if ready_s > env.now:
-            yield env.timeout(ready_s - env.now)
-        start_up = env.now
+        env, spec, rec = self.env, self.spec, self.recorder
+        now = env.now
+        if ready_s > now:
+            yield env.timeout(ready_s - now)
+            now = env.now
         flow = yield self.network.transfer(t.up, spec.input_bytes, purpose="inference_input")
         if flow.aborted:
-            self.recorder.failed += 1
+            rec.failed += 1
             return
-        self.recorder.flow(start_up, env.now, "inference_input", spec.input_bytes, t.up[0].name)
+        rec.flow_row((now, env.now, "inference_input", spec.input_bytes, t.up[0].name))
         if t.up_latency_s:
             yield env.timeout(t.up_latency_s)
         service = t.timing.sample(t.service_stream.random()) / t.speed_factor
         yield t.server.submit(service)
-        start_down = env.now
+        now = env.now
         flow = yield self.network.transfer(t.down, spec.result_bytes, purpose="inference_result")
         if flow.aborted:
-            self.recorder.failed += 1
+            rec.failed += 1
             return
-        self.recorder.flow(start_down, env.now, "inference_result", spec.result_bytes, t.down[-1].name)
+        rec.flow_row((now, env.now, "inference_result", spec.result_bytes, t.down[-1].name))
         if t.down_latency_s:
             yield env.timeout(t.down_latency_s)
-        self.recorder.inference((arrival_s, env.now, self.index, d, t.index, OFFLOAD, correct, map_, -1, NAN,
-                                 spec.input_bytes, spec.result_bytes, compute_j, self.radio_j, t.job_energy_j(service)))
+        rec.inference((arrival_s, env.now, self.index, d, t.index, OFFLOAD, correct, map_, -1, NAN,
+                       spec.input_bytes, spec.result_bytes, compute_j, self.radio_j, t.job_energy_j(service)))
 
 
 class DeviceGroupProcess(_Group):

@@ -32,8 +32,7 @@ _EPS_S = 1e-12  # completion-time tolerance (seconds)
 class DirectedLink:
     """One direction of a link: a capacity shared by the flows that cross it."""
 
-    __slots__ = ("name", "capacity_bps", "latency_s", "setup_s", "index", "load_bps", "delivered_bits", "up",
-                 "component")
+    __slots__ = ("name", "capacity_bps", "latency_s", "setup_s", "index", "up", "component", "classes")
 
     def __init__(self, name: str, capacity_bps: float, latency_s: float = 0.0, goodput: float = 1.0,
                  setup_s: float = 0.0):
@@ -48,24 +47,27 @@ class DirectedLink:
         self.setup_s = float(setup_s)
         self.index = -1
         self.up = True  # False during an outage: flows crossing it abort
-        self.load_bps = 0.0  # sum of the current rates of the flows crossing it
-        self.delivered_bits = 0.0  # cumulative, advanced lazily by the network
         self.component: _Component | None = None  # set by the network
+        self.classes: list[FlowClass] = []  # the flow classes whose path crosses it
+
+    @property
+    def delivered_bits(self) -> float:
+        """Bits carried so far, as of the network's last advance (see :meth:`Network.advance`)."""
+        return sum(c.sent_bits for c in self.classes)
 
     def __repr__(self) -> str:
         return f"DirectedLink({self.name!r}, {self.capacity_bps:g} bps)"
 
 
 class Flow:
-    __slots__ = ("path", "size_bits", "finish_v", "weight", "purpose", "done", "aborted")
+    """One transfer; the value of the event :meth:`Network.transfer` returns."""
 
-    def __init__(self, path: Sequence[DirectedLink], size_bytes: float, weight: float, purpose: str, done):
-        self.path = tuple(path)
+    __slots__ = ("size_bits", "purpose", "done", "aborted")
+
+    def __init__(self, size_bytes: float, purpose: str, done):
         self.size_bits = 8.0 * size_bytes
-        self.weight = float(weight)
         self.purpose = purpose
         self.done = done
-        self.finish_v = 0.0  # the class's served-bits counter value at which this flow finishes
         self.aborted = False  # True if an outage cut it; ``done`` still succeeds
 
 
@@ -82,29 +84,44 @@ class FlowClass:
     (``served_bits``) and a heap of its flows keyed by the counter value at which each
     one finishes (processor sharing in virtual time): O(log n) per start or end."""
 
-    __slots__ = ("path", "weight", "heap", "served_bits", "rate_bps", "seq", "bottleneck_bps")
+    __slots__ = ("path", "weight", "heap", "served_bits", "rate_bps", "seq", "bottleneck_bps", "setup_s",
+                 "sent_bits")
 
     def __init__(self, path: tuple, weight: float):
         self.path = path
         self.weight = weight
-        self.heap: list = []
+        self.heap: list = []  # (served-bits value at which the flow finishes, sequence number, flow)
         self.served_bits = 0.0
         self.rate_bps = 0.0  # per flow
         self.seq = 0
+        self.sent_bits = 0.0  # all the class's flows together, over the run (link accounting)
         self.bottleneck_bps = min(link.capacity_bps for link in path)
+        self.setup_s = sum(link.setup_s for link in path)
 
 
 class _Component:
     """Links whose flows may share capacity, the classes active on them, and the
     state of their one pending completion timer."""
 
-    __slots__ = ("links", "active", "last_s", "generation")
+    __slots__ = ("links", "classes", "active", "last_s", "generation", "shared")
 
     def __init__(self, links: list, now: float):
         self.links = links
+        self.classes: list[FlowClass] = []  # every class ever started here
         self.active: list[FlowClass] = []
         self.last_s = now
         self.generation = 0  # bumped whenever the pending timer is superseded
+        self.shared: DirectedLink | None = None
+
+    def find_shared(self) -> None:
+        """A link that every class crosses and that has the smallest capacity of the
+        component saturates first whatever the flows: progressive filling then freezes
+        every class at its level, so rates need no filling.  ``shared`` is that link or None."""
+        common = set(self.classes[0].path)
+        for c in self.classes[1:]:
+            common.intersection_update(c.path)
+        floor = min(link.capacity_bps for link in self.links)
+        self.shared = next((l for l in common if l.capacity_bps <= floor), None)
 
 
 def maxmin_rates(capacity: Sequence[float], flows: Sequence[tuple[float, Sequence[int]]]) -> list[float]:
@@ -162,7 +179,7 @@ class Network:
             link.component = _Component([link], env.now)
             self.links.append(link)
         self.classes: dict[tuple, FlowClass] = {}
-        self._setup_s: dict[tuple, float] = {}
+        self._down = 0  # links in an outage
         self.completed = 0
 
     @property
@@ -175,26 +192,29 @@ class Network:
     def transfer(self, path: Sequence[DirectedLink], size_bytes: float, weight: float = 1.0,
                  purpose: str = "data") -> simpy.Event:
         """Start a flow; the returned event succeeds (with the flow) when its last bit leaves."""
-        done = self.env.event()
-        flow = Flow(path, size_bytes, weight, purpose, done)
+        done = simpy.Event(self.env)
+        flow = Flow(size_bytes, purpose, done)
         if not path or size_bytes <= 0:
             _finish(flow)
             return done
-        if weight <= 0:
-            raise ValueError("flow weights must be positive")
-        setup = self._setup_s.get(flow.path)
-        if setup is None:
-            setup = self._setup_s[flow.path] = sum(link.setup_s for link in flow.path)
-        if setup > 0:
-            timer = self.env.timeout(setup)
-            timer.callbacks.append(lambda _ev: self._start(flow))
+        key = (tuple(path), weight)
+        cls = self.classes.get(key)
+        if cls is None:
+            if weight <= 0:
+                raise ValueError("flow weights must be positive")
+            cls = self._class(key)
+        if cls.setup_s > 0:
+            timer = self.env.timeout(cls.setup_s)
+            timer.callbacks.append(lambda _ev: self._start(flow, cls))
         else:
-            self._start(flow)
+            self._start(flow, cls)
         return done
 
     def _class(self, key: tuple) -> FlowClass:
         """The class of ``key`` = (path, weight); a new class joins the components of its links."""
-        cls = self.classes[key] = FlowClass(*key)
+        cls = self.classes[key] = FlowClass(key[0], float(key[1]))
+        for link in cls.path:
+            link.classes.append(cls)
         comps = list({id(l.component): l.component for l in cls.path}.values())
         if len(comps) > 1:
             for c in comps:
@@ -205,31 +225,35 @@ class Network:
                     c.generation += 1  # its pending timer is void; ``into`` reschedules for all
                     into.links.extend(c.links)
                     into.active.extend(c.active)
+                    into.classes.extend(c.classes)
                     for link in c.links:
                         link.component = into
+        comp = cls.path[0].component
+        comp.classes.append(cls)
+        comp.find_shared()
         return cls
 
-    def _start(self, flow: Flow) -> None:
-        for link in flow.path:
-            if not link.up:
-                flow.aborted = True
-                _finish(flow)
-                return
-        key = (flow.path, flow.weight)
-        cls = self.classes.get(key) or self._class(key)
-        comp = flow.path[0].component
+    def _start(self, flow: Flow, cls: FlowClass) -> None:
+        if self._down:
+            for link in cls.path:
+                if not link.up:
+                    flow.aborted = True
+                    _finish(flow)
+                    return
+        comp = cls.path[0].component
         self._advance(comp)
         if not cls.heap:
             comp.active.append(cls)
-        flow.finish_v = cls.served_bits + flow.size_bits
         cls.seq += 1
-        heapq.heappush(cls.heap, (flow.finish_v, cls.seq, flow))
+        heapq.heappush(cls.heap, (cls.served_bits + flow.size_bits, cls.seq, flow))
         self._reschedule(comp)
 
     def set_up(self, link: DirectedLink, up: bool) -> None:
         """Start or end an outage of ``link``; at its start every flow crossing it aborts."""
         comp = link.component
         self._advance(comp)
+        if link.up != up:
+            self._down += -1 if up else 1
         link.up = up
         if not up:
             for c in list(comp.active):
@@ -257,35 +281,38 @@ class Network:
         if dt > 0:
             for c in comp.active:
                 c.served_bits += c.rate_bps * dt
-            for link in comp.links:
-                if link.load_bps:
-                    link.delivered_bits += link.load_bps * dt
+                c.sent_bits += c.rate_bps * len(c.heap) * dt
         comp.last_s = now
 
     @staticmethod
     def _recompute(comp: _Component) -> None:
-        for link in comp.links:
-            link.load_bps = 0.0
         active = comp.active
         if not active:
             return
         if len(active) == 1:  # one class: its bottleneck link decides (what progressive filling gives)
-            rates = [active[0].bottleneck_bps]
+            c = active[0]
+            c.rate_bps = c.bottleneck_bps / len(c.heap)
+        elif comp.shared is not None:  # every class freezes at the shared link's level
+            level = comp.shared.capacity_bps / sum(c.weight * len(c.heap) for c in active)
+            for c in active:
+                c.rate_bps = c.weight * level
         else:
             local: dict[DirectedLink, int] = {}
             flows = [(c.weight * len(c.heap), [local.setdefault(l, len(local)) for l in c.path]) for c in active]
-            rates = maxmin_rates([l.capacity_bps for l in local], flows)
-        for c, r in zip(active, rates):
-            c.rate_bps = r / len(c.heap)
-            for link in c.path:
-                link.load_bps += r
+            for c, r in zip(active, maxmin_rates([l.capacity_bps for l in local], flows)):
+                c.rate_bps = r / len(c.heap)
 
     def _reschedule(self, comp: _Component) -> None:
         self._recompute(comp)
         comp.generation += 1
         if not comp.active:
             return
-        delay = min((c.heap[0][0] - c.served_bits) / c.rate_bps for c in comp.active)
+        active = comp.active
+        if len(active) == 1:
+            c = active[0]
+            delay = (c.heap[0][0] - c.served_bits) / c.rate_bps
+        else:
+            delay = min((c.heap[0][0] - c.served_bits) / c.rate_bps for c in active)
         gen = comp.generation
         timer = self.env.timeout(delay if delay > 0 else 0.0)
         timer.callbacks.append(lambda _ev: self._on_timer(comp, gen))

@@ -195,7 +195,7 @@ class UpdateController:
             flow = yield self.network.transfer(t.up, n * u.sample_bytes, weight, purpose="data_upload")
             if flow.aborted:
                 return
-            self.recorder.flow(start, env.now, "data_upload", n * u.sample_bytes, t.up[0].name)
+            self.recorder.flow_row((start, env.now, "data_upload", n * u.sample_bytes, t.up[0].name))
             if t.up_latency_s:
                 yield env.timeout(t.up_latency_s)
             sent += n
@@ -217,7 +217,7 @@ class UpdateController:
             flow = yield self.network.transfer(t.down, payload, weight, purpose="model_download")
             if flow.aborted:
                 continue  # the old model stays
-            self.recorder.flow(start, env.now, "model_download", payload, t.down[-1].name)
+            self.recorder.flow_row((start, env.now, "model_download", payload, t.down[-1].name))
             if t.down_latency_s:
                 yield env.timeout(t.down_latency_s)
             st.install(d, version, condition, samples, phi)
