@@ -3,13 +3,14 @@
     python benchmarks/scale.py --devices 10000 --horizon-s 3600 --mode window --json
 
 The device groups of scenarios/multi_device.yaml are scaled in proportion to reach
-``--devices``.  ``simpy_baseline_events_per_s`` is a bare SimPy timeout loop timed in
-the same process just before and just after the run (their mean), so
+``--devices``.  ``simpy_baseline_events_per_s`` is a bare SimPy timeout loop of 100 processes
+timed in the same process just before and just after the run (their mean), so
 ``events_per_s`` can be compared with it on a machine whose speed drifts; both are
 stepped by SimPy's own ``run`` loop and counted the same way
 (:func:`sim.run.run_until`).  ``--repeat N`` makes N such pairs and reports
 medians (``events_vs_simpy`` is the median of the per-pair ratios, all listed in
-``events_vs_simpy_each``).
+``events_vs_simpy_each``).  ``simpy_device_baseline_events_per_s`` and
+``events_vs_simpy_devices`` are the same with one bare process per simulated device.
 Peak RSS is the process's maximum resident set size: run one size per process.
 """
 
@@ -37,7 +38,9 @@ SCENARIO = ROOT / "scenarios" / "multi_device.yaml"
 
 def simpy_baseline(events: int = 300_000, processes: int = 100) -> float:
     """Events per second of a bare SimPy loop: ``processes`` processes yielding timeouts,
-    run and counted by the same loop as the simulator (:func:`sim.run.run_until`)."""
+    run and counted by the same loop as the simulator (:func:`sim.run.run_until`).
+    SimPy's own speed falls as processes are added (a bigger event heap and working set),
+    so the benchmark times two loops: 100 processes, and one process per device."""
     env = simpy.Environment()
 
     def tick(k):
@@ -76,16 +79,20 @@ def main() -> None:
         p.error("--devices must be >= 3, --horizon-s > 0 and --repeat >= 1")
     sc = scaled(a.devices, a.horizon_s, a.mode)
     traces = load_traces(sc, SCENARIO.parent)
-    walls, baselines, ratios = [], [], []
+    walls, baselines, ratios, dev_baselines, dev_ratios = [], [], [], [], []
     for _ in range(a.repeat):
-        before = simpy_baseline()
+        before = simpy_baseline(), simpy_baseline(processes=sc.devices)
         t0 = time.perf_counter()
         result = run(sc, traces)
         wall = time.perf_counter() - t0
-        baseline = (before + simpy_baseline()) / 2  # the machine's speed drifts: bracket the run
+        # the machine's speed drifts: bracket the run, use the mean
+        baseline = (before[0] + simpy_baseline()) / 2
+        dev_baseline = (before[1] + simpy_baseline(processes=sc.devices)) / 2
         walls.append(wall)
         baselines.append(baseline)
         ratios.append(result.events / wall / baseline)
+        dev_baselines.append(dev_baseline)
+        dev_ratios.append(result.events / wall / dev_baseline)
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     wall, baseline = statistics.median(walls), statistics.median(baselines)
     out = {
@@ -94,7 +101,11 @@ def main() -> None:
         "device_seconds_per_wall_s": round(sc.devices * a.horizon_s / wall),
         "peak_rss_mb": round(rss_mb, 1), "simpy_baseline_events_per_s": round(baseline),
         "events_vs_simpy": round(statistics.median(ratios), 3),
+        "simpy_baseline_processes": 100,
+        "simpy_device_baseline_events_per_s": round(statistics.median(dev_baselines)),
+        "events_vs_simpy_devices": round(statistics.median(dev_ratios), 3),
         "repeats": a.repeat, "events_vs_simpy_each": [round(r, 3) for r in ratios],
+        "events_vs_simpy_devices_each": [round(r, 3) for r in dev_ratios],
     }
     print(json.dumps(out))
 

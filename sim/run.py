@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -56,29 +55,22 @@ def run_until(env, horizon_s: float, progress: Callable[[float], None] | None = 
     SimPy's own ``run`` loop does the stepping, in ``slices`` equal slices of simulated
     time with ``progress(now)`` after each.  The count comes from SimPy's event-id
     counter (ids handed out) and its queue (events still waiting), minus the slices'
-    own stop events, so the loop itself counts nothing.  The cyclic garbage collector
-    is held back while it runs: the event loop creates no reference cycles that
-    outlive an event, and the inference rows it keeps would otherwise be rescanned
-    over and over.
+    own stop events, so the loop itself counts nothing.
     """
     queue = env._queue  # SimPy 4 internals: the event heap and the id counter
     before = len(queue)
     first_id = next(env._eid)
     stops = 0
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        t = env.now
-        while t < horizon_s:
-            t = min(t + horizon_s / slices, horizon_s)
-            env.run(until=t)
-            stops += 1
-            if progress is not None:
-                progress(env.now)
-    finally:
-        if gc_was_enabled:
-            gc.enable()
+    start = env.now
+    for k in range(1, slices + 1):
+        t = horizon_s if k == slices else start + (horizon_s - start) * k / slices
+        if t <= env.now:
+            continue
+        env.run(until=t)
+        stops += 1
+        if progress is not None:
+            progress(env.now)
     scheduled = next(env._eid) - first_id - 1
     # a slice's stop event is processed, then rescheduled (SimPy 4) and processed again when
     # the next slice starts; the last one is still queued
-    return before + scheduled - len(queue) - (2 * stops - 1)
+    return before + scheduled - len(queue) - (2 * stops - 1 if stops else 0)

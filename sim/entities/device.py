@@ -64,9 +64,15 @@ class OffloadTarget:
     accuracy: float | None
     energy: object  # config.ServerEnergy
 
+    def __post_init__(self):
+        self.up_name, self.down_name = self.up[0].name, self.down[-1].name
+        e = self.energy  # a job's energy is fixed + per_s x its service time
+        macs = e.compute_model == "macs"
+        self.job_j_fixed = (self.timing.macs or 0.0) * e.energy_per_mac_j if macs else 0.0
+        self.job_j_per_s = 0.0 if macs else e.active_power_w
+
     def job_energy_j(self, seconds: float) -> float:
-        e = self.energy
-        return (self.timing.macs or 0.0) * e.energy_per_mac_j if e.compute_model == "macs" else seconds * e.active_power_w
+        return self.job_j_fixed + seconds * self.job_j_per_s
 
 
 class _Group:
@@ -124,30 +130,29 @@ class _Group:
     def _offload(self, d: int, arrival_s: float, t: OffloadTarget, correct: bool, ready_s: float,
                  compute_j: float, map_: float = NAN):
         """Input leaves the device at ``ready_s`` (after any on-device compute)."""
-        env, spec, rec = self.env, self.spec, self.recorder
+        env, spec, rec, transfer = self.env, self.spec, self.recorder, self.network.transfer
         now = env.now
         if ready_s > now:
             yield env.timeout(ready_s - now)
             now = env.now
-        flow = yield self.network.transfer(t.up, spec.input_bytes, purpose="inference_input")
-        if flow.aborted:
-            rec.failed += 1
+        if (yield transfer(t.up, spec.input_bytes, purpose="inference_input")):
+            rec.failed += 1  # an outage cut the flow
             return
-        rec.flow_row((now, env.now, "inference_input", spec.input_bytes, t.up[0].name))
+        rec.flow_row((now, env.now, "inference_input", spec.input_bytes, t.up_name))
         if t.up_latency_s:
             yield env.timeout(t.up_latency_s)
         service = t.timing.sample(t.service_stream.random()) / t.speed_factor
         yield t.server.submit(service)
         now = env.now
-        flow = yield self.network.transfer(t.down, spec.result_bytes, purpose="inference_result")
-        if flow.aborted:
+        if (yield transfer(t.down, spec.result_bytes, purpose="inference_result")):
             rec.failed += 1
             return
-        rec.flow_row((now, env.now, "inference_result", spec.result_bytes, t.down[-1].name))
+        rec.flow_row((now, env.now, "inference_result", spec.result_bytes, t.down_name))
         if t.down_latency_s:
             yield env.timeout(t.down_latency_s)
         rec.inference((arrival_s, env.now, self.index, d, t.index, OFFLOAD, correct, map_, -1, NAN,
-                       spec.input_bytes, spec.result_bytes, compute_j, self.radio_j, t.job_energy_j(service)))
+                       spec.input_bytes, spec.result_bytes, compute_j, self.radio_j,
+                       t.job_j_fixed + service * t.job_j_per_s))
 
 
 class DeviceGroupProcess(_Group):

@@ -1,6 +1,6 @@
 """Links: event-driven, weighted max-min fair fluid bandwidth sharing.
 
-A :class:`Flow` carries ``size_bytes`` over a path of directed links.  Whenever a
+A flow carries ``size_bytes`` over a path of directed links.  Whenever a
 flow starts or ends, :func:`maxmin_rates` recomputes every active flow's rate by
 progressive filling (as SimGrid does): all unfrozen flows grow in proportion to
 their weights until some link saturates; the flows crossing it freeze at that
@@ -59,25 +59,6 @@ class DirectedLink:
         return f"DirectedLink({self.name!r}, {self.capacity_bps:g} bps)"
 
 
-class Flow:
-    """One transfer; the value of the event :meth:`Network.transfer` returns."""
-
-    __slots__ = ("size_bits", "purpose", "done", "aborted")
-
-    def __init__(self, size_bytes: float, purpose: str, done):
-        self.size_bits = 8.0 * size_bytes
-        self.purpose = purpose
-        self.done = done
-        self.aborted = False  # True if an outage cut it; ``done`` still succeeds
-
-
-def _finish(flow: Flow) -> None:
-    """Succeed the flow's event with the flow; drop the flow's reference to it so the
-    two do not form a reference cycle."""
-    done, flow.done = flow.done, None
-    done.succeed(flow)
-
-
 class FlowClass:
     """Flows with the same path and weight.  Max-min fairness gives them equal rates, so
     the class keeps one counter of bits served per flow since it was created
@@ -90,7 +71,9 @@ class FlowClass:
     def __init__(self, path: tuple, weight: float):
         self.path = path
         self.weight = weight
-        self.heap: list = []  # (served-bits value at which the flow finishes, sequence number, flow)
+        # one entry per flow: (served-bits value at which it finishes, sequence number, size in bits,
+        # its completion event)
+        self.heap: list = []
         self.served_bits = 0.0
         self.rate_bps = 0.0  # per flow
         self.seq = 0
@@ -191,11 +174,12 @@ class Network:
 
     def transfer(self, path: Sequence[DirectedLink], size_bytes: float, weight: float = 1.0,
                  purpose: str = "data") -> simpy.Event:
-        """Start a flow; the returned event succeeds (with the flow) when its last bit leaves."""
+        """Start a flow of ``size_bytes`` along ``path``.  The returned event succeeds when
+        its last bit leaves; its value is ``True`` if an outage cut the flow, else ``False``.
+        (``purpose`` names the traffic for callers' records; sharing ignores it.)"""
         done = simpy.Event(self.env)
-        flow = Flow(size_bytes, purpose, done)
         if not path or size_bytes <= 0:
-            _finish(flow)
+            done.succeed(False)
             return done
         key = (tuple(path), weight)
         cls = self.classes.get(key)
@@ -205,9 +189,9 @@ class Network:
             cls = self._class(key)
         if cls.setup_s > 0:
             timer = self.env.timeout(cls.setup_s)
-            timer.callbacks.append(lambda _ev: self._start(flow, cls))
+            timer.callbacks.append(lambda _ev: self._start(cls, 8.0 * size_bytes, done))
         else:
-            self._start(flow, cls)
+            self._start(cls, 8.0 * size_bytes, done)
         return done
 
     def _class(self, key: tuple) -> FlowClass:
@@ -233,19 +217,18 @@ class Network:
         comp.find_shared()
         return cls
 
-    def _start(self, flow: Flow, cls: FlowClass) -> None:
+    def _start(self, cls: FlowClass, size_bits: float, done: simpy.Event) -> None:
         if self._down:
             for link in cls.path:
                 if not link.up:
-                    flow.aborted = True
-                    _finish(flow)
+                    done.succeed(True)
                     return
         comp = cls.path[0].component
         self._advance(comp)
         if not cls.heap:
             comp.active.append(cls)
         cls.seq += 1
-        heapq.heappush(cls.heap, (cls.served_bits + flow.size_bits, cls.seq, flow))
+        heapq.heappush(cls.heap, (cls.served_bits + size_bits, cls.seq, size_bits, done))
         self._reschedule(comp)
 
     def set_up(self, link: DirectedLink, up: bool) -> None:
@@ -259,8 +242,7 @@ class Network:
             for c in list(comp.active):
                 if link in c.path:
                     for entry in c.heap:
-                        entry[2].aborted = True
-                        _finish(entry[2])
+                        entry[3].succeed(True)
                     c.heap.clear()
                     comp.active.remove(c)
                     c.served_bits = 0.0
@@ -321,13 +303,14 @@ class Network:
         if gen != comp.generation:
             return  # superseded by a later start, end or merge
         self._advance(comp)
-        for c in list(comp.active):
+        active = comp.active
+        for c in (active[:] if len(active) > 1 else active):  # a copy when classes may be removed mid-loop
             tol = c.rate_bps * _EPS_S
-            while c.heap and c.heap[0][0] - c.served_bits <= tol + 1e-9 * c.heap[0][2].size_bits:
-                flow = heapq.heappop(c.heap)[2]
+            heap = c.heap
+            while heap and heap[0][0] - c.served_bits <= tol + 1e-9 * heap[0][2]:
+                heapq.heappop(heap)[3].succeed(False)
                 self.completed += 1
-                _finish(flow)
             if not c.heap:
-                comp.active.remove(c)
+                active.remove(c)
                 c.served_bits = 0.0  # restart the counter: keeps it small and precise
         self._reschedule(comp)

@@ -40,13 +40,12 @@ class Server:
         if service_s < 0:
             raise ValueError("service time must be >= 0")
         self._accumulate()
-        done = self.env.event()
+        done = simpy.Event(self.env)
         self._seq += 1
-        job = (self.priority(self._seq, self.env.now, service_s), self._seq, service_s, done)
         if self.busy < self.workers:
-            self._start(job)
-        else:
-            heapq.heappush(self.queue, job)
+            self._begin(service_s, done)
+        else:  # the sort key is only needed for jobs that wait
+            heapq.heappush(self.queue, (self.priority(self._seq, self.env.now, service_s), self._seq, service_s, done))
         return done
 
     def advance(self) -> None:
@@ -56,19 +55,21 @@ class Server:
         now = self.env.now
         dt = now - self._last_s
         if dt > 0:
-            self.queue_area += len(self.queue) * dt
+            if self.queue:
+                self.queue_area += len(self.queue) * dt
             self.busy_area += self.busy * dt
         self._last_s = now
 
-    def _start(self, job) -> None:
+    def _begin(self, service_s: float, done: simpy.Event) -> None:
         self.busy += 1
-        timer = self.env.timeout(job[2])
-        timer.callbacks.append(lambda _ev, done=job[3]: self._finish(done))
+        timer = self.env.timeout(service_s)
+        timer.callbacks.append(lambda _ev: self._finish(done))
 
     def _finish(self, done: simpy.Event) -> None:
         self._accumulate()
         self.busy -= 1
         self.jobs_done += 1
         if self.queue:
-            self._start(heapq.heappop(self.queue))
+            job = heapq.heappop(self.queue)
+            self._begin(job[2], job[3])
         done.succeed()

@@ -192,8 +192,8 @@ class UpdateController:
         while sent < total:
             n = min(chunk, total - sent)
             start = env.now
-            flow = yield self.network.transfer(t.up, n * u.sample_bytes, weight, purpose="data_upload")
-            if flow.aborted:
+            aborted = yield self.network.transfer(t.up, n * u.sample_bytes, weight, purpose="data_upload")
+            if aborted:
                 return
             self.recorder.flow_row((start, env.now, "data_upload", n * u.sample_bytes, t.up[0].name))
             if t.up_latency_s:
@@ -214,8 +214,8 @@ class UpdateController:
                 continue
             payload = int(math.ceil(phi * st.model_bits / 8))
             start = env.now
-            flow = yield self.network.transfer(t.down, payload, weight, purpose="model_download")
-            if flow.aborted:
+            aborted = yield self.network.transfer(t.down, payload, weight, purpose="model_download")
+            if aborted:
                 continue  # the old model stays
             self.recorder.flow_row((start, env.now, "model_download", payload, t.down[-1].name))
             if t.down_latency_s:

@@ -201,8 +201,8 @@ class WindowGroup:
             yield env.timeout(release_s - env.now)
         m = len(dev)
         start = env.now
-        flow = yield self.network.transfer(t.up, m * spec.input_bytes, purpose="inference_input")
-        if flow.aborted:
+        aborted = yield self.network.transfer(t.up, m * spec.input_bytes, purpose="inference_input")
+        if aborted:
             self.recorder.failed += m
             return
         self.recorder.flow(start, env.now, "inference_input", m * spec.input_bytes, t.up[0].name)
@@ -212,8 +212,8 @@ class WindowGroup:
         jobs = [t.server.submit(float(chunk.sum())) for chunk in np.array_split(draws, min(t.server.workers, m))]
         yield simpy.AllOf(env, jobs)
         start = env.now
-        flow = yield self.network.transfer(t.down, m * spec.result_bytes, purpose="inference_result")
-        if flow.aborted:
+        aborted = yield self.network.transfer(t.down, m * spec.result_bytes, purpose="inference_result")
+        if aborted:
             self.recorder.failed += m
             return
         self.recorder.flow(start, env.now, "inference_result", m * spec.result_bytes, t.down[-1].name)
