@@ -224,10 +224,18 @@ class Network:
                     done.succeed(True)
                     return
         comp = cls.path[0].component
+        cls.seq += 1
+        if not comp.active:  # an idle component (the common case): the flow has its bottleneck alone
+            comp.last_s = self.env.now
+            comp.active.append(cls)
+            cls.heap.append((size_bits, cls.seq, size_bits, done))  # served_bits is 0 when idle
+            cls.rate_bps = cls.bottleneck_bps
+            comp.generation += 1
+            self._timer(comp, size_bits / cls.bottleneck_bps)
+            return
         self._advance(comp)
         if not cls.heap:
             comp.active.append(cls)
-        cls.seq += 1
         heapq.heappush(cls.heap, (cls.served_bits + size_bits, cls.seq, size_bits, done))
         self._reschedule(comp)
 
@@ -295,6 +303,9 @@ class Network:
             delay = (c.heap[0][0] - c.served_bits) / c.rate_bps
         else:
             delay = min((c.heap[0][0] - c.served_bits) / c.rate_bps for c in active)
+        self._timer(comp, delay)
+
+    def _timer(self, comp: _Component, delay: float) -> None:
         gen = comp.generation
         timer = self.env.timeout(delay if delay > 0 else 0.0)
         timer.callbacks.append(lambda _ev: self._on_timer(comp, gen))
