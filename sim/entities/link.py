@@ -32,7 +32,7 @@ _EPS_S = 1e-12  # completion-time tolerance (seconds)
 class DirectedLink:
     """One direction of a link: a capacity shared by the flows that cross it."""
 
-    __slots__ = ("name", "capacity_bps", "latency_s", "setup_s", "index", "up", "component", "classes")
+    __slots__ = ("name", "capacity_bps", "latency_s", "setup_s", "up", "component", "classes")
 
     def __init__(self, name: str, capacity_bps: float, latency_s: float = 0.0, goodput: float = 1.0,
                  setup_s: float = 0.0):
@@ -45,7 +45,6 @@ class DirectedLink:
         self.capacity_bps = float(capacity_bps) * goodput
         self.latency_s = float(latency_s)
         self.setup_s = float(setup_s)
-        self.index = -1
         self.up = True  # False during an outage: flows crossing it abort
         self.component: _Component | None = None  # set by the network
         self.classes: list[FlowClass] = []  # the flow classes whose path crosses it
@@ -158,7 +157,6 @@ class Network:
         self.env = env
         self.links: list[DirectedLink] = []
         for link in links:
-            link.index = len(self.links)
             link.component = _Component([link], env.now)
             self.links.append(link)
         self.classes: dict[tuple, FlowClass] = {}

@@ -104,24 +104,12 @@ def test_network_completions_match_global_progressive_filling(sched):
     """The network recomputes only the component a start or end touches, with short
     cuts for one class and for a shared bottleneck; completion times must equal a
     brute-force fluid simulation that recomputes every flow globally."""
-    import simpy
+    from sim.entities.link import DirectedLink
 
-    from sim.entities.link import DirectedLink, Network
+    from tests.flows import run_flows
 
     caps, flows = sched
-    env = simpy.Environment()
-    links = [DirectedLink(f"l{i}", c) for i, c in enumerate(caps)]
-    net = Network(env, links)
-    got = [None] * len(flows)
-
-    def flow(i, start, path, size, w):
-        yield env.timeout(start)
-        yield net.transfer([links[j] for j in path], size, w)
-        got[i] = env.now
-
-    for i, f in enumerate(flows):
-        env.process(flow(i, *f))
-    env.run()
+    got = run_flows([DirectedLink(f"l{i}", c) for i, c in enumerate(caps)], flows)
     want = reference_completions(caps, flows)
     for g, w in zip(got, want):
         assert abs(g - w) <= 1e-6 * max(1.0, w), (got, want)
