@@ -322,4 +322,7 @@ class Network:
             if not c.heap:
                 active.remove(c)
                 c.served_bits = 0.0  # restart the counter: keeps it small and precise
-        self._reschedule(comp)
+        if active:
+            self._reschedule(comp)
+        else:  # idle again: nothing to time
+            comp.generation += 1
