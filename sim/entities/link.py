@@ -213,6 +213,8 @@ class Network:
         comp = cls.path[0].component
         comp.classes.append(cls)
         comp.find_shared()
+        if len(comps) > 1:
+            self._reschedule(comp)  # one timer for the merged flows (the new class may start later)
         return cls
 
     def _start(self, cls: FlowClass, size_bits: float, done: simpy.Event) -> None:

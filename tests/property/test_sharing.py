@@ -63,9 +63,12 @@ def test_scaling_all_weights_changes_nothing(net, k):
     assert all(abs(x - y) <= TOL * max(1.0, x) for x, y in zip(a, b))
 
 
-def reference_completions(caps, flows):
+def reference_completions(caps, flows, setups=None):
     """Completion times by brute force: every active flow's rate from ``maxmin_rates``
-    over all active flows, recomputed at every start and end."""
+    over all active flows, recomputed at every start and end.  A flow starts sending
+    after the set-up delays of its links (``setups``)."""
+    setups = setups or [0.0] * len(caps)
+    flows = [(start + sum(setups[l] for l in path), path, size, w) for start, path, size, w in flows]
     starts = sorted(range(len(flows)), key=lambda i: flows[i][0])
     left = {}
     done = [None] * len(flows)
@@ -92,10 +95,11 @@ def reference_completions(caps, flows):
 def flow_schedules(draw):
     n_links = draw(st.integers(1, 5))
     caps = draw(st.lists(st.floats(1.0, 100.0), min_size=n_links, max_size=n_links))
+    setups = draw(st.lists(st.sampled_from([0.0, 0.0, 0.3]), min_size=n_links, max_size=n_links))
     flows = draw(st.lists(st.tuples(
         st.floats(0.0, 5.0), st.sets(st.integers(0, n_links - 1), min_size=1, max_size=n_links).map(sorted),
         st.floats(1.0, 50.0), st.sampled_from([0.5, 1.0, 2.0])), min_size=1, max_size=10))
-    return caps, flows
+    return caps, setups, flows
 
 
 @settings(max_examples=200, deadline=None)
@@ -108,8 +112,8 @@ def test_network_completions_match_global_progressive_filling(sched):
 
     from tests.flows import run_flows
 
-    caps, flows = sched
-    got = run_flows([DirectedLink(f"l{i}", c) for i, c in enumerate(caps)], flows)
-    want = reference_completions(caps, flows)
+    caps, setups, flows = sched
+    got = run_flows([DirectedLink(f"l{i}", c, setup_s=d) for i, (c, d) in enumerate(zip(caps, setups))], flows)
+    want = reference_completions(caps, flows, setups)
     for g, w in zip(got, want):
         assert abs(g - w) <= 1e-6 * max(1.0, w), (got, want)
