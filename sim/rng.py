@@ -4,7 +4,8 @@ Every consumer draws from its own stream, so changing one policy (which may draw
 more or fewer numbers from *its* stream) leaves every other sequence unchanged:
 common random numbers across policy comparisons.
 
-Draws are buffered in blocks: a numpy call per block, a list pop per draw.
+Draws are buffered in blocks: a numpy call per block; a scalar draw reads the block as
+a list, an array draw slices it.
 """
 
 from __future__ import annotations
@@ -25,29 +26,63 @@ def generator(seed: int, replication: int, name: str) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, replication, stream_key(name)])))
 
 
+class _Buffer:
+    """Blocks of one kind of variate: the numpy block (for array draws), the same values
+    as a list (for scalar draws) and the position of the next unread value."""
+
+    __slots__ = ("draw", "array", "values", "next")
+
+    def __init__(self, draw):
+        self.draw = draw
+        self.array = np.empty(0)
+        self.values: list[float] = []
+        self.next = 0
+
+    def refill(self) -> None:
+        self.array = self.draw(_BLOCK)
+        self.values = self.array.tolist()
+        self.next = 0
+
+    def take(self, k: int) -> np.ndarray:
+        """The next ``k`` values as an array."""
+        parts = []
+        while k > 0:
+            if self.next >= len(self.values):
+                self.refill()
+            n = min(k, len(self.values) - self.next)
+            parts.append(self.array[self.next:self.next + n])
+            self.next += n
+            k -= n
+        return parts[0].copy() if len(parts) == 1 else np.concatenate(parts) if parts else np.empty(0)
+
+
 class Stream:
-    """A buffered source of uniform and standard-exponential variates."""
+    """A buffered source of uniform and standard-exponential variates.  Scalar and array
+    draws read the same blocks, so ``randoms(k)`` gives the values of ``k`` calls of
+    ``random()``."""
 
     __slots__ = ("name", "gen", "_u", "_e")
 
     def __init__(self, seed: int, replication: int, name: str):
         self.name = name
         self.gen = generator(seed, replication, name)
-        self._u: list[float] = []
-        self._e: list[float] = []
+        self._u = _Buffer(self.gen.random)
+        self._e = _Buffer(self.gen.standard_exponential)
 
     def random(self) -> float:
         """Uniform on [0, 1)."""
-        if not self._u:
-            self._u = self.gen.random(_BLOCK).tolist()
-            self._u.reverse()
-        return self._u.pop()
+        b = self._u
+        if b.next >= len(b.values):
+            b.refill()
+        b.next += 1
+        return b.values[b.next - 1]
 
     def exponential(self, mean: float) -> float:
-        if not self._e:
-            self._e = self.gen.standard_exponential(_BLOCK).tolist()
-            self._e.reverse()
-        return self._e.pop() * mean
+        b = self._e
+        if b.next >= len(b.values):
+            b.refill()
+        b.next += 1
+        return b.values[b.next - 1] * mean
 
     def integer(self, n: int) -> int:
         """Uniform integer in [0, n)."""
@@ -55,29 +90,15 @@ class Stream:
 
     def randoms(self, k: int) -> np.ndarray:
         """The next ``k`` uniforms as an array: the values ``k`` calls of :meth:`random` give."""
-        return self._take(self._u, k, self.gen.random)
+        return self._u.take(k)
 
     def exponentials(self, k: int, mean: float) -> np.ndarray:
         """The next ``k`` exponential draws: the values ``k`` calls of :meth:`exponential` give."""
-        return self._take(self._e, k, self.gen.standard_exponential) * mean
+        return self._e.take(k) * mean
 
     def integers(self, k: int, n: int) -> np.ndarray:
         """The next ``k`` integers in [0, n): the values ``k`` calls of :meth:`integer` give."""
         return np.minimum((self.randoms(k) * n).astype(np.int64), n - 1)
-
-    @staticmethod
-    def _take(buf: list, k: int, draw) -> np.ndarray:
-        out = np.empty(k)
-        filled = 0
-        while filled < k:
-            if not buf:
-                buf.extend(draw(_BLOCK).tolist())
-                buf.reverse()
-            take = min(k - filled, len(buf))
-            out[filled:filled + take] = buf[:-take - 1:-1]  # the buffer is reversed: its end comes first
-            del buf[-take:]
-            filled += take
-        return out
 
 
 class Streams:

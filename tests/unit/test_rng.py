@@ -31,3 +31,21 @@ def test_exponential_mean():
     n = 200_000
     m = sum(s.exponential(2.0) for _ in range(n)) / n
     assert abs(m - 2.0) < 0.03
+
+
+def test_array_draws_equal_scalar_draws_in_any_mix():
+    """Array and scalar draws read the same blocks: any interleaving gives the sequence
+    one-at-a-time draws give (request mode draws arrivals in blocks)."""
+    import numpy as np
+
+    a, b = Stream(5, 0, "mix"), Stream(5, 0, "mix")
+    got_u, got_e, want_u, want_e = [], [], [], []
+    for k in (1, 3, 4095, 2, 5000, 1, 8192, 7):
+        got_u += a.randoms(k).tolist() if k % 2 else [a.random() for _ in range(k)]
+        want_u += [b.random() for _ in range(k)]
+        got_e += a.exponentials(k, 2.5).tolist() if k % 3 else [a.exponential(2.5) for _ in range(k)]
+        want_e += [b.exponential(2.5) for _ in range(k)]
+    assert got_u == want_u and got_e == want_e
+    c, d = Stream(6, 0, "i"), Stream(6, 0, "i")
+    assert c.integers(5000, 7).tolist() == [d.integer(7) for _ in range(5000)]
+    assert np.all((0 <= c.integers(100, 3)) & (c.integers(100, 3) < 3))
