@@ -1,17 +1,18 @@
 """Links: event-driven, weighted max-min fair fluid bandwidth sharing.
 
-A flow carries ``size_bytes`` over a path of directed links.  Whenever a
-flow starts or ends, :func:`maxmin_rates` recomputes every active flow's rate by
-progressive filling (as SimGrid does): all unfrozen flows grow in proportion to
-their weights until some link saturates; the flows crossing it freeze at that
-level; repeat.  With a heap of link levels this is O(P log L) for P flow-link
-incidences and L links.
+A flow carries ``size_bytes`` over a path of directed links.  Rates are weighted
+max-min fair, by progressive filling (:func:`maxmin_rates`, as SimGrid does): all
+unfrozen flows grow in proportion to their weights until some link saturates; the
+flows crossing it freeze at that level; repeat.  With a heap of link levels this is
+O(P log L) for P flow-link incidences and L links.  Rates change only when a flow
+starts or ends.
 
 Rates can only interact through shared links, so the network is split into
 *components*: the links joined by the paths of the flow classes seen so far
 (union-find; components only merge).  A start or end recomputes only its own
 component, usually one access point's uplink or downlink, and a component with one
-active class needs no progressive filling (its rate is the path's bottleneck).
+active class, or whose classes all cross its narrowest link, needs no progressive
+filling.
 Between recomputations rates are constant, so each component keeps one SimPy
 timeout (its earliest completion) scheduled.
 
@@ -89,7 +90,7 @@ class _Component:
 
     def __init__(self, links: list, now: float):
         self.links = links
-        self.classes: list[FlowClass] = []  # every class ever started here
+        self.classes: list[FlowClass] = []  # every class created on these links
         self.active: list[FlowClass] = []
         self.last_s = now
         self.generation = 0  # bumped whenever the pending timer is superseded
