@@ -109,13 +109,18 @@ class _Group:
         phases = sorted((rng.random() * period, d) for d in range(n))
         times = np.array([p for p, _ in phases])
         devices = np.array([d for _, d in phases])
+        per_block = max(1, BLOCK // n)  # whole periods, about BLOCK arrivals
+        block_devices = np.tile(devices, per_block)
         last = 0.0
         base = 0.0
-        while True:  # one period per block
-            t = base + times
-            yield np.diff(t, prepend=last), devices
+        while True:
+            bases = []
+            for _ in range(per_block):
+                bases.append(base)
+                base += period
+            t = (np.array(bases)[:, None] + times[None, :]).ravel()
+            yield np.diff(t, prepend=last), block_devices
             last = t[-1]
-            base += period
 
     def _run(self):
         raise NotImplementedError
