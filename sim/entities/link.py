@@ -18,6 +18,10 @@ timeout (its earliest completion) scheduled.
 
 Propagation latency is not part of the fluid model: callers add the path's
 latency after the transfer (see :meth:`Network.path_latency_s`).
+
+SimPy's clock is read as ``env._now`` in the per-event paths here: the public ``now`` is a
+property, a function call per read (3.5% of an event's instructions, measured with
+cachegrind); SimPy is pinned below 5 and every test exercises these paths.
 """
 
 from __future__ import annotations
@@ -227,7 +231,7 @@ class Network:
         comp = cls.path[0].component
         cls.seq += 1
         if not comp.active:  # an idle component (the common case): the flow has its bottleneck alone
-            comp.last_s = self.env.now
+            comp.last_s = self.env._now
             comp.active.append(cls)
             cls.heap.append((size_bits, cls.seq, size_bits, done))  # served_bits is 0 when idle
             cls.rate_bps = cls.bottleneck_bps
@@ -267,7 +271,7 @@ class Network:
             self._advance(comp)
 
     def _advance(self, comp: _Component) -> None:
-        now = self.env.now
+        now = self.env._now
         dt = now - comp.last_s
         if dt > 0:
             for c in comp.active:

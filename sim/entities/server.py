@@ -4,6 +4,10 @@ Jobs are callbacks, not processes: :meth:`Server.submit` returns an event that
 succeeds when the job finishes.  The server keeps time integrals of its queue
 length and busy workers, so samplers can report exact time averages (and tests
 can check Little's law).
+
+SimPy's clock is read as ``env._now`` in the per-event paths here: the public ``now`` is a
+property, a function call per read (3.5% of an event's instructions, measured with
+cachegrind); SimPy is pinned below 5 and every test exercises these paths.
 """
 
 from __future__ import annotations
@@ -52,7 +56,7 @@ class Server:
         self._accumulate()
 
     def _accumulate(self) -> None:
-        now = self.env.now
+        now = self.env._now
         dt = now - self._last_s
         if dt > 0:
             if self.queue:
