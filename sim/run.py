@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -57,23 +56,7 @@ def run_until(env, horizon_s: float, progress: Callable[[float], None] | None = 
     time with ``progress(now)`` after each.  The count comes from SimPy's event-id
     counter (ids handed out) and its queue (events still waiting), minus the slices'
     own stop events, so the loop itself counts nothing.
-
-    The objects that exist when the loop starts (modules, traces, the model) are
-    frozen out of the cyclic garbage collector's reach while it runs (``gc.freeze``)
-    and given back afterwards: a full collection during the loop then walks only what
-    the loop created, instead of every object of the process (one such walk took a
-    tenth of a short 1,000-device run; two cost 5% of a 20-minute one).
     """
-    if gc.get_freeze_count():  # the caller froze objects itself: leave its arrangement alone
-        return _run_slices(env, horizon_s, progress, slices)
-    gc.freeze()
-    try:
-        return _run_slices(env, horizon_s, progress, slices)
-    finally:
-        gc.unfreeze()
-
-
-def _run_slices(env, horizon_s: float, progress, slices: int) -> int:
     queue = env._queue  # SimPy 4 internals: the event heap and the id counter
     before = len(queue)
     first_id = next(env._eid)

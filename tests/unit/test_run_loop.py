@@ -66,33 +66,3 @@ def test_finished_flows_leave_no_reference_cycles():
             gc.enable()
     assert net.completed == 50 and cyclic == []
 
-
-def test_run_until_gives_frozen_objects_back(data_dir):
-    """The loop freezes the objects that predate it (so full collections skip them) and
-    unfreezes them at the end, even if the model raises; a caller's own freeze stays."""
-    sc = load_scenario(data_dir / "tiny.yaml")
-    traces = load_traces(sc, data_dir)
-    env = build(sc, traces, Streams(sc.seed, 0)).env
-    assert gc.get_freeze_count() == 0
-    run_until(env, sc.horizon_s)
-    assert gc.get_freeze_count() == 0
-
-    broken = simpy.Environment()
-
-    def fail():
-        yield broken.timeout(1.0)
-        raise RuntimeError("model error")
-
-    broken.process(fail())
-    try:
-        run_until(broken, 5.0)
-    except RuntimeError:
-        pass
-    assert gc.get_freeze_count() == 0
-    gc.freeze()
-    try:
-        frozen = gc.get_freeze_count()
-        run_until(build(sc, traces, Streams(sc.seed, 0)).env, sc.horizon_s)
-        assert gc.get_freeze_count() > frozen // 2  # still frozen (a few may have been freed)
-    finally:
-        gc.unfreeze()
