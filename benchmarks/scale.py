@@ -17,6 +17,7 @@ Peak RSS is the process's maximum resident set size: run one size per process.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import resource
 import statistics
@@ -81,6 +82,7 @@ def main() -> None:
     traces = load_traces(sc, SCENARIO.parent)
     walls, baselines, ratios, dev_baselines, dev_ratios = [], [], [], [], []
     for _ in range(a.repeat):
+        gc.collect()  # the previous repeat's garbage is not this run's cost (a fresh process has none)
         before = simpy_baseline(), simpy_baseline(processes=sc.devices)
         t0 = time.perf_counter()
         result = run(sc, traces)
