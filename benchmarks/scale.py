@@ -63,8 +63,6 @@ def scaled(devices: int, horizon_s: float, mode: str):
     new[0] += devices - sum(new)
     overrides = {f"device_groups.{i}.count": n for i, n in enumerate(new)}
     overrides.update({"horizon_s": horizon_s, "fidelity.mode": mode})
-    if mode == "request":  # periodic phases are fine; nothing else to change
-        pass
     return validate(apply_overrides(data, overrides, str(SCENARIO)), str(SCENARIO))
 
 

@@ -23,7 +23,7 @@ class Recorder:
         self.server_names = server_names
         self._rows: list[tuple] = []  # one tuple per inference, columns as INFERENCE_COLUMNS
         self._flow_rows: list[tuple] = []  # one tuple per finished flow, columns as FLOW_COLUMNS
-        self.flow_row = self._flow_rows.append
+        self.flow_row = self._flow_rows.append  # flow_row((start_s, end_s, purpose, size_bytes, path))
         # one row per sampling instant: time, cumulative delivered bits per link,
         # queue-length and busy-worker integrals per server, jobs in system per server
         self.samples_t: list[float] = []
@@ -56,9 +56,6 @@ class Recorder:
         """Columns of the flow rows (start_s, end_s, purpose, size_bytes, path)."""
         cols = list(zip(*self._flow_rows)) if self._flow_rows else [()] * len(FLOW_COLUMNS)
         return {c: list(v) for c, v in zip(FLOW_COLUMNS, cols)}
-
-    def flow(self, start_s, end_s, purpose, size_bytes, path: str) -> None:
-        self._flow_rows.append((start_s, end_s, purpose, size_bytes, path))
 
     def sample(self, t, link_bits, queue_area, busy_area, in_system) -> None:
         self.samples_t.append(t)

@@ -41,15 +41,15 @@ from typing import Sequence
 import numpy as np
 import simpy
 
-NAN = float("nan")
-BLOCK = 1024  # arrivals drawn per numpy call
-
 from sim.entities.link import DirectedLink, Network
 from sim.entities.server import Server
-from sim.policies.routing import EXTENSION, MAIN, OFFLOAD
+from sim.policies.routing import EXTENSION, MAIN, OFFLOAD, exit_table
 from sim.recorder import Recorder
 from sim.rng import Stream
 from sim.traces import ExitCondition, TimingDistribution
+
+NAN = float("nan")
+BLOCK = 1024  # arrivals drawn per numpy call
 
 
 @dataclass
@@ -160,8 +160,7 @@ class _Group:
         if t.down_latency_s:
             yield env.timeout(t.down_latency_s)
         rec.inference((arrival_s, env._now, self.index, d, t.index, OFFLOAD, correct, map_, -1, NAN,
-                       spec.input_bytes, spec.result_bytes, compute_j, self.radio_j,
-                       t.job_j_fixed + service * t.job_j_per_s))
+                       spec.input_bytes, spec.result_bytes, compute_j, self.radio_j, t.job_energy_j(service)))
 
 
 class DeviceGroupProcess(_Group):
@@ -178,7 +177,8 @@ class DeviceGroupProcess(_Group):
         super().__init__(env, index, spec, **kw)
 
     def _blocks(self):
-        """Per block: (gaps, devices, routing uniforms, outcome uniforms, seconds, energies) as lists."""
+        """Per block: gaps, devices, outcome uniforms, seconds and energies as lists (for
+        the per-arrival loop) and the routing uniforms as an array (for ``offload_mask``)."""
         speed, macs = self.spec.compute.speed_factor, self.timing.macs
         for gaps, devices in self._arrival_blocks():
             k = len(gaps)
@@ -248,21 +248,16 @@ class EarlyExitGroupProcess(_Group):
         self.main, self.adaptive, self.extension = blocks
         self.speed = spec.early_exit.speed_factor
         self.n_records = len(records)
-        policy = kw["policy"]
         f = records.columns
-        if policy.runs_main:
-            self.exit_of = np.array([policy.decide(h, c, bool(p), x) for h, c, p, x in zip(
-                f["main_entropy_nats"].tolist(), f["main_confidence"].tolist(), f["main_pred_hard"].tolist(),
-                f["ext_confidence"].tolist())], dtype=np.int64)
-        else:
-            self.exit_of = np.full(len(records), OFFLOAD, dtype=np.int64)
+        self.exit_of = exit_table(kw["policy"], f)
         self.correct_of = np.choose(self.exit_of, [np.asarray(f[c]).astype(bool)
                                                    for c in ("main_correct", "ext_correct", "cloud_correct")])
         self.ext_macs = (self.adaptive.macs or 0.0) + (self.extension.macs or 0.0)
         super().__init__(env, index, spec, **kw)
 
     def _blocks(self):
-        """Per block: (gaps, devices, exits, correct, seconds on the device, compute energies) as lists."""
+        """Per block, as lists: gaps, devices, exits, correctness there, seconds on the
+        device and compute energies."""
         main_macs, speed = self.main.macs or 0.0, self.speed
         for gaps, devices in self._arrival_blocks():
             k = len(gaps)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import simpy
 
-from sim.policies.routing import EXTENSION, MAIN, OFFLOAD
+from sim.policies.routing import EXTENSION, MAIN, OFFLOAD, exit_table
 from sim.recorder import DEVICE_TOTALS
 
 SUB_BATCHES = 4
@@ -50,9 +50,7 @@ class WindowGroup:
             self.blocks = blocks
             self.rec = records
             f = records.columns
-            self.exit_of = np.array([policy.decide(h, c, bool(p), x) for h, c, p, x in zip(
-                f["main_entropy_nats"].tolist(), f["main_confidence"].tolist(), f["main_pred_hard"].tolist(),
-                f["ext_confidence"].tolist())], dtype=np.int8) if policy.runs_main else np.full(len(records), OFFLOAD, np.int8)
+            self.exit_of = exit_table(policy, f).astype(np.int8)
             self.correct_at = np.stack([f["main_correct"], f["ext_correct"], f["cloud_correct"]]).astype(bool)
         env.process(self._windows())
 
@@ -205,7 +203,7 @@ class WindowGroup:
         if aborted:
             self.recorder.failed += m
             return
-        self.recorder.flow(start, env.now, "inference_input", m * spec.input_bytes, t.up[0].name)
+        self.recorder.flow_row((start, env.now, "inference_input", m * spec.input_bytes, t.up[0].name))
         if t.up_latency_s:
             yield env.timeout(t.up_latency_s)
         draws = t.timing.sample_many(self.service_rng.random(m)) / t.speed_factor
@@ -216,7 +214,7 @@ class WindowGroup:
         if aborted:
             self.recorder.failed += m
             return
-        self.recorder.flow(start, env.now, "inference_result", m * spec.result_bytes, t.down[-1].name)
+        self.recorder.flow_row((start, env.now, "inference_result", m * spec.result_bytes, t.down[-1].name))
         if t.down_latency_s:
             yield env.timeout(t.down_latency_s)
         if env.now > self.horizon_s:

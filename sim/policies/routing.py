@@ -170,6 +170,16 @@ class CloudOnly(_ExitPolicy):
         return OFFLOAD
 
 
+def exit_table(policy: _ExitPolicy, columns: dict) -> np.ndarray:
+    """The exit the early-exit ``policy`` picks for each exit record (``columns`` of an
+    exit-record condition).  The policy is pure, so this is computed once per run."""
+    if not policy.runs_main:
+        return np.full(len(columns["main_entropy_nats"]), OFFLOAD, dtype=np.int64)
+    return np.array([policy.decide(h, c, bool(p), x) for h, c, p, x in zip(
+        columns["main_entropy_nats"].tolist(), columns["main_confidence"].tolist(),
+        columns["main_pred_hard"].tolist(), columns["ext_confidence"].tolist())], dtype=np.int64)
+
+
 RoutingPolicy = Annotated[
     Union[LocalOnly, OffloadAll, OffloadFraction, OffloadWhenBusy, Meanet, Confidence, DeviceOnly, MainOnly,
           CloudOnly],
