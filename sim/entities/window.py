@@ -203,7 +203,7 @@ class WindowGroup:
         if aborted:
             self.recorder.failed += m
             return
-        self.recorder.flow_row((start, env.now, "inference_input", m * spec.input_bytes, t.up[0].name))
+        self.recorder.flow_row((start, env.now, "inference_input", m * spec.input_bytes, t.up_name))
         if t.up_latency_s:
             yield env.timeout(t.up_latency_s)
         draws = t.timing.sample_many(self.service_rng.random(m)) / t.speed_factor
@@ -214,7 +214,7 @@ class WindowGroup:
         if aborted:
             self.recorder.failed += m
             return
-        self.recorder.flow_row((start, env.now, "inference_result", m * spec.result_bytes, t.down[-1].name))
+        self.recorder.flow_row((start, env.now, "inference_result", m * spec.result_bytes, t.down_name))
         if t.down_latency_s:
             yield env.timeout(t.down_latency_s)
         if env.now > self.horizon_s:
