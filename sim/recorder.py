@@ -21,9 +21,12 @@ class Recorder:
     def __init__(self, link_names: list[str], server_names: list[str]):
         self.link_names = link_names
         self.server_names = server_names
-        self._rows: list[tuple] = []  # one tuple per inference, columns as INFERENCE_COLUMNS
-        self._flow_rows: list[tuple] = []  # one tuple per finished flow, columns as FLOW_COLUMNS
-        self.flow_row = self._flow_rows.append  # flow_row((start_s, end_s, purpose, size_bytes, path))
+        # Rows are stored flat, one value after another (``list.extend`` of the row tuple):
+        # the tuple is freed at once, so the cyclic garbage collector never walks
+        # retained rows (see docs/scale.md).
+        self._rows: list = []  # INFERENCE_COLUMNS values, row after row
+        self._flow_rows: list = []  # FLOW_COLUMNS values, row after row
+        self.flow_row = self._flow_rows.extend  # flow_row((start_s, end_s, purpose, size_bytes, path))
         # one row per sampling instant: time, cumulative delivered bits per link,
         # queue-length and busy-worker integrals per server, jobs in system per server
         self.samples_t: list[float] = []
@@ -31,7 +34,7 @@ class Recorder:
         self.samples_queue_area: list[list[float]] = []
         self.samples_busy_area: list[list[float]] = []
         self.samples_in_system: list[list[int]] = []
-        self.inference = self._rows.append  # record(tuple): the hot path is a single list append
+        self.inference = self._rows.extend  # inference(tuple): the hot path is a single list extend
         self.windows: dict[str, list] = {c: [] for c in WINDOW_COLUMNS}
         self.latency_samples: list[tuple[float, float]] = []  # window mode: (latency_s, weight)
         self.device_totals: dict[int, dict] = {}  # window mode: group -> {column: numpy array per device}
@@ -44,8 +47,8 @@ class Recorder:
         compute_energy_j, radio_energy_j, server_energy_j): ``map`` is the mAP of the model
         that served it (NaN without the update loop), ``version`` that model's version (-1
         without it), ``staleness_s`` its age."""
-        cols = list(zip(*self._rows)) if self._rows else [()] * len(INFERENCE_COLUMNS)
-        return {c: list(v) for c, v in zip(INFERENCE_COLUMNS, cols)}
+        n = len(INFERENCE_COLUMNS)
+        return {c: self._rows[i::n] for i, c in enumerate(INFERENCE_COLUMNS)}
 
     def window_row(self, *values) -> None:
         for c, v in zip(WINDOW_COLUMNS, values):
@@ -54,8 +57,8 @@ class Recorder:
     @property
     def flows(self) -> dict[str, list]:
         """Columns of the flow rows (start_s, end_s, purpose, size_bytes, path)."""
-        cols = list(zip(*self._flow_rows)) if self._flow_rows else [()] * len(FLOW_COLUMNS)
-        return {c: list(v) for c, v in zip(FLOW_COLUMNS, cols)}
+        n = len(FLOW_COLUMNS)
+        return {c: self._flow_rows[i::n] for i, c in enumerate(FLOW_COLUMNS)}
 
     def sample(self, t, link_bits, queue_area, busy_area, in_system) -> None:
         self.samples_t.append(t)
