@@ -70,6 +70,7 @@ class OffloadTarget:
 
     def __post_init__(self):
         self.up_name, self.down_name = self.up[0].name, self.down[-1].name
+        self.up_class = self.down_class = None  # the network's flow classes, set on first use
         e = self.energy  # a job's energy is fixed + per_s x its service time
         macs = e.compute_model == "macs"
         self.job_j_fixed = (self.timing.macs or 0.0) * e.energy_per_mac_j if macs else 0.0
@@ -139,12 +140,14 @@ class _Group:
     def _offload(self, d: int, arrival_s: float, t: OffloadTarget, correct: bool, ready_s: float,
                  compute_j: float, map_: float = NAN):
         """Input leaves the device at ``ready_s`` (after any on-device compute)."""
-        env, spec, rec, transfer = self.env, self.spec, self.recorder, self.network.transfer
+        env, spec, rec, net = self.env, self.spec, self.recorder, self.network
         now = env._now
         if ready_s > now:
             yield env.timeout(ready_s - now)
             now = env._now
-        if (yield transfer(t.up, spec.input_bytes, purpose="inference_input")):
+        if t.up_class is None:
+            t.up_class = net.flow_class(t.up)
+        if (yield net.send(t.up_class, spec.input_bytes)):
             rec.failed += 1  # an outage cut the flow
             return
         rec.flow_row((now, env._now, "inference_input", spec.input_bytes, t.up_name))
@@ -153,7 +156,9 @@ class _Group:
         service = t.timing.sample(t.service_stream.random()) / t.speed_factor
         yield t.server.submit(service)
         now = env._now
-        if (yield transfer(t.down, spec.result_bytes, purpose="inference_result")):
+        if t.down_class is None:
+            t.down_class = net.flow_class(t.down)
+        if (yield net.send(t.down_class, spec.result_bytes)):
             rec.failed += 1
             return
         rec.flow_row((now, env._now, "inference_result", spec.result_bytes, t.down_name))

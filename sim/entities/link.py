@@ -26,6 +26,7 @@ cachegrind); SimPy is pinned below 5 and every test exercises these paths.
 
 from __future__ import annotations
 
+import functools
 import heapq
 from typing import Iterable, Sequence
 
@@ -90,15 +91,16 @@ class _Component:
     """Links whose flows may share capacity, the classes active on them, and the
     state of their one pending completion timer."""
 
-    __slots__ = ("links", "classes", "active", "last_s", "generation", "shared")
+    __slots__ = ("links", "classes", "active", "last_s", "generation", "shared", "on_timer")
 
-    def __init__(self, links: list, now: float):
+    def __init__(self, links: list, now: float, on_timer):
         self.links = links
         self.classes: list[FlowClass] = []  # every class created on these links
         self.active: list[FlowClass] = []
         self.last_s = now
         self.generation = 0  # bumped whenever the pending timer is superseded
         self.shared: DirectedLink | None = None
+        self.on_timer = functools.partial(on_timer, self)  # the callback of its timers: on_timer(comp, timeout)
 
     def find_shared(self) -> None:
         """A link that every class crosses and that has the smallest capacity of the
@@ -162,7 +164,7 @@ class Network:
         self.env = env
         self.links: list[DirectedLink] = []
         for link in links:
-            link.component = _Component([link], env.now)
+            link.component = _Component([link], env.now, self._on_timer)
             self.links.append(link)
         self.classes: dict[tuple, FlowClass] = {}
         self._down = 0  # links in an outage
@@ -175,27 +177,41 @@ class Network:
             seen.setdefault(id(link.component), link.component)
         return list(seen.values())
 
-    def transfer(self, path: Sequence[DirectedLink], size_bytes: float, weight: float = 1.0,
-                 purpose: str = "data") -> simpy.Event:
+    def transfer(self, path: Sequence[DirectedLink], size_bytes: float, weight: float = 1.0) -> simpy.Event:
         """Start a flow of ``size_bytes`` along ``path``.  The returned event succeeds when
-        its last bit leaves; its value is ``True`` if an outage cut the flow, else ``False``.
-        (``purpose`` names the traffic for callers' records; sharing ignores it.)"""
-        done = simpy.Event(self.env)
+        its last bit leaves; its value is ``True`` if an outage cut the flow, else ``False``."""
         if not path or size_bytes <= 0:
+            done = simpy.Event(self.env)
             done.succeed(False)
             return done
+        return self.send(self.flow_class(path, weight), size_bytes)
+
+    def flow_class(self, path: Sequence[DirectedLink], weight: float = 1.0) -> FlowClass:
+        """The class of flows along ``path`` with ``weight`` (created, and its links'
+        components merged, on first use).  Callers that send many flows along one path
+        keep it and call :meth:`send`."""
         key = (tuple(path), weight)
         cls = self.classes.get(key)
         if cls is None:
+            if not path:
+                raise ValueError("a flow class needs a path")
             if weight <= 0:
                 raise ValueError("flow weights must be positive")
             cls = self._class(key)
+        return cls
+
+    def send(self, cls: FlowClass, size_bytes: float) -> simpy.Event:
+        """:meth:`transfer` of ``size_bytes`` > 0 along the path of ``cls``."""
+        done = simpy.Event(self.env)
         if cls.setup_s > 0:
-            timer = self.env.timeout(cls.setup_s)
-            timer.callbacks.append(lambda _ev: self._start(cls, 8.0 * size_bytes, done))
+            timer = self.env.timeout(cls.setup_s, (cls, 8.0 * size_bytes, done))
+            timer.callbacks.append(self._after_setup)
         else:
             self._start(cls, 8.0 * size_bytes, done)
         return done
+
+    def _after_setup(self, timer: simpy.Event) -> None:
+        self._start(*timer._value)
 
     def _class(self, key: tuple) -> FlowClass:
         """The class of ``key`` = (path, weight); a new class joins the components of its links."""
@@ -311,12 +327,11 @@ class Network:
         self._timer(comp, delay)
 
     def _timer(self, comp: _Component, delay: float) -> None:
-        gen = comp.generation
-        timer = self.env.timeout(delay if delay > 0 else 0.0)
-        timer.callbacks.append(lambda _ev: self._on_timer(comp, gen))
+        # the timeout carries the generation it was set for; the callback is bound once per component
+        self.env.timeout(delay if delay > 0 else 0.0, comp.generation).callbacks.append(comp.on_timer)
 
-    def _on_timer(self, comp: _Component, gen: int) -> None:
-        if gen != comp.generation:
+    def _on_timer(self, comp: _Component, timer: simpy.Event) -> None:
+        if timer._value != comp.generation:
             return  # superseded by a later start, end or merge
         self._advance(comp)
         active = comp.active

@@ -66,10 +66,10 @@ class Server:
 
     def _begin(self, service_s: float, done: simpy.Event) -> None:
         self.busy += 1
-        timer = self.env.timeout(service_s)
-        timer.callbacks.append(lambda _ev: self._finish(done))
+        self.env.timeout(service_s, done).callbacks.append(self._finish)  # the timeout carries the job's event
 
-    def _finish(self, done: simpy.Event) -> None:
+    def _finish(self, timer: simpy.Event) -> None:
+        done = timer._value
         self._accumulate()
         self.busy -= 1
         self.jobs_done += 1

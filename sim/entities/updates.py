@@ -192,7 +192,7 @@ class UpdateController:
         while sent < total:
             n = min(chunk, total - sent)
             start = env.now
-            aborted = yield self.network.transfer(t.up, n * u.sample_bytes, weight, purpose="data_upload")
+            aborted = yield self.network.transfer(t.up, n * u.sample_bytes, weight)
             if aborted:
                 return
             self.recorder.flow_row((start, env.now, "data_upload", n * u.sample_bytes, t.up[0].name))
@@ -214,7 +214,7 @@ class UpdateController:
                 continue
             payload = int(math.ceil(phi * st.model_bits / 8))
             start = env.now
-            aborted = yield self.network.transfer(t.down, payload, weight, purpose="model_download")
+            aborted = yield self.network.transfer(t.down, payload, weight)
             if aborted:
                 continue  # the old model stays
             self.recorder.flow_row((start, env.now, "model_download", payload, t.down[-1].name))

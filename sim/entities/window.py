@@ -199,7 +199,7 @@ class WindowGroup:
             yield env.timeout(release_s - env.now)
         m = len(dev)
         start = env.now
-        aborted = yield self.network.transfer(t.up, m * spec.input_bytes, purpose="inference_input")
+        aborted = yield self.network.transfer(t.up, m * spec.input_bytes)
         if aborted:
             self.recorder.failed += m
             return
@@ -210,7 +210,7 @@ class WindowGroup:
         jobs = [t.server.submit(float(chunk.sum())) for chunk in np.array_split(draws, min(t.server.workers, m))]
         yield simpy.AllOf(env, jobs)
         start = env.now
-        aborted = yield self.network.transfer(t.down, m * spec.result_bytes, purpose="inference_result")
+        aborted = yield self.network.transfer(t.down, m * spec.result_bytes)
         if aborted:
             self.recorder.failed += m
             return
