@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 INFERENCE_COLUMNS = ("arrival_s", "done_s", "group", "device", "place", "exit", "correct", "map", "version",
                      "staleness_s",
                      "bytes_up", "bytes_down", "compute_energy_j", "radio_energy_j", "server_energy_j")
@@ -23,8 +25,9 @@ class Recorder:
         self.server_names = server_names
         # Rows are stored flat, one value after another (``list.extend`` of the row tuple):
         # the tuple is freed at once, so the cyclic garbage collector never walks
-        # retained rows (see docs/scale.md).
-        self._rows: list = []  # INFERENCE_COLUMNS values, row after row
+        # retained rows (see docs/scale.md).  Inference rows come in kinds (:meth:`rows`);
+        # a kind stores only the columns that vary.
+        self._kinds: list[tuple[tuple[str, ...], dict, list]] = []  # (stored columns, fixed values, flat rows)
         self._flow_rows: list = []  # FLOW_COLUMNS values, row after row
         self.flow_row = self._flow_rows.extend  # flow_row((start_s, end_s, purpose, size_bytes, path))
         # one row per sampling instant: time, cumulative delivered bits per link,
@@ -34,21 +37,40 @@ class Recorder:
         self.samples_queue_area: list[list[float]] = []
         self.samples_busy_area: list[list[float]] = []
         self.samples_in_system: list[list[int]] = []
-        self.inference = self._rows.extend  # inference(tuple): the hot path is a single list extend
+        self.inference = self.rows()  # inference(tuple of all INFERENCE_COLUMNS)
         self.windows: dict[str, list] = {c: [] for c in WINDOW_COLUMNS}
         self.latency_samples: list[tuple[float, float]] = []  # window mode: (latency_s, weight)
         self.device_totals: dict[int, dict] = {}  # window mode: group -> {column: numpy array per device}
         self.failed = 0  # offloaded inferences whose flow an outage cut
 
+    def rows(self, **fixed) -> Callable[[tuple], None]:
+        """An appender of inference rows in which the columns named in ``fixed`` always have
+        the given values: each row is the tuple of the other columns, in the order of
+        ``INFERENCE_COLUMNS``.  (On-device rows of a group fix ten of the fifteen columns.)"""
+        unknown = set(fixed) - set(INFERENCE_COLUMNS)
+        if unknown:
+            raise ValueError(f"not inference columns: {sorted(unknown)}")
+        stored = tuple(c for c in INFERENCE_COLUMNS if c not in fixed)
+        flat: list = []
+        self._kinds.append((stored, fixed, flat))
+        return flat.extend
+
     @property
     def inferences(self) -> dict[str, list]:
-        """Columns of the inference rows.  A row is the tuple (arrival_s, done_s, group, device,
-        place, exit, correct, map, version, staleness_s, bytes_up, bytes_down,
-        compute_energy_j, radio_energy_j, server_energy_j): ``map`` is the mAP of the model
-        that served it (NaN without the update loop), ``version`` that model's version (-1
-        without it), ``staleness_s`` its age."""
-        n = len(INFERENCE_COLUMNS)
-        return {c: self._rows[i::n] for i, c in enumerate(INFERENCE_COLUMNS)}
+        """Columns of the inference rows, kind after kind (:meth:`rows`).  A row is
+        (arrival_s, done_s, group, device, place, exit, correct, map, version,
+        staleness_s, bytes_up, bytes_down, compute_energy_j, radio_energy_j,
+        server_energy_j): ``map`` is the mAP of the model that served it (NaN without the
+        update loop), ``version`` that model's version (-1 without it), ``staleness_s`` its age."""
+        out: dict[str, list] = {c: [] for c in INFERENCE_COLUMNS}
+        for stored, fixed, flat in self._kinds:
+            k = len(stored)
+            for i, c in enumerate(stored):
+                out[c] += flat[i::k]
+            n = len(flat) // k
+            for c, v in fixed.items():
+                out[c] += [v] * n
+        return out
 
     def window_row(self, *values) -> None:
         for c, v in zip(WINDOW_COLUMNS, values):

@@ -130,6 +130,17 @@ class _Group:
     def _run(self):
         raise NotImplementedError
 
+    def _local_rows(self, exits: bool = False, versioned: bool = False):
+        """The recorder's appender for this group's on-device inferences: each row is
+        (arrival_s, done_s, device[, exit], correct[, map, version, staleness_s],
+        compute_energy_j); the other columns are fixed."""
+        fixed = dict(group=self.index, place=-1, bytes_up=0, bytes_down=0, radio_energy_j=0.0, server_energy_j=0.0)
+        if not exits:
+            fixed["exit"] = MAIN
+        if not versioned:
+            fixed.update(map=NAN, version=-1, staleness_s=NAN)
+        return self.recorder.rows(**fixed)
+
     def _compute_energy_j(self, seconds, macs):
         """Energy of on-device compute; scalars or arrays."""
         e = self.spec.energy
@@ -202,7 +213,7 @@ class DeviceGroupProcess(_Group):
 
     def _run_routed(self):
         env, timeout, busy, horizon = self.env, self.env.timeout, self.busy_until, self.horizon_s
-        row, gi, acc, policy = self.recorder.inference, self.index, self.accuracy, self.policy
+        row, acc, policy = self._local_rows(), self.accuracy, self.policy
         for gaps, devices, u_route, u_correct, seconds, energy in self._blocks():
             mask = policy.offload_mask(u_route)  # None: the decision depends on the device's backlog
             offload = [False] * len(gaps) if mask is None else mask.tolist()
@@ -220,11 +231,11 @@ class DeviceGroupProcess(_Group):
                 done = (b if b > now else now) + seconds[k]
                 busy[d] = done
                 if done <= horizon:
-                    row((now, done, gi, d, -1, MAIN, u_correct[k] < acc, NAN, -1, NAN, 0, 0, energy[k], 0.0, 0.0))
+                    row((now, done, d, u_correct[k] < acc, energy[k]))
 
     def _run_updating(self):
         env, timeout, busy, horizon = self.env, self.env.timeout, self.busy_until, self.horizon_s
-        row, gi, st = self.recorder.inference, self.index, self.updates
+        row, st = self._local_rows(versioned=True), self.updates
         acc, map_, version, installed = st.acc, st.map, st.version, st.installed_s
         for gaps, devices, _route, u_correct, seconds, energy in self._blocks():
             # the routing stream is drawn (and unused) to stay aligned with whole-model devices
@@ -240,8 +251,7 @@ class DeviceGroupProcess(_Group):
                 done = (b if b > now else now) + s
                 busy[d] = done
                 if done <= horizon:
-                    row((now, done, gi, d, -1, MAIN, u < acc[d], map_[d], version[d], now - installed[d], 0, 0, e,
-                         0.0, 0.0))
+                    row((now, done, d, u < acc[d], map_[d], version[d], now - installed[d], e))
 
 
 class EarlyExitGroupProcess(_Group):
@@ -282,7 +292,7 @@ class EarlyExitGroupProcess(_Group):
 
     def _run(self):
         env, timeout, busy, horizon = self.env, self.env.timeout, self.busy_until, self.horizon_s
-        row, gi = self.recorder.inference, self.index
+        row = self._local_rows(exits=True)
         target = self.targets.get(getattr(self.policy, "target", None))
         for block in self._blocks():
             for g, d, x, c, s, e in zip(*block):
@@ -294,4 +304,4 @@ class EarlyExitGroupProcess(_Group):
                 if x == OFFLOAD:  # leaves the device when its main block is done (at once for cloud_only)
                     env.process(self._offload(d, now, target, c, done, e))
                 elif done <= horizon:
-                    row((now, done, gi, d, -1, x, c, NAN, -1, NAN, 0, 0, e, 0.0, 0.0))
+                    row((now, done, d, x, c, e))
