@@ -5,7 +5,7 @@ more or fewer numbers from *its* stream) leaves every other sequence unchanged:
 common random numbers across policy comparisons.
 
 Draws are buffered in blocks: a numpy call per block; a scalar draw reads the block as
-a list, an array draw slices it.
+a list (converted on the first scalar draw from that block), an array draw slices it.
 """
 
 from __future__ import annotations
@@ -28,28 +28,36 @@ def generator(seed: int, replication: int, name: str) -> np.random.Generator:
 
 class _Buffer:
     """Blocks of one kind of variate: the numpy block (for array draws), the same values
-    as a list (for scalar draws) and the position of the next unread value."""
+    as a list (for scalar draws; made only when a scalar draw reads the block) and the
+    position of the next unread value."""
 
     __slots__ = ("draw", "array", "values", "next")
 
     def __init__(self, draw):
         self.draw = draw
         self.array = np.empty(0)
-        self.values: list[float] = []
+        self.values: list[float] = []  # the block as a list, or [] until a scalar draw needs it
         self.next = 0
 
     def refill(self) -> None:
         self.array = self.draw(_BLOCK)
-        self.values = self.array.tolist()
+        self.values = []
         self.next = 0
+
+    def listed(self) -> list[float]:
+        """The block as a list, for scalar draws: a fresh block first if this one is used up."""
+        if self.next >= len(self.array):
+            self.refill()
+        self.values = self.array.tolist()
+        return self.values
 
     def take(self, k: int) -> np.ndarray:
         """The next ``k`` values as an array."""
         parts = []
         while k > 0:
-            if self.next >= len(self.values):
+            if self.next >= len(self.array):
                 self.refill()
-            n = min(k, len(self.values) - self.next)
+            n = min(k, len(self.array) - self.next)
             parts.append(self.array[self.next:self.next + n])
             self.next += n
             k -= n
@@ -72,17 +80,15 @@ class Stream:
     def random(self) -> float:
         """Uniform on [0, 1)."""
         b = self._u
-        if b.next >= len(b.values):
-            b.refill()
+        values = b.values if b.next < len(b.values) else b.listed()
         b.next += 1
-        return b.values[b.next - 1]
+        return values[b.next - 1]
 
     def exponential(self, mean: float) -> float:
         b = self._e
-        if b.next >= len(b.values):
-            b.refill()
+        values = b.values if b.next < len(b.values) else b.listed()
         b.next += 1
-        return b.values[b.next - 1] * mean
+        return values[b.next - 1] * mean
 
     def integer(self, n: int) -> int:
         """Uniform integer in [0, n)."""
