@@ -111,9 +111,9 @@ class _Group:
             while True:
                 yield rng.exponentials(BLOCK, mean_gap), rng.integers(BLOCK, n)
         period = 1.0 / a.rate_hz
-        phases = sorted((rng.random() * period, d) for d in range(n))
-        times = np.array([p for p, _ in phases])
-        devices = np.array([d for _, d in phases])
+        phases = rng.randoms(n) * period  # device d's first arrival
+        devices = np.argsort(phases, kind="stable")  # devices in order of their phases
+        times = phases[devices]
         per_block = max(1, BLOCK // n)  # whole periods, about BLOCK arrivals
         block_devices = np.tile(devices, per_block)
         last = 0.0
