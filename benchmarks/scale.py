@@ -80,7 +80,10 @@ def main() -> None:
     traces = load_traces(sc, SCENARIO.parent)
     walls, baselines, ratios, dev_baselines, dev_ratios = [], [], [], [], []
     for _ in range(a.repeat):
-        gc.collect()  # the previous repeat's garbage is not this run's cost (a fresh process has none)
+        # the previous repeat's results are dropped and collected: they are not this run's
+        # cost (a fresh process has none; peak RSS is then one run's)
+        result = None
+        gc.collect()
         before = simpy_baseline(), simpy_baseline(processes=sc.devices)
         t0 = time.perf_counter()
         result = run(sc, traces)
