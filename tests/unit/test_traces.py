@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from sim.traces import TraceError, load_accuracy, load_timings
+from sim.traces import TimingDistribution, TraceError, load_accuracy, load_timings
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_TIMINGS = sorted((ROOT / "traces").glob("timings*.json")) + [ROOT / "tests/data/timings.json"]
@@ -92,9 +92,13 @@ def test_sampling_follows_the_quantiles(data_dir):
     assert d.mean_s == pytest.approx(0.020)
 
 
-def test_vectorised_sampling_matches_scalar_sampling(data_dir):
+def test_vectorised_sampling_matches_scalar_sampling_bit_for_bit(data_dir):
     import numpy as np
 
-    d = load_timings(data_dir / "timings.json").get("small")
-    u = np.random.default_rng(1).random(1000)
-    assert np.allclose(d.sample_many(u), [d.sample(x) for x in u], rtol=1e-12, atol=0)
+    rng = np.random.default_rng(1)
+    shipped = load_timings(data_dir / "timings.json").get("small")
+    skewed = TimingDistribution("m", "full", 1, tuple(np.sort(rng.exponential(0.01, 101)).tolist()))
+    single = TimingDistribution("m", "full", 1, (0.004,))
+    u = np.concatenate([rng.random(10_000), [0.0, 0.5, 1 - 2**-53]])
+    for d in (shipped, skewed, single):
+        assert d.sample_many(u).tolist() == [d.sample(x) for x in u]
