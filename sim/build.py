@@ -15,7 +15,7 @@ import networkx as nx
 import simpy
 
 from sim.config import EarlyExit, Scenario, TimingRef
-from sim.entities.device import DeviceGroupProcess, EarlyExitGroupProcess, OffloadTarget
+from sim.entities.device import DeviceGroupProcess, EarlyExitGroupProcess, OffloadTarget, service_times
 from sim.entities.link import DirectedLink, Network
 from sim.entities.updates import UpdateController, UpdateState
 from sim.entities.window import WindowGroup
@@ -174,6 +174,8 @@ def build(scenario: Scenario, traces: LoadedTraces, streams: Streams) -> Model:
     targets_by_ap: dict[str, dict[str, OffloadTarget]] = {ap.name: {} for ap in scenario.access_points}
     wanted = {(g.access_point, t) for g in scenario.device_groups for _, t in scenario.routing_of(g).targets()}
     for si, s in enumerate(scenario.servers):
+        timing = traces.timing(s.compute)
+        services = service_times(timing, s.compute.speed_factor, streams[f"server/{s.name}/service"])
         for ap in scenario.access_points:
             try:
                 nodes = nx.shortest_path(graph, ap.name, s.name, weight="latency_s")
@@ -186,8 +188,7 @@ def build(scenario: Scenario, traces: LoadedTraces, streams: Streams) -> Model:
             down = (*[hop[(b, a)] for a, b in reversed(list(zip(nodes, nodes[1:])))], down_links)
             targets_by_ap[ap.name][s.name] = OffloadTarget(
                 si, servers[si], up, down, Network.path_latency_s(up), Network.path_latency_s(down),
-                traces.timing(s.compute), s.compute.speed_factor, streams[f"server/{s.name}/service"],
-                traces.model_accuracy(s.model), s.energy)
+                timing, s.compute.speed_factor, services, traces.model_accuracy(s.model), s.energy)
 
     groups, states = [], {}
     window = scenario.fidelity.mode == "window"

@@ -36,7 +36,7 @@ cachegrind); SimPy is pinned below 5 and every test exercises these paths.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import simpy
@@ -64,7 +64,7 @@ class OffloadTarget:
     down_latency_s: float
     timing: TimingDistribution
     speed_factor: float
-    service_stream: Stream
+    service_times: Iterator[float]  # the server's job times, shared by its targets (:func:`service_times`)
     accuracy: float | None
     energy: object  # config.ServerEnergy
 
@@ -78,6 +78,13 @@ class OffloadTarget:
 
     def job_energy_j(self, seconds: float) -> float:
         return self.job_j_fixed + seconds * self.job_j_per_s
+
+
+def service_times(timing: TimingDistribution, speed_factor: float, stream: Stream) -> Iterator[float]:
+    """A server's job service times in seconds, drawn a block at a time: the values that
+    ``timing.sample(stream.random()) / speed_factor`` gives one at a time, bit for bit."""
+    while True:
+        yield from (timing.sample_many(stream.randoms(BLOCK)) / speed_factor).tolist()
 
 
 class _Group:
@@ -164,7 +171,7 @@ class _Group:
         rec.flow_row((now, env._now, "inference_input", spec.input_bytes, t.up_name))
         if t.up_latency_s:
             yield env.timeout(t.up_latency_s)
-        service = t.timing.sample(t.service_stream.random()) / t.speed_factor
+        service = next(t.service_times)
         yield t.server.submit(service)
         now = env._now
         if t.down_class is None:

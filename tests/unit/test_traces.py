@@ -102,3 +102,16 @@ def test_vectorised_sampling_matches_scalar_sampling_bit_for_bit(data_dir):
     u = np.concatenate([rng.random(10_000), [0.0, 0.5, 1 - 2**-53]])
     for d in (shipped, skewed, single):
         assert d.sample_many(u).tolist() == [d.sample(x) for x in u]
+
+
+def test_server_service_times_drawn_in_blocks_equal_one_at_a_time_draws(data_dir):
+    from itertools import islice
+
+    from sim.entities.device import BLOCK, service_times
+    from sim.rng import Stream
+
+    d = load_timings(data_dir / "timings.json").get("small")
+    n = 2 * BLOCK + 7  # across block boundaries
+    blocked = list(islice(service_times(d, 2.5, Stream(3, 1, "server/edge/service")), n))
+    one = Stream(3, 1, "server/edge/service")
+    assert blocked == [d.sample(one.random()) / 2.5 for _ in range(n)]
