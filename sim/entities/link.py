@@ -252,7 +252,7 @@ class Network:
             cls.heap.append((size_bits, cls.seq, size_bits, done))  # served_bits is 0 when idle
             cls.rate_bps = cls.bottleneck_bps
             comp.generation += 1
-            self.env.timeout(size_bits / cls.bottleneck_bps, comp.generation).callbacks.append(comp.on_timer)
+            self._timer(comp, size_bits / cls.bottleneck_bps)
             return
         self._advance(comp)
         if not cls.heap:
@@ -324,6 +324,9 @@ class Network:
             delay = (c.heap[0][0] - c.served_bits) / c.rate_bps
         else:
             delay = min((c.heap[0][0] - c.served_bits) / c.rate_bps for c in active)
+        self._timer(comp, delay)
+
+    def _timer(self, comp: _Component, delay: float) -> None:
         # the timeout carries the generation it was set for; the callback is bound once per component
         self.env.timeout(delay if delay > 0 else 0.0, comp.generation).callbacks.append(comp.on_timer)
 

@@ -47,8 +47,7 @@ class Server:
         done = simpy.Event(self.env)
         self._seq += 1
         if self.busy < self.workers:
-            self.busy += 1
-            self.env.timeout(service_s, done).callbacks.append(self._finish)
+            self._begin(service_s, done)
         else:  # the sort key is only needed for jobs that wait
             heapq.heappush(self.queue, (self.priority(self._seq, self.env.now, service_s), self._seq, service_s, done))
         return done
