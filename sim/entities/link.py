@@ -28,11 +28,20 @@ from __future__ import annotations
 
 import functools
 import heapq
+import math
 from typing import Iterable, Sequence
 
 import simpy
 
-_EPS_S = 1e-12  # completion-time tolerance (seconds)
+_EPS_S = 1e-12  # completion-time tolerance (seconds), besides the clock's own resolution
+_ULPS = 4.0  # a flow is done when what is left of it is within this many units of rounding
+
+
+def _finish_tolerance_s(now: float) -> float:
+    """Seconds below which a completion cannot be timed: a timer set that close to ``now``
+    fires at ``now`` itself (SimPy's clock is a float, whose resolution grows with its value:
+    ``math.ulp(65536.0)`` is 1.5e-11 s), so a flow left that short is finished now."""
+    return _EPS_S + _ULPS * math.ulp(now)
 
 
 class DirectedLink:
@@ -335,10 +344,14 @@ class Network:
             return  # superseded by a later start, end or merge
         self._advance(comp)
         active = comp.active
+        tol_s = _finish_tolerance_s(self.env._now)
         for c in (active[:] if len(active) > 1 else active):  # a copy when classes may be removed mid-loop
-            tol = c.rate_bps * _EPS_S
             heap = c.heap
-            while heap and heap[0][0] - c.served_bits <= tol + 1e-9 * heap[0][2]:
+            # what is left of the first flow may be rounding only: of the clock (the timer fired up to
+            # half a unit early), of the served-bits counter and of the finish key (both large after
+            # a long busy period); each flow is then done, so the next timer lies strictly ahead
+            while heap and heap[0][0] - c.served_bits <= (
+                    c.rate_bps * tol_s + _ULPS * math.ulp(heap[0][0]) + 1e-9 * heap[0][2]):
                 heapq.heappop(heap)[3].succeed(False)
                 self.completed += 1
             if not c.heap:
