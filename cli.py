@@ -44,42 +44,52 @@ def load_checked(path: Path, seed: Optional[int] = None, mode: Optional[str] = N
 def run(scenario: Path = typer.Argument(..., help="scenario YAML file"),
         seed: Optional[int] = typer.Option(None, min=0, help="override the scenario's seed"),
         out: Path = typer.Option(Path("results"), help="results directory"),
-        mode: Optional[str] = typer.Option(None, help="fidelity override: request or window"),
+        mode: Optional[str] = typer.Option(None, help="fidelity override: scale or request (same results)"),
+        requests: bool = typer.Option(False, "--requests", help="also write requests.parquet, one row per "
+                                                                 "finished inference (streamed as the run goes)"),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar or table")) -> None:
     """Run a scenario and write results/<name>/<run id>/."""
     from sim import metrics
     from sim.build import BuildError
-    from sim.results_io import write_run
+    from sim.results_io import RequestWriter, write_run
     from sim.run import run as run_scenario
 
     if out.exists() and not out.is_dir():
         fail(f"--out: {out} exists and is not a directory")
-    if mode not in (None, "request", "window"):
-        fail(f"--mode: expected request or window, found {mode!r}")
+    if mode not in (None, "request", "scale"):
+        fail(f"--mode: expected scale or request, found {mode!r}")
     sc, traces = load_checked(scenario, seed, mode)
     started = dt.datetime.now(dt.timezone.utc)
+    sink = RequestWriter(out, sc.name) if requests else None
     try:
-        result = _run_with_progress(sc, traces, run_scenario, quiet)
+        result = _run_with_progress(sc, traces, run_scenario, quiet, sink)
+        rows = sink.close() if sink is not None else None
     except BuildError as e:
+        if sink is not None:
+            sink.discard()
         fail(f"{scenario}: {e}")
+    except BaseException:
+        if sink is not None:
+            sink.discard()
+        raise
     summary, timeline, devices = metrics.frames(result)
-    folder = write_run(result, summary, timeline, devices, out, str(scenario), started)
+    folder = write_run(result, summary, timeline, devices, out, str(scenario), started, rows)
     if not quiet:
         _print_summary(summary, result, folder)
     else:
         typer.echo(str(folder))
 
 
-def _run_with_progress(sc, traces, run_scenario, quiet: bool):
+def _run_with_progress(sc, traces, run_scenario, quiet: bool, sink=None):
     if quiet:
-        return run_scenario(sc, traces)
+        return run_scenario(sc, traces, sink=sink)
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     columns = (TextColumn("[bold]{task.description}"), BarColumn(),
                TextColumn("{task.completed:,.0f}/{task.total:,.0f} sim s"), TimeElapsedColumn())
     with Progress(*columns, transient=True) as bar:
         task = bar.add_task(sc.name, total=sc.horizon_s)
-        return run_scenario(sc, traces, progress=lambda t: bar.update(task, completed=t))
+        return run_scenario(sc, traces, progress=lambda t: bar.update(task, completed=t), sink=sink)
 
 
 def _print_summary(summary: dict, result, folder: Path) -> None:

@@ -15,10 +15,12 @@ import networkx as nx
 import simpy
 
 from sim.config import EarlyExit, Scenario, TimingRef
-from sim.entities.device import DeviceGroupProcess, EarlyExitGroupProcess, OffloadTarget, service_times
+from sim.entities.device import DeviceGroup, GroupParams
+from sim.entities.energy import DeviceEnergy, JobEnergy
 from sim.entities.link import DirectedLink, Network
+from sim.entities.offload import OffloadTarget, service_times
+from sim.entities.outcomes import EarlyExitSampler, WholeModelSampler
 from sim.entities.updates import UpdateController, UpdateState
-from sim.entities.window import WindowGroup
 from sim.entities.server import Server
 from sim.recorder import Recorder
 from sim.rng import Streams
@@ -129,7 +131,7 @@ class Model:
     env: simpy.Environment
     network: Network
     servers: list[Server]
-    groups: list[DeviceGroupProcess]
+    groups: list[DeviceGroup]
     recorder: Recorder
     updates: list = None
 
@@ -145,7 +147,8 @@ def topology(scenario: Scenario) -> nx.Graph:
     return g
 
 
-def build(scenario: Scenario, traces: LoadedTraces, streams: Streams) -> Model:
+def build(scenario: Scenario, traces: LoadedTraces, streams: Streams, sink=None) -> Model:
+    """The model of one run.  ``sink`` (optional) receives per-request rows (:class:`Recorder`)."""
     env = simpy.Environment()
     links: list[DirectedLink] = []
     ap_links = {}
@@ -168,7 +171,8 @@ def build(scenario: Scenario, traces: LoadedTraces, streams: Streams) -> Model:
         links += [hop[(a, b)], hop[(b, a)]]
     network = Network(env, links)
     servers = [Server(env, s.name, s.workers, s.scheduling.priority) for s in scenario.servers]
-    recorder = Recorder([l.name for l in links], [s.name for s in scenario.servers])
+    recorder = Recorder([l.name for l in links], [s.name for s in scenario.servers], scenario.horizon_s,
+                        scenario.metrics.window_s, sink)
 
     graph = topology(scenario)
     targets_by_ap: dict[str, dict[str, OffloadTarget]] = {ap.name: {} for ap in scenario.access_points}
@@ -188,29 +192,12 @@ def build(scenario: Scenario, traces: LoadedTraces, streams: Streams) -> Model:
             down = (*[hop[(b, a)] for a, b in reversed(list(zip(nodes, nodes[1:])))], down_links)
             targets_by_ap[ap.name][s.name] = OffloadTarget(
                 si, servers[si], up, down, Network.path_latency_s(up), Network.path_latency_s(down),
-                timing, s.compute.speed_factor, services, traces.model_accuracy(s.model), s.energy)
+                timing, s.compute.speed_factor, services, traces.model_accuracy(s.model),
+                JobEnergy.of(s.energy, timing.macs))
 
     groups, states = [], {}
-    window = scenario.fidelity.mode == "window"
     for i, g in enumerate(scenario.device_groups):
-        common = dict(network=network, recorder=recorder, policy=scenario.routing_of(g),
-                      targets=targets_by_ap[g.access_point], streams=streams, horizon_s=scenario.horizon_s)
-        if window:
-            groups.append(_window_group(env, i, g, scenario, traces, targets_by_ap, streams, states, common))
-            continue
-        if g.updates is not None:
-            st, edge = _update_state(env, i, g, traces, targets_by_ap, streams, states)
-            groups.append(DeviceGroupProcess(env, i, g, timing=traces.timing(g.compute), accuracy=None, updates=st,
-                                             edge_target=edge, **common))
-        elif g.early_exit is None:
-            groups.append(DeviceGroupProcess(env, i, g, timing=traces.timing(g.compute),
-                                             accuracy=traces.accuracy.accuracy(g.model), **common))
-        else:
-            ee = g.early_exit
-            groups.append(EarlyExitGroupProcess(env, i, g, blocks=traces.blocks(ee),
-                                                records=traces.exits[ee.records].condition(ee.condition.corruption,
-                                                                                           ee.condition.severity),
-                                                **common))
+        groups.append(_group(env, i, g, scenario, traces, targets_by_ap, streams, states, network, recorder))
     controllers = []
     aps = {ap.name: ap for ap in scenario.access_points}
     for (ap, edge, _), sts in states.items():
@@ -228,10 +215,35 @@ def build(scenario: Scenario, traces: LoadedTraces, streams: Streams) -> Model:
 
 
 def finish(model: "Model") -> None:
-    """At the horizon: let window-mode groups record their last window."""
+    """At the horizon: the groups pass what is left before it; the recorder sums what it holds."""
     for g in model.groups:
-        if isinstance(g, WindowGroup):
-            g.finish()
+        g.finish()
+    model.recorder.finish()
+
+
+def _group(env, i, g, scenario, traces, targets_by_ap, streams, states, network, recorder) -> DeviceGroup:
+    """Device group ``i``: its typed parameters, outcome sampler and driver."""
+    energy = DeviceEnergy.of(g.energy)
+    params = GroupParams(i, g.name, g.count, g.arrivals.process, g.arrivals.rate_hz, g.input_bytes, g.result_bytes,
+                         energy)
+    record = recorder.group(g.count, g.input_bytes, g.result_bytes, energy.radio_j(g.input_bytes, g.result_bytes))
+    prefix = f"group/{g.name}/"
+    policy = scenario.routing_of(g)
+    common = dict(network=network, record=record, policy=policy, targets=targets_by_ap[g.access_point],
+                  arrival_rng=streams[prefix + "arrivals"], horizon_s=scenario.horizon_s,
+                  driver=scenario.fidelity.mode)
+    if g.early_exit is not None:
+        ee = g.early_exit
+        records = traces.exits[ee.records].condition(ee.condition.corruption, ee.condition.severity)
+        sampler = EarlyExitSampler(traces.blocks(ee), ee.speed_factor, records, policy, energy,
+                                   streams[prefix + "correct"], streams[prefix + "service"])
+        return DeviceGroup(env, params, sampler, **common)
+    sampler = WholeModelSampler(traces.timing(g.compute), g.compute.speed_factor, energy, streams[prefix + "routing"],
+                                streams[prefix + "correct"], streams[prefix + "service"])
+    if g.updates is not None:
+        st, edge = _update_state(env, i, g, traces, targets_by_ap, streams, states)
+        return DeviceGroup(env, params, sampler, updates=st, edge_target=edge, **common)
+    return DeviceGroup(env, params, sampler, accuracy=traces.accuracy.accuracy(g.model), **common)
 
 
 def _update_state(env, i, g, traces, targets_by_ap, streams, states):
@@ -242,19 +254,6 @@ def _update_state(env, i, g, traces, targets_by_ap, streams, states):
     st = UpdateState(env, i, g, traces.surfaces[g.updates.surface], streams[f"group/{g.name}/drift"])
     states.setdefault((g.access_point, g.updates.edge, g.updates.period_s), []).append(st)
     return st, targets_by_ap[g.access_point][g.updates.edge]
-
-
-def _window_group(env, i, g, scenario, traces, targets_by_ap, streams, states, common):
-    kw = dict(common, window_s=scenario.fidelity.window_s)
-    if g.early_exit is not None:
-        ee = g.early_exit
-        return WindowGroup(env, i, g, blocks=traces.blocks(ee),
-                           records=traces.exits[ee.records].condition(ee.condition.corruption, ee.condition.severity),
-                           **kw)
-    if g.updates is not None:
-        st, edge = _update_state(env, i, g, traces, targets_by_ap, streams, states)
-        return WindowGroup(env, i, g, timing=traces.timing(g.compute), updates=st, edge_target=edge, **kw)
-    return WindowGroup(env, i, g, timing=traces.timing(g.compute), accuracy=traces.accuracy.accuracy(g.model), **kw)
 
 
 def _outage(env, network: Network, links: set, start_s: float, end_s: float):

@@ -236,12 +236,13 @@ class Metrics(Frozen):
 
 
 class Fidelity(Frozen):
-    """``request``: one event chain per inference (latency distributions, small runs).
-    ``window``: each device group accounts its inferences per ``window_s`` with vectorised
-    draws from the same traces; flows, server jobs and model updates stay discrete events."""
+    """How the device groups are driven in time; both drivers give the same results.
 
-    mode: Literal["request", "window"] = "request"
-    window_s: PositiveFloat = 10.0
+    ``scale`` (default): each group passes its on-device inferences in bulk between
+    the changes of its state, and starts each offloaded input at its arrival time.
+    ``request``: one event per arrival, the reference the scale driver is checked against."""
+
+    mode: Literal["scale", "request"] = "scale"
 
 
 class Traces(Frozen):
@@ -321,11 +322,6 @@ def reference_errors(s: Scenario) -> list[tuple[str, str]]:
                 errors.append((f"device_groups[{i}].updates", "the update loop needs a whole-model device (compute)"))
             if g.updates.edge not in servers:
                 errors.append((f"device_groups[{i}].updates.edge", f"undefined server {g.updates.edge!r}"))
-    if s.fidelity.mode == "window":
-        for i, g in enumerate(s.device_groups):
-            if s.routing_of(g).kind == "offload_when_busy":
-                where = f"device_groups[{i}].routing" if g.routing else "policies.routing"
-                errors.append((where, "offload_when_busy needs the device queue: use fidelity.mode request"))
     if s.traces.accuracy is None and any(g.compute is not None and g.updates is None for g in s.device_groups):
         errors.append(("traces.accuracy", "required by device groups that run a whole model (compute)"))
     routings = [("policies.routing", s.policies.routing)]

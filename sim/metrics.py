@@ -1,9 +1,8 @@
-"""Pure pandas transforms: recorder rows -> timeline, per-device frame and summary.
+"""Pure pandas transforms: the recorder's aggregates -> timeline, per-device frame and summary.
 
-Request mode records one row per inference; window mode one row per (window, group,
-place, exit) with counts and sums.  Both become one *weighted frame* (``n``
-inferences per row, ``correct`` of them right, sums of mAP, latency, bytes and
-energy), from which every metric is computed the same way.
+The recorder keeps, per group, sums per (window, place, exit) (:data:`sim.recorder.COLUMNS`),
+per-device totals, a latency sketch and flow bytes; every metric here is a sum or a
+ratio of those, or a quantile of the sketch (relative error :data:`sim.sketch.ALPHA`).
 """
 
 from __future__ import annotations
@@ -12,65 +11,14 @@ import numpy as np
 import pandas as pd
 
 from sim.policies.routing import EXIT_NAMES
-from sim.recorder import DEVICE_TOTALS, INFERENCE_COLUMNS, WINDOW_COLUMNS
+from sim.recorder import C, EXITS, REQUEST_COLUMNS
 from sim.run import RunResult
+from sim.sketch import ALPHA
 
 
-def inferences_frame(result: RunResult) -> pd.DataFrame:
-    """One row per inference (request mode)."""
-    rows = result.recorder.inferences
-    df = pd.DataFrame({c: np.asarray(rows[c]) for c in INFERENCE_COLUMNS})
-    df = df.astype({"arrival_s": "float64", "done_s": "float64", "group": "int32", "device": "int32",
-                    "place": "int32", "exit": "int8", "correct": "bool", "map": "float64", "version": "int32",
-                    "staleness_s": "float64", "bytes_up": "int64", "bytes_down": "int64",
-                    "compute_energy_j": "float64", "radio_energy_j": "float64",
-                    "server_energy_j": "float64"})
-    df["latency_s"] = df["done_s"] - df["arrival_s"]
-    return df
-
-
-def weighted_frame(result: RunResult, inf: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Request rows (n = 1) and window rows in one frame with counts and sums."""
-    r = result.recorder
-    inf = inferences_frame(result) if inf is None else inf
-    has_map = inf["map"].notna()
-    has_stale = inf["staleness_s"].notna()
-    req = pd.DataFrame({
-        "t_s": inf["done_s"], "group": inf["group"], "device": inf["device"], "place": inf["place"],
-        "exit": inf["exit"].astype("int32"), "n": 1.0, "correct": inf["correct"].astype(float),
-        "map_sum": inf["map"].where(has_map, 0.0), "map_n": has_map.astype(float),
-        "staleness_sum": inf["staleness_s"].where(has_stale, 0.0), "staleness_n": has_stale.astype(float),
-        "latency_sum": inf["latency_s"], "bytes_up": inf["bytes_up"].astype(float),
-        "bytes_down": inf["bytes_down"].astype(float), "compute_energy_j": inf["compute_energy_j"],
-        "radio_energy_j": inf["radio_energy_j"], "server_energy_j": inf["server_energy_j"]})
-    if not r.windows["n"]:
-        return req
-    win = pd.DataFrame({c: np.asarray(r.windows[c], dtype=float) for c in WINDOW_COLUMNS})
-    win["device"] = -1
-    for c in ("group", "place", "exit", "device"):
-        win[c] = win[c].astype("int32")
-    return pd.concat([req, win[req.columns]], ignore_index=True) if len(req) else win[req.columns]
-
-
-def latencies(result: RunResult, inf: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
-    """(latency values, weights): every request-mode inference, plus window-mode samples."""
-    r = result.recorder
-    req = inf["latency_s"].to_numpy()
-    if not r.latency_samples:
-        return req, None
-    s = np.asarray(r.latency_samples, dtype=float)
-    return np.concatenate([req, s[:, 0]]), np.concatenate([np.ones(len(req)), s[:, 1]])
-
-
-def quantiles(values: np.ndarray, weights: np.ndarray | None) -> list[float]:
-    """The 0th..100th percentiles (weighted when window-mode samples carry weights)."""
-    if len(values) == 0:
-        return []
-    if weights is None:
-        return np.percentile(values, np.arange(101)).tolist()
-    order = np.argsort(values, kind="stable")
-    v, cw = values[order], np.cumsum(weights[order])
-    return np.interp(np.arange(101) / 100 * cw[-1], cw, v).tolist()
+def cells(result: RunResult) -> np.ndarray:
+    """Sums per (window, group, place, exit, column): every group's table side by side."""
+    return np.stack([g.table for g in result.recorder.groups], axis=1)
 
 
 def _ratio(a, b):
@@ -78,34 +26,34 @@ def _ratio(a, b):
         return np.where(b > 0, a / np.where(b > 0, b, 1), np.nan)
 
 
-def timeline(result: RunResult, w: pd.DataFrame) -> pd.DataFrame:
-    """One row per window between consecutive samples (window ends at the horizon)."""
+def timeline(result: RunResult, x: np.ndarray | None = None) -> pd.DataFrame:
+    """One row per window between consecutive samples (the last window ends at the horizon)."""
     r = result.recorder
+    x = cells(result) if x is None else x
     t = np.asarray(r.samples_t)
     start, end = t[:-1], t[1:]
     dt = end - start
     out = pd.DataFrame({"window_start_s": start, "window_end_s": end})
-    idx = np.clip(np.searchsorted(t, w["t_s"].to_numpy(), side="right") - 1, 0, len(dt) - 1)
+    per_window = x.sum(axis=(1, 2, 3))  # (window, column)
 
-    def total(col: str | np.ndarray) -> np.ndarray:
-        weights = w[col].to_numpy(dtype=float) if isinstance(col, str) else col
-        return np.bincount(idx, weights=weights, minlength=len(dt))
+    def col(name):
+        return per_window[:, C[name]]
 
-    n = total("n")
+    n = col("n")
     out["inferences"] = n.round().astype(np.int64)
-    out["accuracy"] = _ratio(total("correct"), n)
-    out["map"] = _ratio(total("map_sum"), total("map_n"))
-    out["latency_mean_s"] = _ratio(total("latency_sum"), n)
-    out["offloaded_fraction"] = _ratio(total(np.where(w["place"] >= 0, w["n"], 0.0)), n)
-    out["extension_fraction"] = _ratio(total(np.where(w["exit"] == 1, w["n"], 0.0)), n)
-    out["energy_j_per_inference"] = _ratio(total((w["compute_energy_j"] + w["radio_energy_j"]).to_numpy()), n)
-    if len(result.scenario.device_groups) > 1:
-        for gi, g in enumerate(result.scenario.device_groups):
-            mine = (w["group"] == gi).to_numpy()
-            ng = total(np.where(mine, w["n"], 0.0))
-            out[f"group:{g.name}:accuracy"] = _ratio(total(np.where(mine, w["correct"], 0.0)), ng)
-            out[f"group:{g.name}:map"] = _ratio(total(np.where(mine, w["map_sum"], 0.0)),
-                                                total(np.where(mine, w["map_n"], 0.0)))
+    out["accuracy"] = _ratio(col("correct"), n)
+    out["map"] = _ratio(col("map_sum"), col("map_n"))
+    out["latency_mean_s"] = _ratio(col("latency_sum"), n)
+    out["offloaded_fraction"] = _ratio(x[:, :, 1:, :, C["n"]].sum(axis=(1, 2, 3)), n)
+    out["extension_fraction"] = _ratio(x[:, :, :, 1, C["n"]].sum(axis=(1, 2)), n)
+    out["energy_j_per_inference"] = _ratio(col("compute_energy_j") + col("radio_energy_j"), n)
+    groups = result.scenario.device_groups
+    if len(groups) > 1:
+        per_group = x.sum(axis=(2, 3))  # (window, group, column)
+        for gi, g in enumerate(groups):
+            pg = per_group[:, gi]
+            out[f"group:{g.name}:accuracy"] = _ratio(pg[:, C["correct"]], pg[:, C["n"]])
+            out[f"group:{g.name}:map"] = _ratio(pg[:, C["map_sum"]], pg[:, C["map_n"]])
     bits = np.diff(np.asarray(r.samples_link_bits), axis=0)
     for j, name in enumerate(r.link_names):
         thr = bits[:, j] / dt
@@ -121,32 +69,12 @@ def timeline(result: RunResult, w: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _device_totals(result: RunResult, w: pd.DataFrame, gi: int, count: int) -> dict[str, np.ndarray]:
-    """Per-device totals of one group: from request rows, plus window-mode accumulators."""
-    sub = w[(w["group"] == gi) & (w["device"] >= 0)]
-    d = sub["device"].to_numpy()
-
-    def by_device(col) -> np.ndarray:
-        return np.bincount(d, weights=np.asarray(col, dtype=float), minlength=count)
-
-    tot = {"n": by_device(sub["n"]), "correct": by_device(sub["correct"]),
-           "offloaded": by_device(np.where(sub["place"] >= 0, sub["n"], 0.0)),
-           "latency_sum": by_device(sub["latency_sum"]), "bytes_up": by_device(sub["bytes_up"]),
-           "bytes_down": by_device(sub["bytes_down"]), "compute_energy_j": by_device(sub["compute_energy_j"]),
-           "radio_energy_j": by_device(sub["radio_energy_j"])}
-    extra = result.recorder.device_totals.get(gi)
-    if extra is not None:
-        for k in DEVICE_TOTALS:
-            tot[k] = tot[k] + extra[k]
-    return tot
-
-
-def devices(result: RunResult, w: pd.DataFrame) -> pd.DataFrame:
+def devices(result: RunResult) -> pd.DataFrame:
     """Per-device totals (every device, including those that made no inference)."""
     sc = result.scenario
     frames = []
-    for gi, g in enumerate(sc.device_groups):
-        t = _device_totals(result, w, gi, g.count)
+    for g, rec in zip(sc.device_groups, result.recorder.groups):
+        t = rec.device_totals()
         idle_j = g.energy.idle_power_w * sc.horizon_s
         frames.append(pd.DataFrame({
             "group": g.name, "device": np.arange(g.count, dtype=np.int32), "access_point": g.access_point,
@@ -159,34 +87,35 @@ def devices(result: RunResult, w: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def summary(result: RunResult, w: pd.DataFrame, dev: pd.DataFrame, inf: pd.DataFrame) -> dict:
+def summary(result: RunResult, x: np.ndarray | None = None, dev: pd.DataFrame | None = None) -> dict:
     """Headline numbers.  Depends only on the scenario and seed (no wall time, no dates)."""
     sc = result.scenario
     r = result.recorder
-    lat, lat_w = latencies(result, inf)
-    n = float(w["n"].sum())
-    ni = int(round(n))
+    x = cells(result) if x is None else x
+    dev = devices(result) if dev is None else dev
+    tot = x.sum(axis=(0, 1, 2, 3))
+    n = float(tot[C["n"]])
     horizon = sc.horizon_s
     link_bits = r.samples_link_bits[-1]
     energy = float(dev["energy_j"].sum())
-    by_exit = {name: float(w.loc[w["exit"] == k, "n"].sum()) for k, name in enumerate(EXIT_NAMES)}
-    ok_exit = {name: float(w.loc[w["exit"] == k, "correct"].sum()) for k, name in enumerate(EXIT_NAMES)}
+    per_exit = x.sum(axis=(0, 1, 2))  # (exit, column)
+    by_exit = {name: float(per_exit[k, C["n"]]) for k, name in enumerate(EXIT_NAMES)}
+    ok_exit = {name: float(per_exit[k, C["correct"]]) for k, name in enumerate(EXIT_NAMES)}
+    sk = r.sketch
+    groups = range(len(r.groups))
     lat_exit, lat_exit_q = {}, {}
-    req_exit = inf["exit"].to_numpy(dtype=int)
     for k, name in enumerate(EXIT_NAMES):
-        m = req_exit == k
-        qs = np.percentile(lat[:len(req_exit)][m], [50, 95, 99]).tolist() if m.any() else [None] * 3
+        qs = sk.quantiles([0.5, 0.95, 0.99], [g * EXITS + k for g in groups])
         lat_exit[name] = qs[1]
         lat_exit_q[name] = dict(zip(("p50", "p95", "p99"), qs))
-    map_n = float(w["map_n"].sum())
-    stale_n = float(w["staleness_n"].sum())
-    flows = pd.DataFrame(r.flows)
-    by_purpose = flows.groupby("purpose")["size_bytes"].sum().astype(int).to_dict() if len(flows) else {}
-    link_purpose: dict = {}
-    for (link, purpose), b in (flows.groupby(["path", "purpose"])["size_bytes"].sum().items() if len(flows) else []):
-        link_purpose.setdefault(link, {})[purpose] = 8 * float(b) / (result.link_capacity_bps[link] * horizon)
-    q = quantiles(lat, lat_w)
+    q = sk.quantiles(np.arange(101) / 100) if sk.count() else []
     pct = lambda p: q[p] if q else None  # noqa: E731
+    by_purpose: dict[str, int] = {}
+    link_purpose: dict = {}
+    for (link, purpose), (_, b) in sorted(r.flow_bytes.items()):
+        by_purpose[purpose] = by_purpose.get(purpose, 0) + int(b)
+        link_purpose.setdefault(link, {})[purpose] = 8 * float(b) / (result.link_capacity_bps[link] * horizon)
+    map_n, stale_n = float(tot[C["map_n"]]), float(tot[C["staleness_n"]])
     return {
         "scenario": sc.name,
         "seed": sc.seed,
@@ -194,31 +123,32 @@ def summary(result: RunResult, w: pd.DataFrame, dev: pd.DataFrame, inf: pd.DataF
         "fidelity": sc.fidelity.mode,
         "devices": sc.devices,
         "horizon_s": horizon,
-        "inferences": ni,
-        "offloaded_fraction": float(w.loc[w["place"] >= 0, "n"].sum() / n) if n else None,
-        "mean_accuracy": float(w["correct"].sum() / n) if n else None,
-        "mean_map": float(w["map_sum"].sum() / map_n) if map_n else None,
-        "model_staleness_mean_s": float(w["staleness_sum"].sum() / stale_n) if stale_n else None,
-        "latency_mean_s": float(w["latency_sum"].sum() / n) if n else None,
+        "inferences": int(round(n)),
+        "offloaded_fraction": float(x[:, :, 1:, :, C["n"]].sum() / n) if n else None,
+        "mean_accuracy": float(tot[C["correct"]] / n) if n else None,
+        "mean_map": float(tot[C["map_sum"]] / map_n) if map_n else None,
+        "model_staleness_mean_s": float(tot[C["staleness_sum"]] / stale_n) if stale_n else None,
+        "latency_mean_s": float(tot[C["latency_sum"]] / n) if n else None,
         "latency_p50_s": pct(50),
         "latency_p95_s": pct(95),
         "latency_p99_s": pct(99),
         "latency_quantiles_s": q,
-        "bytes_up": int(round(w["bytes_up"].sum())),
-        "bytes_down": int(round(w["bytes_down"].sum())),
+        "latency_quantile_relative_error": ALPHA,
+        "bytes_up": int(round(tot[C["bytes_up"]])),
+        "bytes_down": int(round(tot[C["bytes_down"]])),
         "energy_j": energy,
         "energy_j_parts": {part: float(dev[f"{part}_energy_j"].sum()) for part in ("compute", "radio", "idle")},
         "energy_j_per_inference": energy / n if n else None,
-        "server_energy_j": float(w["server_energy_j"].sum()),
-        "compute_energy_j_per_inference": (float(w["compute_energy_j"].sum() + w["server_energy_j"].sum()) / n
+        "server_energy_j": float(tot[C["server_energy_j"]]),
+        "compute_energy_j_per_inference": (float(tot[C["compute_energy_j"]] + tot[C["server_energy_j"]]) / n
                                            if n else None),
-        "bytes_by_purpose": {k: int(v) for k, v in sorted(by_purpose.items())},
+        "bytes_by_purpose": dict(sorted(by_purpose.items())),
         "link_utilisation_by_purpose": {k: dict(sorted(v.items())) for k, v in sorted(link_purpose.items())},
         **result.extras,
         "exit_fractions": {name: by_exit[name] / n if n else None for name in EXIT_NAMES},
         "accuracy_by_exit": {name: ok_exit[name] / by_exit[name] if by_exit[name] else None for name in EXIT_NAMES},
         "latency_p95_s_by_exit": lat_exit,
-        "latency_s_by_exit": lat_exit_q,  # request mode only (window mode keeps no per-inference latencies)
+        "latency_s_by_exit": lat_exit_q,
         "link_utilisation": {name: link_bits[j] / (result.link_capacity_bps[name] * horizon)
                              for j, name in enumerate(r.link_names)},
         "server_utilisation": {name: r.samples_busy_area[-1][j] / (result.server_workers[name] * horizon)
@@ -230,7 +160,18 @@ def summary(result: RunResult, w: pd.DataFrame, dev: pd.DataFrame, inf: pd.DataF
 
 def frames(result: RunResult) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     """(summary, timeline, devices) of one run."""
-    inf = inferences_frame(result)
-    w = weighted_frame(result, inf)
-    dev = devices(result, w)
-    return summary(result, w, dev, inf), timeline(result, w), dev
+    x = cells(result)
+    dev = devices(result)
+    return summary(result, x, dev), timeline(result, x), dev
+
+
+def requests_frame(chunks: list[dict]) -> pd.DataFrame:
+    """One row per finished inference, from the chunks a run's ``sink`` received
+    (:data:`sim.recorder.REQUEST_COLUMNS`, plus ``latency_s``)."""
+    if not chunks:
+        return pd.DataFrame({c: [] for c in (*REQUEST_COLUMNS, "latency_s")})
+    df = pd.DataFrame({c: np.concatenate([np.asarray(ch[c]) for ch in chunks]) for c in REQUEST_COLUMNS})
+    df = df.astype({"group": "int32", "device": "int32", "place": "int32", "exit": "int8", "correct": "bool",
+                    "version": "int32", "bytes_up": "int64", "bytes_down": "int64"})
+    df["latency_s"] = df["done_s"] - df["arrival_s"]
+    return df

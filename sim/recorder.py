@@ -1,35 +1,182 @@
-"""Append-only event rows, kept as plain Python lists (no pandas in the model core)."""
+"""What a run keeps: aggregates, built as the run goes (pure Python and numpy, no pandas).
+
+Memory is O(devices + windows), not O(inferences):
+
+* per group, a table of sums per (window, place, exit) (:data:`COLUMNS`): ``place`` 0 is
+  the device, ``p + 1`` server ``p``; ``exit`` 0 main block or whole local model, 1
+  extension block, 2 offloaded.  An inference counts in the window of its finish time;
+* per group and device, totals of on-device and of offloaded inferences (kept apart and
+  added at the end, so each total is summed in one fixed order whatever the driver);
+* latencies in a :class:`~sim.sketch.LatencySketch` per group and exit;
+* per (link, purpose), the bytes and number of flows;
+* at each window boundary, cumulative link bits and server integrals.
+
+Inferences reach the recorder in chunks (:meth:`GroupRecord.local` for a block of
+on-device ones, :meth:`GroupRecord.offloaded` row by row, summed 4,096 at a time).
+Per-request rows are kept only if a ``sink`` is given: it receives each chunk as
+columns (:data:`REQUEST_COLUMNS`) and can write them out (``sim run --requests``).
+"""
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
-INFERENCE_COLUMNS = ("arrival_s", "done_s", "group", "device", "place", "exit", "correct", "map", "version",
-                     "staleness_s",
-                     "bytes_up", "bytes_down", "compute_energy_j", "radio_energy_j", "server_energy_j")
-FLOW_COLUMNS = ("start_s", "end_s", "purpose", "size_bytes", "path")
-# window mode: one row per (window, group, place, exit) with counts and sums
-WINDOW_COLUMNS = ("t_s", "group", "place", "exit", "n", "correct", "map_sum", "map_n", "staleness_sum",
-                  "staleness_n", "latency_sum", "bytes_up", "bytes_down", "compute_energy_j", "radio_energy_j",
-                  "server_energy_j")
+import numpy as np
+
+from sim.sketch import LatencySketch
+
+COLUMNS = ("n", "correct", "map_sum", "map_n", "staleness_sum", "staleness_n", "latency_sum", "bytes_up",
+           "bytes_down", "compute_energy_j", "radio_energy_j", "server_energy_j")
+C = {c: i for i, c in enumerate(COLUMNS)}
 DEVICE_TOTALS = ("n", "correct", "offloaded", "latency_sum", "bytes_up", "bytes_down", "compute_energy_j",
                  "radio_energy_j")
+REQUEST_COLUMNS = ("group", "device", "arrival_s", "done_s", "place", "exit", "correct", "map", "version",
+                   "staleness_s", "bytes_up", "bytes_down", "compute_energy_j", "radio_energy_j", "server_energy_j")
+EXITS = 3
+OFFLOAD_EXIT = 2
+OFFLOAD_CHUNK = 4096  # offloaded inferences summed per numpy pass
+# an offloaded inference as the offload chain records it
+OFFLOAD_ROW = ("arrival_s", "done_s", "device", "place", "correct", "map", "compute_energy_j", "server_energy_j")
+
+
+def window_count(horizon_s: float, window_s: float) -> int:
+    """Windows of a run: the sampler records at ``k x window_s`` for every ``k`` with
+    ``k x window_s < horizon_s``, and once more at the horizon."""
+    k = max(math.ceil(horizon_s / window_s), 1)
+    while k > 1 and (k - 1) * window_s >= horizon_s:
+        k -= 1
+    while k * window_s < horizon_s:
+        k += 1
+    return k
+
+
+class GroupRecord:
+    """The aggregates of one device group."""
+
+    def __init__(self, rec: "Recorder", index: int, count: int, input_bytes: int, result_bytes: int,
+                 radio_j: float):
+        self.rec, self.index, self.count = rec, index, count
+        self.input_bytes, self.result_bytes, self.radio_j = input_bytes, result_bytes, radio_j
+        self.table = np.zeros((rec.windows, rec.places, EXITS, len(COLUMNS)))
+        self.local_totals = {k: np.zeros(count) for k in ("n", "correct", "latency_sum", "compute_energy_j")}
+        self.offload_totals = {k: np.zeros(count) for k in ("n", "correct", "latency_sum", "compute_energy_j")}
+        self.arrivals = 0  # every arrival before the horizon, counted by the driver
+        self.completed = 0
+        self.failed = 0  # offloaded inferences whose flow an outage cut
+        self._rows: list = []  # offloaded inferences not yet summed, OFFLOAD_ROW after OFFLOAD_ROW
+        self.offloaded = self._rows.extend  # offloaded(row): one OFFLOAD_ROW tuple
+
+    # ------------------------------------------------------------------ on the device
+    def local(self, arrival_s, done_s, device, exit_, correct, compute_j, map_=None, version=None,
+              staleness_s=None) -> None:
+        """A block of on-device inferences (arrays; ``exit_`` may be a scalar).  Those that
+        finish after the horizon are not counted (they are unfinished)."""
+        keep = done_s <= self.rec.horizon_s
+        if not keep.all():
+            arrival_s, done_s, device, correct, compute_j = (a[keep] for a in (arrival_s, done_s, device, correct,
+                                                                               compute_j))
+            exit_ = exit_[keep] if np.ndim(exit_) else exit_
+            if map_ is not None:
+                map_, version, staleness_s = map_[keep], version[keep], staleness_s[keep]
+        k = len(done_s)
+        if k == 0:
+            return
+        self.completed += k
+        latency = done_s - arrival_s
+        correct = correct.astype(float)
+        cols = {"n": None, "correct": correct, "latency_sum": latency, "compute_energy_j": compute_j}
+        if map_ is not None:
+            cols.update(map_sum=map_, map_n=None, staleness_sum=staleness_s, staleness_n=None)
+        self._add(done_s, 0, exit_, cols)
+        for name, values in (("n", None), ("correct", correct), ("latency_sum", latency),
+                             ("compute_energy_j", compute_j)):
+            self.local_totals[name] += np.bincount(device, weights=values, minlength=self.count)
+        self.rec.sketch.add(self.index * EXITS + exit_, latency)
+        if self.rec.sink is not None:
+            nan = np.full(k, np.nan)
+            self.rec.sink(dict(group=np.full(k, self.index), device=device, arrival_s=arrival_s, done_s=done_s,
+                               place=np.full(k, -1), exit=np.broadcast_to(exit_, (k,)), correct=correct > 0,
+                               map=nan if map_ is None else map_,
+                               version=np.full(k, -1) if version is None else version,
+                               staleness_s=nan if staleness_s is None else staleness_s, bytes_up=np.zeros(k),
+                               bytes_down=np.zeros(k), compute_energy_j=compute_j, radio_energy_j=np.zeros(k),
+                               server_energy_j=np.zeros(k)))
+
+    # ------------------------------------------------------------------ offloaded
+    def flush(self) -> None:
+        """Sum the offloaded inferences recorded so far (called every OFFLOAD_CHUNK and at the end)."""
+        rows = self._rows
+        if not rows:
+            return
+        a = np.asarray(rows, dtype=float).reshape(-1, len(OFFLOAD_ROW))
+        rows.clear()
+        arrival, done, device, place, correct, map_, compute_j, server_j = a.T
+        device = device.astype(np.int64)
+        place = place.astype(np.int64)
+        k = len(a)
+        self.completed += k
+        latency = done - arrival
+        has_map = ~np.isnan(map_)
+        cols = {"n": None, "correct": correct, "latency_sum": latency, "compute_energy_j": compute_j,
+                "bytes_up": np.full(k, float(self.input_bytes)), "bytes_down": np.full(k, float(self.result_bytes)),
+                "radio_energy_j": np.full(k, self.radio_j), "server_energy_j": server_j}
+        if has_map.any():
+            cols.update(map_sum=np.where(has_map, map_, 0.0), map_n=has_map.astype(float))
+        self._add(done, place + 1, OFFLOAD_EXIT, cols)
+        for name, values in (("n", None), ("correct", correct), ("latency_sum", latency),
+                             ("compute_energy_j", compute_j)):
+            self.offload_totals[name] += np.bincount(device, weights=values, minlength=self.count)
+        self.rec.sketch.add(self.index * EXITS + OFFLOAD_EXIT, latency)
+        if self.rec.sink is not None:
+            self.rec.sink(dict(group=np.full(k, self.index), device=device, arrival_s=arrival, done_s=done,
+                               place=place, exit=np.full(k, OFFLOAD_EXIT), correct=correct > 0, map=map_,
+                               version=np.full(k, -1), staleness_s=np.full(k, np.nan),
+                               bytes_up=np.full(k, self.input_bytes), bytes_down=np.full(k, self.result_bytes),
+                               compute_energy_j=compute_j, radio_energy_j=np.full(k, self.radio_j),
+                               server_energy_j=server_j))
+
+    def maybe_flush(self) -> None:
+        if len(self._rows) >= OFFLOAD_CHUNK * len(OFFLOAD_ROW):
+            self.flush()
+
+    # ------------------------------------------------------------------ shared
+    def _add(self, done_s: np.ndarray, place, exit_, cols: dict) -> None:
+        """Add ``cols`` (None: ones) into the table cells of each inference."""
+        w = np.minimum((done_s / self.rec.window_s).astype(np.int64), self.rec.windows - 1)
+        lo, hi = int(w.min()), int(w.max())
+        per_window = self.rec.places * EXITS
+        cell = (w - lo) * per_window + np.asarray(place) * EXITS + np.asarray(exit_)
+        span = (hi - lo + 1) * per_window
+        view = self.table[lo:hi + 1].reshape(span, len(COLUMNS))
+        for name, values in cols.items():
+            view[:, C[name]] += np.bincount(cell, weights=values, minlength=span)
+
+    def device_totals(self) -> dict[str, np.ndarray]:
+        """Per-device totals (DEVICE_TOTALS), on-device and offloaded together."""
+        loc, off = self.local_totals, self.offload_totals
+        out = {k: loc[k] + off[k] for k in ("n", "correct", "latency_sum", "compute_energy_j")}
+        out["offloaded"] = off["n"].copy()
+        out["bytes_up"] = off["n"] * self.input_bytes
+        out["bytes_down"] = off["n"] * self.result_bytes
+        out["radio_energy_j"] = off["n"] * self.radio_j
+        return out
 
 
 class Recorder:
-    """Rows of one run.  ``place`` is -1 for on-device inference, else a server index;
-    ``exit`` is 0 (main block or whole local model), 1 (extension block) or 2 (offloaded)."""
+    """The aggregates of one run: one :class:`GroupRecord` per device group, flow bytes,
+    window samples of links and servers."""
 
-    def __init__(self, link_names: list[str], server_names: list[str]):
-        self.link_names = link_names
-        self.server_names = server_names
-        # Rows are stored flat, one value after another (``list.extend`` of the row tuple):
-        # the tuple is freed at once, so the cyclic garbage collector never walks
-        # retained rows (see docs/scale.md).  Inference rows come in kinds (:meth:`rows`);
-        # a kind stores only the columns that vary.
-        self._kinds: list[tuple[tuple[str, ...], dict, list]] = []  # (stored columns, fixed values, flat rows)
-        self._flow_rows: list = []  # FLOW_COLUMNS values, row after row
-        self.flow_row = self._flow_rows.extend  # flow_row((start_s, end_s, purpose, size_bytes, path))
+    def __init__(self, link_names: list[str], server_names: list[str], horizon_s: float, window_s: float,
+                 sink: Callable[[dict], None] | None = None):
+        self.link_names, self.server_names = link_names, server_names
+        self.horizon_s, self.window_s = horizon_s, window_s
+        self.windows = window_count(horizon_s, window_s)
+        self.places = 1 + len(server_names)
+        self.sink = sink
+        self.groups: list[GroupRecord] = []
+        self.sketch: LatencySketch | None = None
+        self.flow_bytes: dict[tuple[str, str], list] = {}  # (link name, purpose) -> [flows, bytes]
         # one row per sampling instant: time, cumulative delivered bits per link,
         # queue-length and busy-worker integrals per server, jobs in system per server
         self.samples_t: list[float] = []
@@ -37,50 +184,24 @@ class Recorder:
         self.samples_queue_area: list[list[float]] = []
         self.samples_busy_area: list[list[float]] = []
         self.samples_in_system: list[list[int]] = []
-        self.inference = self.rows()  # inference(tuple of all INFERENCE_COLUMNS)
-        self.windows: dict[str, list] = {c: [] for c in WINDOW_COLUMNS}
-        self.latency_samples: list[tuple[float, float]] = []  # window mode: (latency_s, weight)
-        self.device_totals: dict[int, dict] = {}  # window mode: group -> {column: numpy array per device}
-        self.failed = 0  # offloaded inferences whose flow an outage cut
 
-    def rows(self, **fixed) -> Callable[[tuple], None]:
-        """An appender of inference rows in which the columns named in ``fixed`` always have
-        the given values: each row is the tuple of the other columns, in the order of
-        ``INFERENCE_COLUMNS``.  (On-device rows of a group fix ten of the fifteen columns.)"""
-        unknown = set(fixed) - set(INFERENCE_COLUMNS)
-        if unknown:
-            raise ValueError(f"not inference columns: {sorted(unknown)}")
-        stored = tuple(c for c in INFERENCE_COLUMNS if c not in fixed)
-        flat: list = []
-        self._kinds.append((stored, fixed, flat))
-        return flat.extend
+    def group(self, count: int, input_bytes: int, result_bytes: int, radio_j: float) -> GroupRecord:
+        g = GroupRecord(self, len(self.groups), count, input_bytes, result_bytes, radio_j)
+        self.groups.append(g)
+        self.sketch = LatencySketch(len(self.groups) * EXITS)
+        return g
 
-    @property
-    def inferences(self) -> dict[str, list]:
-        """Columns of the inference rows, kind after kind (:meth:`rows`).  A row is
-        (arrival_s, done_s, group, device, place, exit, correct, map, version,
-        staleness_s, bytes_up, bytes_down, compute_energy_j, radio_energy_j,
-        server_energy_j): ``map`` is the mAP of the model that served it (NaN without the
-        update loop), ``version`` that model's version (-1 without it), ``staleness_s`` its age."""
-        out: dict[str, list] = {c: [] for c in INFERENCE_COLUMNS}
-        for stored, fixed, flat in self._kinds:
-            k = len(stored)
-            for i, c in enumerate(stored):
-                out[c] += flat[i::k]
-            n = len(flat) // k
-            for c, v in fixed.items():
-                out[c] += [v] * n
-        return out
+    def flow(self, purpose: str, size_bytes: float, link: str) -> None:
+        """A finished flow of ``size_bytes`` for ``purpose``, entering at ``link``."""
+        entry = self.flow_bytes.get((link, purpose))
+        if entry is None:
+            entry = self.flow_bytes[(link, purpose)] = [0, 0]
+        entry[0] += 1
+        entry[1] += size_bytes
 
-    def window_row(self, *values) -> None:
-        for c, v in zip(WINDOW_COLUMNS, values):
-            self.windows[c].append(v)
-
-    @property
-    def flows(self) -> dict[str, list]:
-        """Columns of the flow rows (start_s, end_s, purpose, size_bytes, path)."""
-        n = len(FLOW_COLUMNS)
-        return {c: self._flow_rows[i::n] for i, c in enumerate(FLOW_COLUMNS)}
+    def finish(self) -> None:
+        for g in self.groups:
+            g.flush()
 
     def sample(self, t, link_bits, queue_area, busy_area, in_system) -> None:
         self.samples_t.append(t)
@@ -88,3 +209,7 @@ class Recorder:
         self.samples_queue_area.append(queue_area)
         self.samples_busy_area.append(busy_area)
         self.samples_in_system.append(in_system)
+
+    @property
+    def failed(self) -> int:
+        return sum(g.failed for g in self.groups)

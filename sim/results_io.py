@@ -18,10 +18,19 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
+from sim.recorder import REQUEST_COLUMNS
 from sim.scenario_io import scenario_sha256
 from sim.run import RunResult
+
+ROW_GROUP = 65_536  # per-request rows written per Parquet row group
+REQUEST_TYPES = {"group": pa.int32(), "device": pa.int32(), "place": pa.int32(), "exit": pa.int8(),
+                 "correct": pa.bool_(), "version": pa.int32(), "bytes_up": pa.int64(), "bytes_down": pa.int64()}
+REQUEST_SCHEMA = pa.schema([(c, REQUEST_TYPES.get(c, pa.float64())) for c in REQUEST_COLUMNS])
 
 PACKAGES = ("simpy", "numpy", "pandas", "pyarrow", "pydantic", "networkx", "typer", "torch")
 
@@ -62,9 +71,53 @@ def new_run_dir(out: Path, scenario_name: str, seed: int, started: _dt.datetime)
     return final
 
 
+class RequestWriter:
+    """A run's ``sink`` for per-request rows (``sim run --requests``): streams them to a
+    hidden Parquet file beside the results, a row group of :data:`ROW_GROUP` rows at a time,
+    so they are never all in memory.  :func:`write_run` moves the file into the run folder."""
+
+    def __init__(self, out: Path, scenario_name: str):
+        folder = out / scenario_name
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=".requests.", suffix=".parquet.partial", dir=folder)
+        os.close(fd)
+        self.path = Path(name)
+        self._writer = pq.ParquetWriter(self.path, REQUEST_SCHEMA)
+        self._chunks: list[dict] = []
+        self._rows = 0
+        self.rows = 0
+
+    def __call__(self, chunk: dict) -> None:
+        self._chunks.append(chunk)
+        self._rows += len(chunk["done_s"])
+        if self._rows >= ROW_GROUP:
+            self._write()
+
+    def _write(self) -> None:
+        if not self._chunks:
+            return
+        cols = {c: np.concatenate([np.asarray(ch[c]) for ch in self._chunks]) for c in REQUEST_COLUMNS}
+        self._writer.write_table(pa.table({c: pa.array(v, type=REQUEST_SCHEMA.field(c).type, from_pandas=True)
+                                           for c, v in cols.items()}, schema=REQUEST_SCHEMA))
+        self.rows += self._rows
+        self._chunks, self._rows = [], 0
+
+    def close(self) -> Path:
+        self._write()
+        self._writer.close()
+        return self.path
+
+    def discard(self) -> None:
+        try:
+            self._writer.close()
+        finally:
+            self.path.unlink(missing_ok=True)
+
+
 def write_run(result: RunResult, summary: dict, timeline: pd.DataFrame, devices: pd.DataFrame,
-              out: Path, scenario_path: str, started: _dt.datetime) -> Path:
-    """Write one run's folder atomically; returns its final path."""
+              out: Path, scenario_path: str, started: _dt.datetime, requests: Path | None = None) -> Path:
+    """Write one run's folder atomically; returns its final path.  ``requests``: a finished
+    :class:`RequestWriter` file, moved in as ``requests.parquet``."""
     sc = result.scenario
     final = new_run_dir(out, sc.name, sc.seed, started)
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -87,6 +140,8 @@ def write_run(result: RunResult, summary: dict, timeline: pd.DataFrame, devices:
         write_json(tmp / "summary.json", summary)
         write_frame(tmp / "timeline.parquet", timeline)
         write_frame(tmp / "devices.parquet", devices)
+        if requests is not None:
+            os.replace(requests, tmp / "requests.parquet")
         os.rename(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -10,6 +10,7 @@ from sim.build import LoadedTraces, Model, build, finish
 from sim.config import Scenario
 from sim.recorder import Recorder
 from sim.rng import Streams
+from sim.simclock import event_ids
 
 PROGRESS_STEPS = 100  # progress callbacks per run (equal slices of simulated time)
 
@@ -27,10 +28,11 @@ class RunResult:
 
 
 def run(scenario: Scenario, traces: LoadedTraces, replication: int = 0,
-        progress: Callable[[float], None] | None = None) -> RunResult:
-    """Simulate ``scenario`` up to its horizon.  ``progress(sim_time_s)`` is called now and then."""
+        progress: Callable[[float], None] | None = None, sink: Callable[[dict], None] | None = None) -> RunResult:
+    """Simulate ``scenario`` up to its horizon.  ``progress(sim_time_s)`` is called now and then;
+    ``sink`` receives per-request rows in chunks, if given (see :class:`sim.recorder.Recorder`)."""
     t0 = time.perf_counter()
-    model: Model = build(scenario, traces, Streams(scenario.seed, replication))
+    model: Model = build(scenario, traces, Streams(scenario.seed, replication), sink)
     env, horizon = model.env, scenario.horizon_s
     events = run_until(env, horizon, progress)
     finish(model)
@@ -41,7 +43,11 @@ def run(scenario: Scenario, traces: LoadedTraces, replication: int = 0,
     r.sample(horizon, [l.delivered_bits for l in model.network.links], [s.queue_area for s in model.servers],
              [s.busy_area for s in model.servers], [s.in_system for s in model.servers])
     ups = model.updates or []
-    extras = {"failed_inferences": r.failed,
+    arrivals = sum(g.arrivals for g in r.groups)
+    completed = sum(g.completed for g in r.groups)
+    extras = {"arrivals": arrivals,
+              "failed_inferences": r.failed,
+              "unfinished_inferences": arrivals - completed - r.failed,
               "edge_received_bytes": sum(u.edge_received_bytes for u in ups),
               "model_installs": sum(u.installs for u in ups)}
     return RunResult(scenario, replication, r, {l.name: l.capacity_bps for l in model.network.links},
@@ -57,9 +63,9 @@ def run_until(env, horizon_s: float, progress: Callable[[float], None] | None = 
     counter (ids handed out) and its queue (events still waiting), minus the slices'
     own stop events, so the loop itself counts nothing.
     """
-    queue = env._queue  # SimPy 4 internals: the event heap and the id counter
+    eid, queue = event_ids(env)  # SimPy 4 internals: the event-id counter and the event heap
     before = len(queue)
-    first_id = next(env._eid)
+    first_id = next(eid)
     stops = 0
     start = env.now
     for k in range(1, slices + 1):
@@ -70,7 +76,7 @@ def run_until(env, horizon_s: float, progress: Callable[[float], None] | None = 
         stops += 1
         if progress is not None:
             progress(env.now)
-    scheduled = next(env._eid) - first_id - 1
+    scheduled = next(eid) - first_id - 1
     # a slice's stop event is processed, then rescheduled (SimPy 4) and processed again when
     # the next slice starts; the last one is still queued
     return before + scheduled - len(queue) - (2 * stops - 1 if stops else 0)

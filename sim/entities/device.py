@@ -1,314 +1,251 @@
-"""Device groups: a group of ``count`` identical devices behind one access point.
+"""Device groups: one device model, two time drivers.
 
-A group is one SimPy process however many devices it has.  Poisson arrivals of
-``count`` devices are one Poisson stream of rate ``count * rate_hz`` with each
-arrival assigned to a uniformly drawn device (superposition); periodic arrivals
-cycle through the devices in order of their random phases.
+A group of ``count`` identical devices behind one access point is one
+:class:`DeviceGroup`.  Its arrivals come in blocks (:mod:`sim.entities.arrivals`);
+its outcome sampler (:mod:`sim.entities.outcomes`) draws each block's routing or
+exit, correctness, compute time and energy at once; every offloaded input is one
+:class:`~sim.entities.offload.Offload`.  Each device is a single FIFO
+processor, so its on-device work follows Lindley's recursion (start = max(arrival,
+device free)), computed arrival by arrival in :meth:`DeviceGroup._pass` with no
+events at all.
 
-Each device is a single FIFO processor.  On-device compute is computed by
-Lindley's recursion (start = max(arrival, device free), no events needed);
-offloaded inference is a process: uplink flow, path latency, server job,
-downlink flow, path latency.  An inference that has not finished by the horizon
-is not recorded.
+The pass over an arrival reads the state of the simulation at that arrival, and the
+two drivers differ only in *when* the pass runs:
 
-Arrivals are drawn in blocks of :data:`BLOCK`: one numpy call per block gives the
-gaps, the devices, the uniforms of the routing, outcome and service streams and
-the service times and energies they imply, so the per-arrival work is the SimPy
-timeout, Lindley's recursion and one row.  Every stream yields the values it would
-give drawn one at a time (:meth:`sim.rng.Stream.randoms`).  Only what depends on
-the state at the arrival (a device's backlog, the model version it holds) is
-looked up per arrival.
+* ``request``: at each arrival's own time (one event per arrival): the reference.
+* ``scale``: as late or as early as the state allows.  What happens on a device
+  depends only on that device's own state, so a group whose outcomes and routing
+  are pure functions of its draws and its devices' queues (no update loop) passes a
+  whole block as soon as it is drawn, and wakes only to start each offloaded input
+  at its arrival time and to draw the next block.  A group whose state changes from
+  outside (the update loop: installs, drift, the distributed baseline's switch to
+  offloading) is told *before* every change (:meth:`before_change`) and passes the
+  arrivals up to that instant with the state they saw; it wakes for each arrival
+  only while its arrivals are offloaded.
 
-Two kinds of group:
-
-* :class:`DeviceGroupProcess` runs one whole model; correctness is a Bernoulli draw
-  with the accuracy (from the accuracy trace) of the model that served it.
-* :class:`EarlyExitGroupProcess` is a MEANet device: the main block always runs
-  (unless the policy offloads raw inputs), each input's exit record is drawn from
-  the exit-record trace, the routing policy picks the exit from the record's
-  entropy and confidences, and correctness is the record's at that exit.
-
-SimPy's clock is read as ``env._now`` in the per-event paths: the public ``now`` is a
-property, a function call per read (3.5% of an event's instructions, measured with
-cachegrind); SimPy is pinned below 5 and every test exercises these paths.
+Both drivers therefore see the same draws, make the same decisions, start the same
+offload chains at the same float times, and hand the recorder the same on-device
+rows block by block: same seed, same results (``tests/validation/test_cross_mode.py``).
+Arrivals at or after the horizon are not processed; an on-device inference that ends
+after it is unfinished.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right, bisect_left
 from dataclasses import dataclass
-from typing import Iterator, Sequence
 
 import numpy as np
 import simpy
 
-from sim.entities.link import DirectedLink, Network
-from sim.entities.server import Server
-from sim.policies.routing import EXTENSION, MAIN, OFFLOAD, exit_table
-from sim.recorder import Recorder
+from sim.entities.arrivals import arrival_blocks, arrival_times
+from sim.entities.energy import DeviceEnergy
+from sim.entities.link import Network
+from sim.entities.offload import NAN, Offload, OffloadTarget
+from sim.policies.routing import MAIN, OFFLOAD
+from sim.recorder import GroupRecord
 from sim.rng import Stream
-from sim.traces import ExitCondition, TimingDistribution
+from sim.simclock import call_at
 
-NAN = float("nan")
-BLOCK = 1024  # arrivals drawn per numpy call
+DRIVERS = ("request", "scale")
 
 
-@dataclass
-class OffloadTarget:
-    """A server as seen from one access point: the routes there and back, its timing."""
+@dataclass(frozen=True)
+class GroupParams:
+    """What the entities need of a scenario's device group (built by :mod:`sim.build`)."""
 
     index: int
-    server: Server
-    up: Sequence[DirectedLink]
-    down: Sequence[DirectedLink]
-    up_latency_s: float
-    down_latency_s: float
-    timing: TimingDistribution
-    speed_factor: float
-    service_times: Iterator[float]  # the server's job times, shared by its targets (:func:`service_times`)
-    accuracy: float | None
-    energy: object  # config.ServerEnergy
-
-    def __post_init__(self):
-        self.up_name, self.down_name = self.up[0].name, self.down[-1].name
-        self.up_class = self.down_class = None  # the network's flow classes, set on first use
-        e = self.energy  # a job's energy is fixed + per_s x its service time
-        macs = e.compute_model == "macs"
-        self.job_j_fixed = (self.timing.macs or 0.0) * e.energy_per_mac_j if macs else 0.0
-        self.job_j_per_s = 0.0 if macs else e.active_power_w
-
-    def job_energy_j(self, seconds: float) -> float:
-        return self.job_j_fixed + seconds * self.job_j_per_s
+    name: str
+    count: int
+    arrival_process: str  # "poisson" or "periodic"
+    rate_hz: float
+    input_bytes: int
+    result_bytes: int
+    energy: DeviceEnergy
 
 
-def service_times(timing: TimingDistribution, speed_factor: float, stream: Stream) -> Iterator[float]:
-    """A server's job service times in seconds, drawn a block at a time: the values that
-    ``timing.sample(stream.random()) / speed_factor`` gives one at a time, bit for bit."""
-    while True:
-        yield from (timing.sample_many(stream.randoms(BLOCK)) / speed_factor).tolist()
+class DeviceGroup:
+    """The devices of one group and the driver that feeds their arrivals through the pass."""
 
+    def __init__(self, env: simpy.Environment, params: GroupParams, sampler, *, network: Network,
+                 record: GroupRecord, policy, targets: dict[str, OffloadTarget], arrival_rng: Stream,
+                 horizon_s: float, driver: str, accuracy: float | None = None, updates=None,
+                 edge_target: OffloadTarget | None = None):
+        if driver not in DRIVERS:
+            raise ValueError(f"unknown driver {driver!r}")
+        self.env, self.p, self.sampler, self.net, self.record = env, params, sampler, network, record
+        self.policy, self.horizon_s, self.accuracy = policy, horizon_s, accuracy
+        self.updates, self.edge_target = updates, edge_target
+        self.target = targets.get(getattr(policy, "target", None))
+        self.family = sampler.family
+        self.exact = driver == "request"
+        self.ahead = not self.exact and updates is None  # pure: pass each block as soon as it is drawn
+        self.busy = [0.0] * params.count
+        self._blocks = arrival_blocks(params.arrival_process, params.rate_hz, params.count, arrival_rng)
+        self._last_s = 0.0  # the previous block's last arrival
+        self.gen = 0  # bumped when the pending wake is superseded
+        self.i = self.n = self.n_valid = 0
+        self.times: list[float] = []
+        if updates is not None:
+            updates.listeners.append(self)
+        self._draw()
+        self._step()
 
-class _Group:
-    def __init__(self, env: simpy.Environment, index: int, spec, *, network: Network, recorder: Recorder,
-                 policy, targets: dict[str, OffloadTarget], streams, horizon_s: float):
-        self.env = env
-        self.index = index
-        self.spec = spec
-        self.network = network
-        self.recorder = recorder
-        self.policy = policy
-        self.targets = targets
-        self.horizon_s = horizon_s
-        prefix = f"group/{spec.name}/"
-        self.arrival_rng = streams[prefix + "arrivals"]
-        self.route_rng = streams[prefix + "routing"]
-        self.service_rng = streams[prefix + "service"]
-        self.outcome_rng = streams[prefix + "correct"]
-        self.busy_until = [0.0] * spec.count
-        e = spec.energy
-        self.radio_j = 8 * spec.input_bytes * e.radio_up_j_per_bit + 8 * spec.result_bytes * e.radio_down_j_per_bit
-        env.process(self._run())
-
-    def _arrival_blocks(self):
-        """Blocks of (gaps, devices): the delay before each arrival and the device it comes from."""
-        a = self.spec.arrivals
-        n = self.spec.count
-        rng = self.arrival_rng
-        if a.process == "poisson":
-            mean_gap = 1.0 / (n * a.rate_hz)
-            while True:
-                yield rng.exponentials(BLOCK, mean_gap), rng.integers(BLOCK, n)
-        period = 1.0 / a.rate_hz
-        phases = rng.randoms(n) * period  # device d's first arrival
-        devices = np.argsort(phases, kind="stable")  # devices in order of their phases
-        times = phases[devices]
-        per_block = max(1, BLOCK // n)  # whole periods, about BLOCK arrivals
-        block_devices = np.tile(devices, per_block)
-        last = 0.0
-        base = 0.0
-        while True:
-            bases = []
-            for _ in range(per_block):
-                bases.append(base)
-                base += period
-            t = (np.array(bases)[:, None] + times[None, :]).ravel()
-            yield np.diff(t, prepend=last), block_devices
-            last = t[-1]
-
-    def _run(self):
-        raise NotImplementedError
-
-    def _local_rows(self, exits: bool = False, versioned: bool = False):
-        """The recorder's appender for this group's on-device inferences: each row is
-        (arrival_s, done_s, device[, exit], correct[, map, version, staleness_s],
-        compute_energy_j); the other columns are fixed."""
-        fixed = dict(group=self.index, place=-1, bytes_up=0, bytes_down=0, radio_energy_j=0.0, server_energy_j=0.0)
-        if not exits:
-            fixed["exit"] = MAIN
-        if not versioned:
-            fixed.update(map=NAN, version=-1, staleness_s=NAN)
-        return self.recorder.rows(**fixed)
-
-    def _compute_energy_j(self, seconds, macs):
-        """Energy of on-device compute; scalars or arrays."""
-        e = self.spec.energy
-        if e.compute_model == "macs":
-            return (macs if macs is not None else 0.0) * e.energy_per_mac_j
-        return seconds * e.active_power_w
-
-    def _offload(self, d: int, arrival_s: float, t: OffloadTarget, correct: bool, ready_s: float,
-                 compute_j: float, map_: float = NAN):
-        """Input leaves the device at ``ready_s`` (after any on-device compute)."""
-        env, spec, rec, net = self.env, self.spec, self.recorder, self.network
-        now = env._now
-        if ready_s > now:
-            yield env.timeout(ready_s - now)
-            now = env._now
-        if t.up_class is None:
-            t.up_class = net.flow_class(t.up)
-        if (yield net.send(t.up_class, spec.input_bytes)):
-            rec.failed += 1  # an outage cut the flow
+    # ------------------------------------------------------------------ blocks
+    def _draw(self) -> None:
+        gaps, devices = next(self._blocks)
+        times = arrival_times(self._last_s, gaps)
+        self._last_s = float(times[-1])
+        self.times_a, self.dev_a = times, devices
+        self.times, self.dev = times.tolist(), devices.tolist()
+        self.n = len(times)
+        self.n_valid = bisect_left(self.times, self.horizon_s)  # arrivals before the horizon
+        self.i = 0
+        d = self.draws = self.sampler.draw(self.n)
+        self.seconds, self.energy = d.seconds.tolist(), d.energy_j.tolist()
+        self.done: list[float] = []  # per processed arrival: when its on-device part ends (0.0 if none)
+        if self.family == "early_exit":
+            self.exits, self.correct = d.exits.tolist(), d.correct.tolist()
             return
-        rec.flow_row((now, env._now, "inference_input", spec.input_bytes, t.up_name))
-        if t.up_latency_s:
-            yield env.timeout(t.up_latency_s)
-        service = next(t.service_times)
-        yield t.server.submit(service)
-        now = env._now
-        if t.down_class is None:
-            t.down_class = net.flow_class(t.down)
-        if (yield net.send(t.down_class, spec.result_bytes)):
-            rec.failed += 1
-            return
-        rec.flow_row((now, env._now, "inference_result", spec.result_bytes, t.down_name))
-        if t.down_latency_s:
-            yield env.timeout(t.down_latency_s)
-        rec.inference((arrival_s, env._now, self.index, d, t.index, OFFLOAD, correct, map_, -1, NAN,
-                       spec.input_bytes, spec.result_bytes, compute_j, self.radio_j, t.job_energy_j(service)))
-
-
-class DeviceGroupProcess(_Group):
-    """Devices running one whole model, offloading by a whole-model routing policy.
-    With the update loop (``updates``), the model's accuracy and mAP follow the version
-    each device holds; under the distributed baseline every input goes to the edge."""
-
-    def __init__(self, env, index, spec, *, timing: TimingDistribution, accuracy: float | None,
-                 updates=None, edge_target: OffloadTarget | None = None, **kw):
-        self.timing = timing
-        self.accuracy = accuracy
-        self.updates = updates
-        self.edge_target = edge_target
-        super().__init__(env, index, spec, **kw)
-
-    def _blocks(self):
-        """Per block: gaps, devices, outcome uniforms, seconds and energies as lists (for
-        the per-arrival loop) and the routing uniforms as an array (for ``offload_mask``)."""
-        speed, macs = self.spec.compute.speed_factor, self.timing.macs
-        for gaps, devices in self._arrival_blocks():
-            k = len(gaps)
-            u_route = self.route_rng.randoms(k)
-            u_correct = self.outcome_rng.randoms(k)
-            seconds = self.timing.sample_many(self.service_rng.randoms(k)) / speed
-            energy = self._compute_energy_j(seconds, macs)
-            if np.ndim(energy) == 0:
-                energy = np.full(k, float(energy))
-            yield gaps.tolist(), devices.tolist(), u_route, u_correct.tolist(), seconds.tolist(), energy.tolist()
-
-    def _run(self):
+        self.u_correct = d.u_correct.tolist()
+        self.off: list[bool] = []
         if self.updates is not None:
-            return self._run_updating()
-        return self._run_routed()
+            self.held: list[tuple] = []  # per processed arrival: (accuracy, mAP, version, installed_s) it saw
+            self.mask = None
+            return
+        mask = self.policy.offload_mask(d.u_route)  # None: the decision depends on the device's backlog
+        self.mask = None if mask is None else mask.tolist()
+        self.u_route = d.u_route.tolist()
 
-    def _run_routed(self):
-        env, timeout, busy, horizon = self.env, self.env.timeout, self.busy_until, self.horizon_s
-        row, acc, policy = self._local_rows(), self.accuracy, self.policy
-        for gaps, devices, u_route, u_correct, seconds, energy in self._blocks():
-            mask = policy.offload_mask(u_route)  # None: the decision depends on the device's backlog
-            offload = [False] * len(gaps) if mask is None else mask.tolist()
-            u_route = u_route.tolist()
-            for k, d in enumerate(devices):
-                yield timeout(gaps[k])
-                now = env._now
+    def _emit(self) -> None:
+        """Hand the block's processed on-device inferences to the recorder."""
+        i = self.i
+        if i == 0:
+            return
+        self.record.arrivals += i
+        t, dev, d = self.times_a[:i], self.dev_a[:i], self.draws
+        done = np.asarray(self.done)
+        if self.family == "early_exit":
+            loc = d.exits[:i] != OFFLOAD
+            self.record.local(t[loc], done[loc], dev[loc], d.exits[:i][loc], d.correct[:i][loc],
+                              d.energy_j[:i][loc])
+            return
+        loc = ~np.asarray(self.off if self.mask is None else self.mask[:i], dtype=bool)
+        if self.updates is not None:
+            held = np.asarray(self.held, dtype=float).reshape(-1, 4)[loc]
+            self.record.local(t[loc], done[loc], dev[loc], MAIN, d.u_correct[:i][loc] < held[:, 0],
+                              d.energy_j[:i][loc], map_=held[:, 1], version=held[:, 2].astype(np.int64),
+                              staleness_s=t[loc] - held[:, 3])
+            return
+        self.record.local(t[loc], done[loc], dev[loc], MAIN, d.u_correct[:i][loc] < self.accuracy,
+                          d.energy_j[:i][loc])
+
+    # ------------------------------------------------------------------ the driver
+    def _wake(self, ev: simpy.Event) -> None:
+        if ev._value == self.gen:
+            self._step()
+
+    def _step(self) -> None:
+        now = self.env._now
+        while True:
+            j = self.n_valid if self.ahead else bisect_right(self.times, now, self.i, self.n_valid)
+            if j > self.i:
+                self._pass(j)
+            if self.i == self.n == self.n_valid and now >= self.times[-1]:
+                self._emit()  # the block is done: the next one
+                self._draw()
+                continue
+            break
+        self._schedule()
+
+    def _per_arrival(self) -> bool:
+        return self.exact or (self.updates is not None and self.updates.offload)
+
+    def _schedule(self) -> None:
+        if self.i < self.n_valid:
+            t = self.times[self.i] if self._per_arrival() else self.times[self.n_valid - 1]
+        elif self.n_valid == self.n:
+            t = self.times[-1]  # draw the next block when its predecessor's last arrival is due
+        else:
+            return  # the horizon is inside this block: nothing more to do
+        self.gen += 1
+        call_at(self.env, max(t, self.env._now), self._wake, self.gen)
+
+    def before_change(self) -> None:
+        """The update loop is about to change this group's state: pass the arrivals up to now."""
+        j = bisect_right(self.times, self.env._now, self.i, self.n_valid)
+        if j > self.i:
+            self._pass(j)
+
+    def after_routing_change(self) -> None:
+        """Whether arrivals are offloaded has changed: plan the next wake anew."""
+        self._schedule()
+
+    def finish(self) -> None:
+        """At the horizon: pass what is left before it and hand over the last block."""
+        if self.i < self.n_valid:
+            self._pass(self.n_valid)
+        self._emit()
+        self.i = 0
+
+    # ------------------------------------------------------------------ the pass
+    def _launch(self, t_s: float, d: int, target: OffloadTarget, correct: bool, ready_s: float, compute_j: float,
+                map_: float = NAN) -> None:
+        """Offload arrival ``t_s`` of device ``d``: its input leaves at ``ready_s`` (>= now)."""
+        job = Offload(self, d, t_s, target, correct, compute_j, map_)
+        if ready_s == self.env._now:
+            job.start()
+        else:  # planned ahead, or after the main block: starts at that float time exactly
+            call_at(self.env, ready_s, job.start)
+
+    def _pass(self, j: int) -> None:
+        """Arrivals ``i .. j-1``, in order: route, queue on the device, start offloads."""
+        times, dev, busy, seconds, done = self.times, self.dev, self.busy, self.seconds, self.done
+        i = self.i
+        if self.family == "early_exit":
+            exits, correct, energy = self.exits, self.correct, self.energy
+            for k in range(i, j):
+                t, d = times[k], dev[k]
                 b = busy[d]
-                if mask is None:
-                    offload[k] = policy.choose(u_route[k], b - now if b > now else 0.0) is not None
-                if offload[k]:
-                    t = self.targets[policy.target]
-                    env.process(self._offload(d, now, t, u_correct[k] < t.accuracy, now, 0.0))
-                    continue
-                done = (b if b > now else now) + seconds[k]
-                busy[d] = done
-                if done <= horizon:
-                    row((now, done, d, u_correct[k] < acc, energy[k]))
-
-    def _run_updating(self):
-        env, timeout, busy, horizon = self.env, self.env.timeout, self.busy_until, self.horizon_s
-        row, st = self._local_rows(versioned=True), self.updates
-        acc, map_, version, installed = st.acc, st.map, st.version, st.installed_s
-        for gaps, devices, _route, u_correct, seconds, energy in self._blocks():
-            # the routing stream is drawn (and unused) to stay aligned with whole-model devices
-            for g, d, u, s, e in zip(gaps, devices, u_correct, seconds, energy):
-                yield timeout(g)
-                now = env._now
+                end = (b if b > t else t) + seconds[k]
+                busy[d] = end
+                done.append(end)
+                if exits[k] == OFFLOAD:  # leaves when its main block is done (at once for cloud_only)
+                    self._launch(t, d, self.target, correct[k], end, energy[k])
+        elif self.updates is not None:
+            st, u_correct, off, held = self.updates, self.u_correct, self.off, self.held
+            acc, map_, version, installed = st.acc, st.map, st.version, st.installed_s
+            for k in range(i, j):
+                t, d = times[k], dev[k]
                 if st.offload:
                     a, m = st.edge_model()
                     st.edge_seen[st.condition] = st.edge_seen.get(st.condition, 0) + 1
-                    env.process(self._offload(d, now, self.edge_target, u < a, now, 0.0, m))
+                    self._launch(t, d, self.edge_target, u_correct[k] < a, t, 0.0, m)
+                    off.append(True)
+                    done.append(0.0)
+                    held.append((0.0, 0.0, 0.0, 0.0))
                     continue
                 b = busy[d]
-                done = (b if b > now else now) + s
-                busy[d] = done
-                if done <= horizon:
-                    row((now, done, d, u < acc[d], map_[d], version[d], now - installed[d], e))
-
-
-class EarlyExitGroupProcess(_Group):
-    """MEANet devices: main block, then exit, extension block or offload, by the policy.
-    The policy is a pure function of an input's exit record, so each record's exit and
-    correctness there are computed once."""
-
-    def __init__(self, env, index, spec, *, blocks: tuple[TimingDistribution, ...], records: ExitCondition, **kw):
-        self.main, self.adaptive, self.extension = blocks
-        self.speed = spec.early_exit.speed_factor
-        self.n_records = len(records)
-        f = records.columns
-        self.exit_of = exit_table(kw["policy"], f)
-        self.correct_of = np.choose(self.exit_of, [np.asarray(f[c]).astype(bool)
-                                                   for c in ("main_correct", "ext_correct", "cloud_correct")])
-        self.ext_macs = (self.adaptive.macs or 0.0) + (self.extension.macs or 0.0)
-        super().__init__(env, index, spec, **kw)
-
-    def _blocks(self):
-        """Per block, as lists: gaps, devices, exits, correctness there, seconds on the
-        device and compute energies."""
-        main_macs, speed = self.main.macs or 0.0, self.speed
-        for gaps, devices in self._arrival_blocks():
-            k = len(gaps)
-            i = self.outcome_rng.integers(k, self.n_records)
-            exits = self.exit_of[i]
-            if self.policy.runs_main:
-                u = self.service_rng.randoms(k)
-                ext = exits == EXTENSION
-                seconds = self.main.sample_many(u) / speed
-                seconds = seconds + np.where(
-                    ext, (self.adaptive.sample_many(u) + self.extension.sample_many(u)) / speed, 0.0)
-                energy = self._compute_energy_j(seconds, np.where(ext, main_macs + self.ext_macs, main_macs))
-            else:
-                seconds = energy = np.zeros(k)
-            yield (gaps.tolist(), devices.tolist(), exits.tolist(), self.correct_of[i].tolist(), seconds.tolist(),
-                   energy.tolist())
-
-    def _run(self):
-        env, timeout, busy, horizon = self.env, self.env.timeout, self.busy_until, self.horizon_s
-        row = self._local_rows(exits=True)
-        target = self.targets.get(getattr(self.policy, "target", None))
-        for block in self._blocks():
-            for g, d, x, c, s, e in zip(*block):
-                yield timeout(g)
-                now = env._now
+                end = (b if b > t else t) + seconds[k]
+                busy[d] = end
+                off.append(False)
+                done.append(end)
+                held.append((acc[d], map_[d], version[d], installed[d]))
+        else:
+            mask, u_correct, policy, target = self.mask, self.u_correct, self.policy, self.target
+            for k in range(i, j):
+                t, d = times[k], dev[k]
                 b = busy[d]
-                done = (b if b > now else now) + s
-                busy[d] = done
-                if x == OFFLOAD:  # leaves the device when its main block is done (at once for cloud_only)
-                    env.process(self._offload(d, now, target, c, done, e))
-                elif done <= horizon:
-                    row((now, done, d, x, c, e))
+                if mask is None:
+                    o = policy.choose(self.u_route[k], b - t if b > t else 0.0) is not None
+                    self.off.append(o)
+                else:
+                    o = mask[k]
+                if o:
+                    self._launch(t, d, target, u_correct[k] < target.accuracy, t, 0.0)
+                    done.append(0.0)
+                    continue
+                end = (b if b > t else t) + seconds[k]
+                busy[d] = end
+                done.append(end)
+        self.i = j

@@ -212,12 +212,18 @@ class Network:
     def send(self, cls: FlowClass, size_bytes: float) -> simpy.Event:
         """:meth:`transfer` of ``size_bytes`` > 0 along the path of ``cls``."""
         done = simpy.Event(self.env)
+        self.send_then(cls, size_bytes, done.succeed)
+        return done
+
+    def send_then(self, cls: FlowClass, size_bytes: float, then) -> None:
+        """Like :meth:`send`, but ``then(cut)`` is called when the flow ends (``cut``: an outage
+        ended it), with no event of its own: after the network has settled its state, so
+        ``then`` may start other flows."""
         if cls.setup_s > 0:
-            timer = self.env.timeout(cls.setup_s, (cls, 8.0 * size_bytes, done))
+            timer = self.env.timeout(cls.setup_s, (cls, 8.0 * size_bytes, then))
             timer.callbacks.append(self._after_setup)
         else:
-            self._start(cls, 8.0 * size_bytes, done)
-        return done
+            self._start(cls, 8.0 * size_bytes, then)
 
     def _after_setup(self, timer: simpy.Event) -> None:
         self._start(*timer._value)
@@ -247,11 +253,11 @@ class Network:
             self._reschedule(comp)  # one timer for the merged flows (the new class may start later)
         return cls
 
-    def _start(self, cls: FlowClass, size_bits: float, done: simpy.Event) -> None:
+    def _start(self, cls: FlowClass, size_bits: float, done) -> None:
         if self._down:
             for link in cls.path:
                 if not link.up:
-                    done.succeed(True)
+                    done(True)
                     return
         comp = cls.path[0].component
         cls.seq += 1
@@ -276,15 +282,17 @@ class Network:
         if link.up != up:
             self._down += -1 if up else 1
         link.up = up
+        cut = []
         if not up:
             for c in list(comp.active):
                 if link in c.path:
-                    for entry in c.heap:
-                        entry[3].succeed(True)
+                    cut += [entry[3] for entry in c.heap]
                     c.heap.clear()
                     comp.active.remove(c)
                     c.served_bits = 0.0
         self._reschedule(comp)
+        for then in cut:
+            then(True)
 
     @staticmethod
     def path_latency_s(path: Sequence[DirectedLink]) -> float:
@@ -345,6 +353,7 @@ class Network:
         self._advance(comp)
         active = comp.active
         tol_s = _finish_tolerance_s(self.env._now)
+        finished = []  # each flow's then(cut), called once the component is settled
         for c in (active[:] if len(active) > 1 else active):  # a copy when classes may be removed mid-loop
             heap = c.heap
             # what is left of the first flow may be rounding only: of the clock (the timer fired up to
@@ -352,7 +361,7 @@ class Network:
             # a long busy period); each flow is then done, so the next timer lies strictly ahead
             while heap and heap[0][0] - c.served_bits <= (
                     c.rate_bps * tol_s + _ULPS * math.ulp(heap[0][0]) + 1e-9 * heap[0][2]):
-                heapq.heappop(heap)[3].succeed(False)
+                finished.append(heapq.heappop(heap)[3])
                 self.completed += 1
             if not c.heap:
                 active.remove(c)
@@ -361,3 +370,5 @@ class Network:
             self._reschedule(comp)
         else:  # idle again: nothing to time
             comp.generation += 1
+        for then in finished:
+            then(False)

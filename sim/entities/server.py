@@ -39,18 +39,22 @@ class Server:
     def in_system(self) -> int:
         return self.busy + len(self.queue)
 
-    def submit(self, service_s: float, tag=None) -> simpy.Event:
-        """Queue a job needing ``service_s`` seconds of one worker."""
+    def submit(self, service_s: float) -> simpy.Event:
+        """Queue a job needing ``service_s`` seconds of one worker; the event succeeds when it is done."""
+        done = simpy.Event(self.env)
+        self.submit_then(service_s, done.succeed)
+        return done
+
+    def submit_then(self, service_s: float, then) -> None:
+        """Like :meth:`submit`, but ``then()`` is called when the job is done (no event of its own)."""
         if service_s < 0:
             raise ValueError("service time must be >= 0")
         self._accumulate()
-        done = simpy.Event(self.env)
         self._seq += 1
         if self.busy < self.workers:
-            self._begin(service_s, done)
+            self._begin(service_s, then)
         else:  # the sort key is only needed for jobs that wait
-            heapq.heappush(self.queue, (self.priority(self._seq, self.env.now, service_s), self._seq, service_s, done))
-        return done
+            heapq.heappush(self.queue, (self.priority(self._seq, self.env._now, service_s), self._seq, service_s, then))
 
     def advance(self) -> None:
         self._accumulate()
@@ -64,16 +68,16 @@ class Server:
             self.busy_area += self.busy * dt
         self._last_s = now
 
-    def _begin(self, service_s: float, done: simpy.Event) -> None:
+    def _begin(self, service_s: float, then) -> None:
         self.busy += 1
-        self.env.timeout(service_s, done).callbacks.append(self._finish)  # the timeout carries the job's event
+        self.env.timeout(service_s, then).callbacks.append(self._finish)  # the timeout carries the job's then()
 
     def _finish(self, timer: simpy.Event) -> None:
-        done = timer._value
+        then = timer._value
         self._accumulate()
         self.busy -= 1
         self.jobs_done += 1
         if self.queue:
             job = heapq.heappop(self.queue)
             self._begin(job[2], job[3])
-        done.succeed()
+        then()

@@ -60,15 +60,14 @@ class UpdateState:
         self.edge_seen: dict[str, int] = {}  # distributed: inputs the edge adapted on, per condition
         self.edge_received_bytes = 0
         self.installs = 0
-        self.offload = False
+        self.offload = False  # the distributed baseline: inputs go to the edge (set_offload)
+        self.listeners: list = []  # the device group: told before every change of this state
         self.drift_rng = drift_rng
         d = u.drift
         self.condition = (f"{d.segments[0].corruption}/{d.segments[0].severity}" if d.segments
                           else d.switching.conditions[0].key)
         self.acc = [0.0] * n
         self.map = [0.0] * n
-        # window mode: every change (device, time, accuracy, mAP, install time) since the window began
-        self.change_log: list[tuple] | None = None
         self._pass: dict[str, float] = {}
         self.refresh_all()
         env.process(self._drift())
@@ -78,6 +77,7 @@ class UpdateState:
         if d.segments:
             for seg in d.segments[1:]:
                 yield self.env.timeout(seg.start_s - self.env.now)
+                self._before_change()
                 self.condition = f"{seg.corruption}/{seg.severity}"
                 self.refresh_all()
         else:
@@ -85,15 +85,23 @@ class UpdateState:
             while True:
                 yield self.env.timeout(self.drift_rng.exponential(d.switching.mean_holding_s))
                 others = [k for k in keys if k != self.condition]
+                self._before_change()
                 self.condition = others[self.drift_rng.integer(len(others))]
                 self.refresh_all()
 
-    def refresh(self, d: int) -> None:
-        self._refresh(d)
-        if self.change_log is not None:
-            self.change_log.append((d, self.env.now, self.acc[d], self.map[d], self.installed_s[d]))
+    def _before_change(self) -> None:
+        for g in self.listeners:
+            g.before_change()
 
-    def _refresh(self, d: int) -> None:
+    def set_offload(self, offload: bool) -> None:
+        """The distributed baseline's switch: inputs go to the edge from now on (or no longer)."""
+        if offload != self.offload:
+            self._before_change()
+            self.offload = offload
+            for g in self.listeners:
+                g.after_routing_change()
+
+    def refresh(self, d: int) -> None:
         c, s = self.condition, self.surface
         if self.ver_cond[d] == c:
             self.acc[d] = s.value(c, self.ver_samples[d], self.ver_phi[d], "accuracy")
@@ -109,6 +117,7 @@ class UpdateState:
     def install(self, d: int, version: int, condition: str, samples: float, phi: float) -> bool:
         if version <= self.version[d]:
             return False
+        self._before_change()
         self.version[d] = version
         self.ver_cond[d], self.ver_samples[d], self.ver_phi[d] = condition, samples, phi
         self.installed_s[d] = self.env.now
@@ -170,7 +179,7 @@ class UpdateController:
             decisions = self.policy.allocate(ctx)
             equal = self.capacity_bps / max(sum(t.count for t in ctx.types), 1)
             for (st, devices, _), dec in zip(typed, decisions):
-                st.offload = dec.offload_inference
+                st.set_offload(dec.offload_inference)
                 if dec.samples <= 0:
                     continue
                 weight = max(dec.bandwidth_bps / equal, 1e-6)
@@ -191,11 +200,10 @@ class UpdateController:
         sent = 0
         while sent < total:
             n = min(chunk, total - sent)
-            start = env.now
             aborted = yield self.network.transfer(t.up, n * u.sample_bytes, weight)
             if aborted:
                 return
-            self.recorder.flow_row((start, env.now, "data_upload", n * u.sample_bytes, t.up[0].name))
+            self.recorder.flow("data_upload", n * u.sample_bytes, t.up[0].name)
             if t.up_latency_s:
                 yield env.timeout(t.up_latency_s)
             sent += n
@@ -213,11 +221,10 @@ class UpdateController:
             if phi <= 0:
                 continue
             payload = int(math.ceil(phi * st.model_bits / 8))
-            start = env.now
             aborted = yield self.network.transfer(t.down, payload, weight)
             if aborted:
                 continue  # the old model stays
-            self.recorder.flow_row((start, env.now, "model_download", payload, t.down[-1].name))
+            self.recorder.flow("model_download", payload, t.down[-1].name)
             if t.down_latency_s:
                 yield env.timeout(t.down_latency_s)
             st.install(d, version, condition, samples, phi)

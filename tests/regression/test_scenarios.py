@@ -10,6 +10,7 @@ from sim import metrics, results_io
 from sim.build import load_traces
 from sim.run import run
 from sim.scenario_io import load_scenario
+from tests.rows import run_with_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
@@ -78,7 +79,7 @@ def test_changing_routing_leaves_arrivals_unchanged(data_dir):
     for fraction in (0.0, 0.9):
         policy = sc.policies.routing.model_copy(update={"fraction": fraction})
         other = sc.model_copy(update={"policies": sc.policies.model_copy(update={"routing": policy})})
-        inf = metrics.inferences_frame(run(other, traces))
+        _, inf = run_with_rows(other, traces)
         arrivals.append(sorted(inf["arrival_s"]))
     # same arrival instants, except those whose inference had not finished by the horizon
     common = set(arrivals[0]) & set(arrivals[1])

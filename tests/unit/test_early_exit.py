@@ -10,7 +10,7 @@ from hypothesis import given, settings, strategies as st
 from sim import metrics
 from sim.build import load_traces
 from sim.policies.routing import EXTENSION, MAIN, OFFLOAD, CloudOnly, Confidence, Meanet
-from sim.run import run
+from tests.rows import run_with_rows
 from sim.scenario_io import ScenarioError, load_scenario, validate
 from sim.traces import load_exits
 
@@ -26,7 +26,8 @@ def simulate(routing=None, horizon_s=120.0, **group_updates):
     if routing is not None:
         update["policies"] = sc.policies.model_copy(update={"routing": routing})
     sc = sc.model_copy(update=update)
-    result = run(sc, load_traces(sc, SCENARIO.parent))
+    result, inf = run_with_rows(sc, load_traces(sc, SCENARIO.parent))
+    result.rows = inf
     return result, metrics.frames(result)[0]
 
 
@@ -44,7 +45,7 @@ def test_cloud_only_sends_every_input_to_the_cloud():
     result, s = simulate(CloudOnly())
     assert s["exit_fractions"] == {"main": 0.0, "extension": 0.0, "cloud": 1.0}
     assert s["server_utilisation"]["cloud"] > 0 and s["energy_j_parts"]["compute"] == 0
-    inf = metrics.inferences_frame(result)
+    inf = result.rows
     assert (inf["place"] == 0).all() and len(inf) == s["inferences"]
 
 
@@ -63,7 +64,7 @@ def test_energy_accounting_closes():
     result, s = simulate(Meanet())
     parts = s["energy_j_parts"]
     assert s["energy_j"] == pytest.approx(parts["compute"] + parts["radio"] + parts["idle"], rel=1e-12)
-    inf = metrics.inferences_frame(result)
+    inf = result.rows
     assert parts["compute"] == pytest.approx(inf["compute_energy_j"].sum(), rel=1e-12)
     assert parts["radio"] == pytest.approx(inf["radio_energy_j"].sum(), rel=1e-12)
     # radio energy only for offloaded inputs, compute energy for every input that ran the main block
@@ -74,7 +75,7 @@ def test_energy_accounting_closes():
 
 def test_extension_costs_more_than_main_exit():
     result, _ = simulate(Meanet())
-    inf = metrics.inferences_frame(result)
+    inf = result.rows
     main = inf.loc[inf["exit"] == MAIN, "compute_energy_j"].mean()
     ext = inf.loc[inf["exit"] == EXTENSION, "compute_energy_j"].mean()
     assert ext > main > 0

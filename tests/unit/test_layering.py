@@ -6,8 +6,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 CORE = ["sim.config", "sim.scenario_io", "sim.rng", "sim.traces", "sim.recorder", "sim.build", "sim.run",
-        "sim.entities.link", "sim.entities.server", "sim.entities.device", "sim.policies.routing",
-        "sim.policies.scheduling"]
+        "sim.entities.link", "sim.entities.server", "sim.entities.device", "sim.entities.arrivals",
+        "sim.entities.outcomes", "sim.entities.energy", "sim.entities.offload", "sim.entities.updates",
+        "sim.sketch", "sim.simclock", "sim.policies.routing", "sim.policies.scheduling"]
 
 
 def loaded_after(code: str) -> set[str]:

@@ -95,7 +95,7 @@ def test_a_link_busy_for_a_week_keeps_its_rate():
     assert len(ends) > 160 and all(d == pytest.approx(0.16, rel=1e-6) for d in ends)
 
 
-@pytest.mark.parametrize("mode", ["request", "window"])
+@pytest.mark.parametrize("mode", ["request", "scale"])
 def test_tiny_scenario_runs_a_simulated_day(mode, data_dir):
     # the scenario that stalled at 9-18 simulated hours, at a quarter of its devices to stay quick
     from sim.build import load_traces

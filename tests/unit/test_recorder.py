@@ -1,51 +1,75 @@
-"""The recorder's flat row storage: kinds of rows with fixed columns read back as full columns."""
+"""The recorder's aggregates: sums per window, place and exit; device totals; the sketch."""
 
-import math
-
+import numpy as np
 import pytest
 
-from sim.recorder import FLOW_COLUMNS, INFERENCE_COLUMNS, Recorder
-
-NAN = float("nan")
-
-
-def test_row_kinds_read_back_as_full_columns_kind_after_kind():
-    rec = Recorder(["ap.up"], ["edge"])
-    full = (1.0, 2.0, 0, 7, 0, 2, True, 0.5, 3, 1.5, 100, 10, 0.01, 0.02, 0.03)
-    rec.inference(full)
-    local = rec.rows(group=1, place=-1, exit=0, map=NAN, version=-1, staleness_s=NAN, bytes_up=0, bytes_down=0,
-                     radio_energy_j=0.0, server_energy_j=0.0)
-    local((3.0, 4.0, 5, False, 0.25))
-    local((5.0, 6.0, 9, True, 0.5))
-    rec.inference(full[:2] + (2,) + full[3:])  # a later full row reads back with the first kind
-    cols = rec.inferences
-    assert list(cols) == list(INFERENCE_COLUMNS)
-    assert all(len(v) == 4 for v in cols.values())
-    assert cols["arrival_s"] == [1.0, 1.0, 3.0, 5.0]
-    assert cols["group"] == [0, 2, 1, 1]
-    assert cols["device"] == [7, 7, 5, 9]
-    assert cols["correct"] == [True, True, False, True]
-    assert cols["compute_energy_j"] == [0.01, 0.01, 0.25, 0.5]
-    assert cols["place"] == [0, 0, -1, -1] and cols["version"] == [3, 3, -1, -1]
-    assert math.isnan(cols["map"][2]) and cols["map"][0] == 0.5
-    assert cols["server_energy_j"] == [0.03, 0.03, 0.0, 0.0]
+from sim.recorder import C, Recorder, window_count
+from sim.sketch import ALPHA, LatencySketch
 
 
-def test_unknown_fixed_column_is_an_error():
-    with pytest.raises(ValueError, match="placee"):
-        Recorder([], []).rows(placee=-1)
+def make(horizon_s=10.0, window_s=5.0, servers=("edge",)):
+    rec = Recorder(["l.up"], list(servers), horizon_s, window_s)
+    g = rec.group(count=3, input_bytes=100, result_bytes=10, radio_j=0.5)
+    return rec, g
 
 
-def test_flow_rows_read_back_as_columns():
-    rec = Recorder([], [])
-    rec.flow_row((0.0, 1.0, "inference_input", 3072, "ap.up"))
-    rec.flow_row((1.0, 1.5, "model_download", 10, "ap.down"))
-    cols = rec.flows
-    assert list(cols) == list(FLOW_COLUMNS)
-    assert cols["purpose"] == ["inference_input", "model_download"] and cols["size_bytes"] == [3072, 10]
+def test_local_block_lands_in_the_window_of_its_finish_time():
+    rec, g = make()
+    g.arrivals += 4
+    g.local(np.array([0.0, 1.0, 4.0, 9.0]), np.array([1.0, 2.0, 6.0, 11.0]), np.array([0, 1, 2, 0]), 0,
+            np.array([True, False, True, True]), np.array([0.1, 0.2, 0.3, 0.4]))
+    # the last one ends after the 10 s horizon: unfinished, not counted
+    assert g.completed == 3
+    w0, w1 = g.table[0, 0, 0], g.table[1, 0, 0]
+    assert (w0[C["n"]], w0[C["correct"]], w0[C["latency_sum"]]) == (2, 1, 2.0)
+    assert (w1[C["n"]], w1[C["correct"]], w1[C["compute_energy_j"]]) == (1, 1, pytest.approx(0.3))
+    tot = g.device_totals()
+    assert tot["n"].tolist() == [1, 1, 1] and tot["offloaded"].tolist() == [0, 0, 0]
 
 
-def test_empty_recorder_has_empty_columns():
-    rec = Recorder([], [])
-    assert rec.inferences == {c: [] for c in INFERENCE_COLUMNS}
-    assert rec.flows == {c: [] for c in FLOW_COLUMNS}
+def test_offloaded_rows_are_summed_with_their_bytes_and_radio_energy():
+    rec, g = make()
+    g.offloaded((0.0, 0.5, 2, 0, True, float("nan"), 0.01, 0.2))
+    g.offloaded((1.0, 6.5, 2, 0, False, 0.8, 0.02, 0.3))
+    rec.finish()
+    cell0, cell1 = g.table[0, 1, 2], g.table[1, 1, 2]  # place 1 = server 0, exit 2 = offloaded
+    assert cell0[C["n"]] == 1 and cell0[C["bytes_up"]] == 100 and cell0[C["radio_energy_j"]] == 0.5
+    assert cell1[C["map_sum"]] == pytest.approx(0.8) and cell1[C["map_n"]] == 1 and cell0[C["map_n"]] == 0
+    tot = g.device_totals()
+    assert tot["offloaded"].tolist() == [0, 0, 2] and tot["bytes_down"].tolist() == [0, 0, 20]
+    assert tot["latency_sum"][2] == pytest.approx(0.5 + 5.5)
+
+
+def test_window_count_matches_the_sampler():
+    assert window_count(3600, 60) == 60 and window_count(10, 3) == 4 and window_count(0.3, 0.1) == 3
+    assert window_count(1.0, 5.0) == 1
+
+
+def test_request_rows_reach_the_sink():
+    chunks = []
+    rec = Recorder([], [], 10.0, 5.0, sink=chunks.append)
+    g = rec.group(count=1, input_bytes=1, result_bytes=1, radio_j=0.0)
+    g.local(np.array([0.0, 1.0]), np.array([0.5, 1.5]), np.array([0, 0]), 0, np.array([True, False]),
+            np.zeros(2))
+    assert len(chunks) == 1 and chunks[0]["done_s"].tolist() == [0.5, 1.5]
+    assert chunks[0]["correct"].tolist() == [True, False]
+
+
+def test_sketch_quantiles_are_within_the_stated_relative_error():
+    x = np.random.default_rng(1).lognormal(-3, 2, 50_000)
+    sk = LatencySketch(1)
+    sk.add(0, x)
+    exact = np.sort(x)
+    for q in (0.0, 0.01, 0.5, 0.9, 0.95, 0.99, 1.0):
+        (est,) = sk.quantiles([q])
+        true = exact[int(np.floor(q * (len(x) - 1)))]
+        assert abs(est / true - 1) <= ALPHA * (1 + 1e-9)
+
+
+def test_sketch_merges_by_key_and_ignores_order():
+    a, b = LatencySketch(2), LatencySketch(2)
+    x = np.linspace(0.001, 2.0, 1000)
+    a.add(np.zeros(1000, dtype=int), x)
+    b.add(0, x[::-1][:500])
+    b.add(0, x[::-1][500:])
+    assert (a.counts == b.counts).all() and a.quantiles([0.5], [1]) == [None]

@@ -107,7 +107,7 @@ def test_vectorised_sampling_matches_scalar_sampling_bit_for_bit(data_dir):
 def test_server_service_times_drawn_in_blocks_equal_one_at_a_time_draws(data_dir):
     from itertools import islice
 
-    from sim.entities.device import BLOCK, service_times
+    from sim.entities.offload import SERVICE_BLOCK as BLOCK, service_times
     from sim.rng import Stream
 
     d = load_timings(data_dir / "timings.json").get("small")

@@ -7,7 +7,7 @@ import pytest
 
 from sim import metrics
 from sim.build import load_traces
-from sim.run import run
+from tests.rows import run_with_rows
 from sim.scenario_io import apply_overrides, read_yaml, validate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -17,8 +17,7 @@ SCENARIO = ROOT / "scenarios" / "bandwidth_allocation.yaml"
 def simulate(overrides: dict, replication: int = 0):
     data = apply_overrides(read_yaml(SCENARIO), overrides, str(SCENARIO))
     sc = validate(data, str(SCENARIO))
-    result = run(sc, load_traces(sc, SCENARIO.parent), replication=replication)
-    inf = metrics.inferences_frame(result)
+    result, inf = run_with_rows(sc, load_traces(sc, SCENARIO.parent), replication=replication)
     return result, metrics.frames(result)[0], inf
 
 

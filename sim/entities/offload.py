@@ -1,0 +1,106 @@
+"""The one offload chain: an input leaves the device, crosses the network, is served, comes back.
+
+Each offloaded input is its own uplink flow, its own server job and its own downlink
+flow, in both time drivers: what crosses the network interacts with everything else
+there, so nothing of it is drawn in bulk.  The chain: uplink flow (from when the input
+is ready: its on-device part done), uplink path latency, server job, downlink flow,
+downlink path latency; then the group's recorder counts it if it is done by the
+horizon.  A flow cut by an outage fails the inference (counted as failed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+from sim.entities.energy import JobEnergy
+from sim.entities.link import DirectedLink, Network
+from sim.entities.server import Server
+from sim.rng import Stream
+from sim.traces import TimingDistribution
+
+NAN = float("nan")
+SERVICE_BLOCK = 1024  # server job times drawn per numpy call
+
+
+@dataclass
+class OffloadTarget:
+    """A server as seen from one access point: the routes there and back, its timing."""
+
+    index: int
+    server: Server
+    up: Sequence[DirectedLink]
+    down: Sequence[DirectedLink]
+    up_latency_s: float
+    down_latency_s: float
+    timing: TimingDistribution
+    speed_factor: float
+    service_times: Iterator[float]  # the server's job times, shared by its targets (:func:`service_times`)
+    accuracy: float | None
+    energy: JobEnergy
+
+    def __post_init__(self):
+        self.up_name, self.down_name = self.up[0].name, self.down[-1].name
+        self.up_class = self.down_class = None  # the network's flow classes, set on first use
+
+
+def service_times(timing: TimingDistribution, speed_factor: float, stream: Stream) -> Iterator[float]:
+    """A server's job service times in seconds, drawn a block at a time: the values that
+    ``timing.sample(stream.random()) / speed_factor`` gives one at a time, bit for bit."""
+    while True:
+        yield from (timing.sample_many(stream.randoms(SERVICE_BLOCK)) / speed_factor).tolist()
+
+
+class Offload:
+    """One offloaded input of device ``d``, as a chain of callbacks (no SimPy process:
+    each step is called by the network, the server or a timer when the previous one
+    ends).  Its events: the start (when the input is ready), the network's completion
+    timers, the uplink latency and the server job.  The downlink latency needs no event:
+    nothing follows it, so the inference is done ``down_latency_s`` after its last bit."""
+
+    __slots__ = ("g", "d", "arrival_s", "t", "correct", "compute_j", "map_", "service")
+
+    def __init__(self, group, d: int, arrival_s: float, t: OffloadTarget, correct: bool, compute_j: float,
+                 map_: float = NAN):
+        self.g, self.d, self.arrival_s, self.t = group, d, arrival_s, t
+        self.correct, self.compute_j, self.map_ = correct, compute_j, map_
+
+    def start(self, _ev=None) -> None:
+        """The input leaves the device: its uplink flow."""
+        t, net = self.t, self.g.net
+        if t.up_class is None:
+            t.up_class = net.flow_class(t.up)
+        net.send_then(t.up_class, self.g.p.input_bytes, self._uploaded)
+
+    def _uploaded(self, cut: bool) -> None:
+        g, t = self.g, self.t
+        if cut:
+            g.record.failed += 1  # an outage cut the flow
+            return
+        g.record.rec.flow("inference_input", g.p.input_bytes, t.up_name)
+        if t.up_latency_s:
+            g.env.timeout(t.up_latency_s).callbacks.append(self._arrived)
+        else:
+            self._arrived()
+
+    def _arrived(self, _ev=None) -> None:
+        self.service = next(self.t.service_times)
+        self.t.server.submit_then(self.service, self._served)
+
+    def _served(self) -> None:
+        t, net = self.t, self.g.net
+        if t.down_class is None:
+            t.down_class = net.flow_class(t.down)
+        net.send_then(t.down_class, self.g.p.result_bytes, self._returned)
+
+    def _returned(self, cut: bool) -> None:
+        g, t = self.g, self.t
+        if cut:
+            g.record.failed += 1
+            return
+        g.record.rec.flow("inference_result", g.p.result_bytes, t.down_name)
+        done = g.env._now + t.down_latency_s
+        if done <= g.horizon_s:  # else unfinished at the horizon
+            g.record.offloaded((self.arrival_s, done, self.d, t.index, self.correct, self.map_, self.compute_j,
+                                t.energy.job_j(self.service)))
+            g.record.maybe_flush()

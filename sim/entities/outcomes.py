@@ -1,0 +1,88 @@
+"""The outcome samplers: k inferences drawn at once from the traces, one sampler per family.
+
+A draw gives, per inference, everything that does not depend on the state of the
+simulation when it arrives: routing uniforms or the exit its record takes,
+correctness uniforms or correctness at that exit, compute seconds on the device and
+their energy.  Both time drivers (:mod:`sim.entities.device`) draw through these, so
+request and scale mode see the same values for the same seed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.entities.energy import DeviceEnergy
+from sim.policies.routing import EXTENSION, exit_table
+from sim.rng import Stream
+from sim.traces import ExitCondition, TimingDistribution
+
+
+@dataclass
+class Draws:
+    """k inferences: ``u_route`` (whole-model routing uniforms, or None), ``exits``
+    (early-exit: the exit each takes, else None), ``correct`` (early-exit: correctness at
+    that exit) or ``u_correct`` (whole-model: a uniform compared with the accuracy of the
+    model that serves it), ``seconds`` and ``energy_j`` of on-device compute."""
+
+    seconds: np.ndarray
+    energy_j: np.ndarray
+    u_route: np.ndarray | None = None
+    u_correct: np.ndarray | None = None
+    exits: np.ndarray | None = None
+    correct: np.ndarray | None = None
+
+
+class WholeModelSampler:
+    """A device running one model: routing and correctness uniforms, compute time from
+    the timing distribution over the declared speed factor."""
+
+    family = "whole"
+
+    def __init__(self, timing: TimingDistribution, speed_factor: float, energy: DeviceEnergy,
+                 route_rng: Stream, outcome_rng: Stream, service_rng: Stream):
+        self.timing, self.speed, self.energy = timing, speed_factor, energy
+        self.route_rng, self.outcome_rng, self.service_rng = route_rng, outcome_rng, service_rng
+
+    def draw(self, k: int) -> Draws:
+        u_route = self.route_rng.randoms(k)
+        u_correct = self.outcome_rng.randoms(k)
+        seconds = self.timing.sample_many(self.service_rng.randoms(k)) / self.speed
+        return Draws(seconds, self.energy.compute_j(seconds, self.timing.macs or 0.0), u_route=u_route,
+                     u_correct=u_correct)
+
+
+class EarlyExitSampler:
+    """A MEANet device: each input is an exit record drawn uniformly; the (pure) routing
+    policy's exit for every record is computed once; the main block runs unless the
+    policy sends raw inputs, the adaptive and extension blocks too for the extension exit."""
+
+    family = "early_exit"
+
+    def __init__(self, blocks: tuple[TimingDistribution, ...], speed_factor: float, records: ExitCondition, policy,
+                 energy: DeviceEnergy, outcome_rng: Stream, service_rng: Stream):
+        self.main, self.adaptive, self.extension = blocks
+        self.speed, self.energy, self.runs_main = speed_factor, energy, policy.runs_main
+        self.outcome_rng, self.service_rng = outcome_rng, service_rng
+        f = records.columns
+        self.n_records = len(records)
+        self.exit_of = exit_table(policy, f)
+        self.correct_of = np.choose(self.exit_of, [np.asarray(f[c]).astype(bool)
+                                                   for c in ("main_correct", "ext_correct", "cloud_correct")])
+        self.main_macs = self.main.macs or 0.0
+        self.ext_macs = (self.adaptive.macs or 0.0) + (self.extension.macs or 0.0)
+
+    def draw(self, k: int) -> Draws:
+        i = self.outcome_rng.integers(k, self.n_records)
+        exits = self.exit_of[i]
+        if self.runs_main:
+            u = self.service_rng.randoms(k)
+            ext = exits == EXTENSION
+            seconds = self.main.sample_many(u) / self.speed
+            seconds = seconds + np.where(
+                ext, (self.adaptive.sample_many(u) + self.extension.sample_many(u)) / self.speed, 0.0)
+            energy = self.energy.compute_j(seconds, np.where(ext, self.main_macs + self.ext_macs, self.main_macs))
+        else:
+            seconds = energy = np.zeros(k)
+        return Draws(seconds, energy, exits=exits, correct=self.correct_of[i])
