@@ -83,7 +83,8 @@ class FairShareLink:
             if self.changed.triggered:
                 self.changed = self.env.event()
             self._advance()
-            for f in [f for f, left in self.flows.items() if left <= 1e-6]:
+            rate = self.capacity / len(self.flows)
+            for f in [f for f, left in self.flows.items() if left <= rate * 1e-9]:  # within 1 ns of done
                 del self.flows[f]
                 f.succeed()
 
@@ -145,11 +146,11 @@ def simulate(sc, traces, seed=1):
     def device(g, policy, table):
         cpu = simpy.Resource(env, 1)
         rate = g.arrivals.rate_hz
-        if g.arrivals.process == "periodic":
-            yield env.timeout(rnd.random() / rate)
-        while env.now < horizon:
+        periodic = g.arrivals.process == "periodic"
+        yield env.timeout(rnd.random() / rate if periodic else rnd.expovariate(rate))
+        while True:
             env.process(inference(g, cpu, outcome(g, policy, table), env.now))
-            yield env.timeout(1 / rate if g.arrivals.process == "periodic" else rnd.expovariate(rate))
+            yield env.timeout(1 / rate if periodic else rnd.expovariate(rate))
 
     for g in sc.device_groups:
         policy = sc.routing_of(g)

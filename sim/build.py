@@ -20,7 +20,7 @@ from sim.entities.energy import DeviceEnergy, JobEnergy
 from sim.entities.link import DirectedLink, Network
 from sim.entities.offload import OffloadTarget, service_times
 from sim.entities.outcomes import EarlyExitSampler, WholeModelSampler
-from sim.entities.updates import UpdateController, UpdateState
+from sim.entities.updates import UpdateController, UpdateParams, UpdateState
 from sim.entities.server import Server
 from sim.recorder import Recorder
 from sim.rng import Streams
@@ -201,7 +201,7 @@ def build(scenario: Scenario, traces: LoadedTraces, streams: Streams, sink=None)
     controllers = []
     aps = {ap.name: ap for ap in scenario.access_points}
     for (ap, edge, _), sts in states.items():
-        job = sts[0].spec.updates.job
+        job = scenario.device_groups[sts[0].index].updates.job
         jt = traces.timings[job.trace]
         controllers.append(UpdateController(
             env, sts, scenario.policies.allocation, network, targets_by_ap[ap][edge], aps[ap].uplink_bps,
@@ -251,7 +251,8 @@ def _update_state(env, i, g, traces, targets_by_ap, streams, states):
     if g.updates.edge not in targets_by_ap[g.access_point]:
         raise BuildError(f"device_groups[{i}].updates.edge",
                          f"no route from access point {g.access_point!r} to server {g.updates.edge!r}")
-    st = UpdateState(env, i, g, traces.surfaces[g.updates.surface], streams[f"group/{g.name}/drift"])
+    st = UpdateState(env, i, UpdateParams.of(g.count, g.updates), traces.surfaces[g.updates.surface],
+                     streams[f"group/{g.name}/drift"])
     states.setdefault((g.access_point, g.updates.edge, g.updates.period_s), []).append(st)
     return st, targets_by_ap[g.access_point][g.updates.edge]
 

@@ -54,18 +54,20 @@ def timeline(result: RunResult, x: np.ndarray | None = None) -> pd.DataFrame:
             pg = per_group[:, gi]
             out[f"group:{g.name}:accuracy"] = _ratio(pg[:, C["correct"]], pg[:, C["n"]])
             out[f"group:{g.name}:map"] = _ratio(pg[:, C["map_sum"]], pg[:, C["map_n"]])
+    cols = {}
     bits = np.diff(np.asarray(r.samples_link_bits), axis=0)
     for j, name in enumerate(r.link_names):
         thr = bits[:, j] / dt
-        out[f"link:{name}:throughput_bps"] = thr
-        out[f"link:{name}:utilisation"] = thr / result.link_capacity_bps[name]
+        cols[f"link:{name}:throughput_bps"] = thr
+        cols[f"link:{name}:utilisation"] = thr / result.link_capacity_bps[name]
     qa = np.diff(np.asarray(r.samples_queue_area), axis=0)
     ba = np.diff(np.asarray(r.samples_busy_area), axis=0)
     ins = np.asarray(r.samples_in_system)[1:]
     for j, name in enumerate(r.server_names):
-        out[f"server:{name}:queue_length_mean"] = qa[:, j] / dt
-        out[f"server:{name}:utilisation"] = ba[:, j] / (dt * result.server_workers[name])
-        out[f"server:{name}:in_system_end"] = ins[:, j]
+        cols[f"server:{name}:queue_length_mean"] = qa[:, j] / dt
+        cols[f"server:{name}:utilisation"] = ba[:, j] / (dt * result.server_workers[name])
+        cols[f"server:{name}:in_system_end"] = ins[:, j]
+    out = pd.concat([out, pd.DataFrame(cols, index=out.index)], axis=1)
     return out
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable
 
@@ -13,6 +15,10 @@ from sim.rng import Streams
 from sim.simclock import event_ids
 
 PROGRESS_STEPS = 100  # progress callbacks per run (equal slices of simulated time)
+# allocations between young collections while the event loop runs (Python's default: 700): each
+# young collection also walks the containers of every block in progress (one per device group),
+# so with the default their cost grew with the square of the number of groups
+YOUNG_COLLECTION_OBJECTS = 100_000
 
 
 @dataclass
@@ -34,7 +40,8 @@ def run(scenario: Scenario, traces: LoadedTraces, replication: int = 0,
     t0 = time.perf_counter()
     model: Model = build(scenario, traces, Streams(scenario.seed, replication), sink)
     env, horizon = model.env, scenario.horizon_s
-    events = run_until(env, horizon, progress)
+    with frozen_heap():
+        events = run_until(env, horizon, progress)
     finish(model)
     model.network.advance()
     for s in model.servers:
@@ -52,6 +59,26 @@ def run(scenario: Scenario, traces: LoadedTraces, replication: int = 0,
               "model_installs": sum(u.installs for u in ups)}
     return RunResult(scenario, replication, r, {l.name: l.capacity_bps for l in model.network.links},
                      {s.name: s.workers for s in model.servers}, events, time.perf_counter() - t0, extras)
+
+
+@contextmanager
+def frozen_heap():
+    """Objects that exist before the event loop (the model: per-device lists of state,
+    traces) are moved out of the cyclic garbage collector's reach while it runs, and
+    given back after.  A full collection visits every element of every list it walks,
+    and full collections come more often as the model grows, so without this the
+    collector's cost grows with the square of the device count (measured: 0.37 s of a
+    10,000-device run, 2.8 s of a 40,000-device one).  Garbage from before is collected
+    first, so nothing stale is kept alive."""
+    gc.collect()
+    gc.freeze()
+    thresholds = gc.get_threshold()
+    gc.set_threshold(YOUNG_COLLECTION_OBJECTS, *thresholds[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
 
 
 def run_until(env, horizon_s: float, progress: Callable[[float], None] | None = None,

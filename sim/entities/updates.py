@@ -20,6 +20,8 @@ import math
 
 import simpy
 
+from dataclasses import dataclass
+
 from sim.policies.allocation import AllocationContext, DeviceType
 from sim.traces import AdaptationSurface, TimingDistribution
 
@@ -38,13 +40,43 @@ def cema_pass_fraction(surface: AdaptationSurface, condition: str) -> float:
     return sum(ok) / len(ok)
 
 
+@dataclass(frozen=True)
+class UpdateParams:
+    """What the update loop needs of a group's ``updates`` block (built by :mod:`sim.build`).
+    ``drift_segments``: ((start_s, condition key), ...) for fixed segments, else empty and
+    ``switching``: (mean holding seconds, (condition key, ...))."""
+
+    count: int
+    period_s: float
+    sample_bytes: int
+    samples_per_s: float
+    model_bytes: int | None  # None: the surface's measured student payload
+    payload_bits: int
+    drift_segments: tuple[tuple[float, str], ...]
+    switching: tuple[float, tuple[str, ...]] | None
+    job_batch_size: int
+    job_train_factor: float
+    job_epochs: int
+    job_speed_factor: float
+
+    @classmethod
+    def of(cls, count: int, u) -> "UpdateParams":
+        """From a scenario's ``updates`` block (config.Updates) for a group of ``count`` devices."""
+        d, j = u.drift, u.job
+        return cls(count, u.period_s, u.sample_bytes, u.samples_per_s, u.model_bytes, u.payload_bits,
+                   tuple((x.start_s, f"{x.corruption}/{x.severity}") for x in d.segments),
+                   (d.switching.mean_holding_s, tuple(c.key for c in d.switching.conditions)) if d.switching else None,
+                   j.batch_size, j.train_factor, j.epochs, j.speed_factor)
+
+
 class UpdateState:
     """Model versions and edge knowledge of one device group."""
 
-    def __init__(self, env: simpy.Environment, index: int, spec, surface: AdaptationSurface, drift_rng):
-        self.env, self.index, self.spec, self.surface = env, index, spec, surface
-        u = spec.updates
-        n = spec.count
+    def __init__(self, env: simpy.Environment, index: int, params: UpdateParams, surface: AdaptationSurface,
+                 drift_rng):
+        self.env, self.index, self.p, self.surface = env, index, params, surface
+        u = params
+        n = params.count
         setup = surface.setup
         self.model_bits = 8.0 * (u.model_bytes or setup["payload_bytes"]) * u.payload_bits / 32
         # the smallest measured delivery: the normalisation parameters (a rounded grid value)
@@ -63,9 +95,7 @@ class UpdateState:
         self.offload = False  # the distributed baseline: inputs go to the edge (set_offload)
         self.listeners: list = []  # the device group: told before every change of this state
         self.drift_rng = drift_rng
-        d = u.drift
-        self.condition = (f"{d.segments[0].corruption}/{d.segments[0].severity}" if d.segments
-                          else d.switching.conditions[0].key)
+        self.condition = u.drift_segments[0][1] if u.drift_segments else u.switching[1][0]
         self.acc = [0.0] * n
         self.map = [0.0] * n
         self._pass: dict[str, float] = {}
@@ -73,17 +103,17 @@ class UpdateState:
         env.process(self._drift())
 
     def _drift(self):
-        d = self.spec.updates.drift
-        if d.segments:
-            for seg in d.segments[1:]:
-                yield self.env.timeout(seg.start_s - self.env.now)
+        p = self.p
+        if p.drift_segments:
+            for start_s, condition in p.drift_segments[1:]:
+                yield self.env.timeout(start_s - self.env.now)
                 self._before_change()
-                self.condition = f"{seg.corruption}/{seg.severity}"
+                self.condition = condition
                 self.refresh_all()
         else:
-            keys = [c.key for c in d.switching.conditions]
+            mean_holding_s, keys = p.switching
             while True:
-                yield self.env.timeout(self.drift_rng.exponential(d.switching.mean_holding_s))
+                yield self.env.timeout(self.drift_rng.exponential(mean_holding_s))
                 others = [k for k in keys if k != self.condition]
                 self._before_change()
                 self.condition = others[self.drift_rng.integer(len(others))]
@@ -111,7 +141,7 @@ class UpdateState:
             self.map[d] = s.value(c, 0, 0, "map")
 
     def refresh_all(self) -> None:
-        for d in range(self.spec.count):
+        for d in range(self.p.count):
             self.refresh(d)
 
     def install(self, d: int, version: int, condition: str, samples: float, phi: float) -> bool:
@@ -139,9 +169,9 @@ class UpdateState:
         return self._pass[self.condition]
 
     def device_types(self) -> list[tuple[list[int], DeviceType]]:
-        u = self.spec.updates
+        u = self.p
         groups: dict[tuple, list[int]] = {}
-        for d in range(self.spec.count):
+        for d in range(u.count):
             groups.setdefault((self.samples_known(d), self.map[d]), []).append(d)
         cond = self.condition
         out = []
@@ -168,7 +198,7 @@ class UpdateController:
         self.env, self.states, self.policy, self.network = env, states, policy, network
         self.target, self.capacity_bps = target, capacity_bps
         self.teacher, self.student, self.job_rng, self.recorder = teacher, student, job_rng, recorder
-        self.period_s = states[0].spec.updates.period_s
+        self.period_s = states[0].p.period_s
         env.process(self._periods())
 
     def _periods(self):
@@ -187,13 +217,13 @@ class UpdateController:
                     self.env.process(self._chain(st, d, dec, weight))
 
     def _job_s(self, st: UpdateState, samples: float) -> float:
-        j = st.spec.updates.job
+        p = st.p
         u = self.job_rng.random()
-        per_sample = (self.teacher.sample(u) + self.student.sample(u)) / j.batch_size
-        return samples * per_sample * j.train_factor * j.epochs / j.speed_factor
+        per_sample = (self.teacher.sample(u) + self.student.sample(u)) / p.job_batch_size
+        return samples * per_sample * p.job_train_factor * p.job_epochs / p.job_speed_factor
 
     def _chain(self, st: UpdateState, d: int, dec, weight: float):
-        env, t, u = self.env, self.target, st.spec.updates
+        env, t, u = self.env, self.target, st.p
         condition = st.condition
         total = int(dec.samples)
         chunk = dec.chunk_samples or total
