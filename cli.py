@@ -97,7 +97,8 @@ def _print_summary(summary: dict, result, folder: Path) -> None:
     from rich.table import Table
 
     table = Table(title=f"{summary['scenario']} (seed {summary['seed']})", show_header=False)
-    for key in ("devices", "horizon_s", "inferences", "offloaded_fraction", "mean_accuracy", "mean_map", "latency_p50_s",
+    for key in ("devices", "horizon_s", "arrivals", "inferences", "unfinished_inferences", "failed_inferences",
+                "offloaded_fraction", "mean_accuracy", "mean_map", "latency_p50_s",
                 "latency_p95_s", "latency_p99_s", "bytes_up", "bytes_down", "energy_j"):
         value = summary.get(key)
         table.add_row(key, f"{value:,.4g}" if isinstance(value, float) else f"{value:,}" if value is not None else "-")
