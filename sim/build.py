@@ -226,9 +226,12 @@ def _group(env, i, g, scenario, traces, targets_by_ap, streams, states, network,
     energy = DeviceEnergy.of(g.energy)
     params = GroupParams(i, g.name, g.count, g.arrivals.process, g.arrivals.rate_hz, g.input_bytes, g.result_bytes,
                          energy)
-    record = recorder.group(g.count, g.input_bytes, g.result_bytes, energy.radio_j(g.input_bytes, g.result_bytes))
     prefix = f"group/{g.name}/"
     policy = scenario.routing_of(g)
+    reach = targets_by_ap[g.access_point]
+    names = {t for _, t in policy.targets()} | ({g.updates.edge} if g.updates is not None else set())
+    record = recorder.group(g.count, g.input_bytes, g.result_bytes, energy.radio_j(g.input_bytes, g.result_bytes),
+                            [reach[n].index for n in names if n in reach])
     common = dict(network=network, record=record, policy=policy, targets=targets_by_ap[g.access_point],
                   arrival_rng=streams[prefix + "arrivals"], horizon_s=scenario.horizon_s,
                   driver=scenario.fidelity.mode)

@@ -17,8 +17,10 @@ from sim.sketch import ALPHA
 
 
 def cells(result: RunResult) -> np.ndarray:
-    """Sums per (window, group, place, exit, column): every group's table side by side."""
-    return np.stack([g.table for g in result.recorder.groups], axis=1)
+    """Sums per (window, group, place, exit, column), every group's table side by side, with
+    place 0 the device and place 1 all of the group's servers together."""
+    return np.stack([np.stack([g.table[:, 0], g.table[:, 1:].sum(axis=1)], axis=1)
+                     for g in result.recorder.groups], axis=1)
 
 
 def _ratio(a, b):

@@ -3,8 +3,10 @@
 Memory is O(devices + windows), not O(inferences):
 
 * per group, a table of sums per (window, place, exit) (:data:`COLUMNS`): ``place`` 0 is
-  the device, ``p + 1`` server ``p``; ``exit`` 0 main block or whole local model, 1
-  extension block, 2 offloaded.  An inference counts in the window of its finish time;
+  the device, ``i + 1`` the group's ``i``-th offload target (only the servers the group
+  can reach: the table does not grow with the servers of the run); ``exit`` 0 main block
+  or whole local model, 1 extension block, 2 offloaded.  An inference counts in the
+  window of its finish time;
 * per group and device, totals of on-device and of offloaded inferences (kept apart and
   added at the end, so each total is summed in one fixed order whatever the driver);
 * latencies in a :class:`~sim.sketch.LatencySketch` per group and exit;
@@ -55,10 +57,13 @@ class GroupRecord:
     """The aggregates of one device group."""
 
     def __init__(self, rec: "Recorder", index: int, count: int, input_bytes: int, result_bytes: int,
-                 radio_j: float):
+                 radio_j: float, targets: list[int]):
         self.rec, self.index, self.count = rec, index, count
         self.input_bytes, self.result_bytes, self.radio_j = input_bytes, result_bytes, radio_j
-        self.table = np.zeros((rec.windows, rec.places, EXITS, len(COLUMNS)))
+        self.targets = sorted(targets)  # server indices this group offloads to: places 1, 2, ...
+        self._place = np.zeros(max(len(rec.server_names), 1), dtype=np.int64)  # server index -> place
+        self._place[self.targets] = np.arange(1, len(self.targets) + 1)
+        self.table = np.zeros((rec.windows, 1 + len(self.targets), EXITS, len(COLUMNS)))
         self.local_totals = {k: np.zeros(count) for k in ("n", "correct", "latency_sum", "compute_energy_j")}
         self.offload_totals = {k: np.zeros(count) for k in ("n", "correct", "latency_sum", "compute_energy_j")}
         self.arrivals = 0  # every arrival before the horizon, counted by the driver
@@ -123,7 +128,7 @@ class GroupRecord:
                 "radio_energy_j": np.full(k, self.radio_j), "server_energy_j": server_j}
         if has_map.any():
             cols.update(map_sum=np.where(has_map, map_, 0.0), map_n=has_map.astype(float))
-        self._add(done, place + 1, OFFLOAD_EXIT, cols)
+        self._add(done, self._place[place], OFFLOAD_EXIT, cols)
         for name, values in (("n", None), ("correct", correct), ("latency_sum", latency),
                              ("compute_energy_j", compute_j)):
             self.offload_totals[name] += np.bincount(device, weights=values, minlength=self.count)
@@ -145,7 +150,7 @@ class GroupRecord:
         """Add ``cols`` (None: ones) into the table cells of each inference."""
         w = np.minimum((done_s / self.rec.window_s).astype(np.int64), self.rec.windows - 1)
         lo, hi = int(w.min()), int(w.max())
-        per_window = self.rec.places * EXITS
+        per_window = self.table.shape[1] * EXITS
         cell = (w - lo) * per_window + np.asarray(place) * EXITS + np.asarray(exit_)
         span = (hi - lo + 1) * per_window
         view = self.table[lo:hi + 1].reshape(span, len(COLUMNS))
@@ -172,7 +177,6 @@ class Recorder:
         self.link_names, self.server_names = link_names, server_names
         self.horizon_s, self.window_s = horizon_s, window_s
         self.windows = window_count(horizon_s, window_s)
-        self.places = 1 + len(server_names)
         self.sink = sink
         self.groups: list[GroupRecord] = []
         self.sketch: LatencySketch | None = None
@@ -185,8 +189,10 @@ class Recorder:
         self.samples_busy_area: list[list[float]] = []
         self.samples_in_system: list[list[int]] = []
 
-    def group(self, count: int, input_bytes: int, result_bytes: int, radio_j: float) -> GroupRecord:
-        g = GroupRecord(self, len(self.groups), count, input_bytes, result_bytes, radio_j)
+    def group(self, count: int, input_bytes: int, result_bytes: int, radio_j: float,
+              targets: list[int] = ()) -> GroupRecord:
+        """The record of the next device group, which offloads to the servers ``targets`` (indices)."""
+        g = GroupRecord(self, len(self.groups), count, input_bytes, result_bytes, radio_j, list(targets))
         self.groups.append(g)
         self.sketch = LatencySketch(len(self.groups) * EXITS)
         return g

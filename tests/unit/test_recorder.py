@@ -9,7 +9,7 @@ from sim.sketch import ALPHA, LatencySketch
 
 def make(horizon_s=10.0, window_s=5.0, servers=("edge",)):
     rec = Recorder(["l.up"], list(servers), horizon_s, window_s)
-    g = rec.group(count=3, input_bytes=100, result_bytes=10, radio_j=0.5)
+    g = rec.group(count=3, input_bytes=100, result_bytes=10, radio_j=0.5, targets=[0])
     return rec, g
 
 
@@ -32,12 +32,21 @@ def test_offloaded_rows_are_summed_with_their_bytes_and_radio_energy():
     g.offloaded((0.0, 0.5, 2, 0, True, float("nan"), 0.01, 0.2))
     g.offloaded((1.0, 6.5, 2, 0, False, 0.8, 0.02, 0.3))
     rec.finish()
-    cell0, cell1 = g.table[0, 1, 2], g.table[1, 1, 2]  # place 1 = server 0, exit 2 = offloaded
+    cell0, cell1 = g.table[0, 1, 2], g.table[1, 1, 2]  # place 1 = the group's first target, exit 2 = offloaded
     assert cell0[C["n"]] == 1 and cell0[C["bytes_up"]] == 100 and cell0[C["radio_energy_j"]] == 0.5
     assert cell1[C["map_sum"]] == pytest.approx(0.8) and cell1[C["map_n"]] == 1 and cell0[C["map_n"]] == 0
     tot = g.device_totals()
     assert tot["offloaded"].tolist() == [0, 0, 2] and tot["bytes_down"].tolist() == [0, 0, 20]
     assert tot["latency_sum"][2] == pytest.approx(0.5 + 5.5)
+
+
+def test_a_group_keeps_places_only_for_its_own_targets():
+    rec = Recorder(["l"], [f"s{i}" for i in range(50)], 10.0, 5.0)
+    g = rec.group(count=1, input_bytes=1, result_bytes=1, radio_j=0.0, targets=[37])
+    assert g.table.shape[1] == 2
+    g.offloaded((0.0, 1.0, 0, 37, True, float("nan"), 0.0, 0.0))
+    rec.finish()
+    assert g.table[0, 1, 2, C["n"]] == 1 and g.table.sum() > 0
 
 
 def test_window_count_matches_the_sampler():
