@@ -40,9 +40,12 @@ class LatencySketch:
         """Count ``values`` under ``keys`` (an array of the same length, or one key)."""
         if len(values) == 0:
             return
-        if np.ndim(keys):
-            cell = np.asarray(keys, dtype=np.int64) * self.buckets + self.index(values)
-            self.counts += np.bincount(cell, minlength=self.counts.size).reshape(self.counts.shape)
+        if np.ndim(keys):  # only the rows of the keys present (the sketch has a row per group and exit)
+            keys = np.asarray(keys, dtype=np.int64)
+            lo, hi = int(keys.min()), int(keys.max())
+            cell = (keys - lo) * self.buckets + self.index(values)
+            self.counts[lo:hi + 1] += np.bincount(cell, minlength=(hi - lo + 1) * self.buckets).reshape(
+                hi - lo + 1, self.buckets)
         else:
             self.counts[int(keys)] += np.bincount(self.index(values), minlength=self.buckets)
 
