@@ -27,3 +27,21 @@ def test_run_writes_a_complete_results_folder(tmp_path):
     timeline = pd.read_parquet(folder / "timeline.parquet")
     assert len(timeline) == 12 and "link:ap1.up:utilisation" in timeline and "server:edge:queue_length_mean" in timeline
     assert "mean_accuracy" in r.stdout and str(folder) in r.stdout.replace("\n", "")
+
+
+def test_requests_flag_streams_one_row_per_finished_inference(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "cli", "run", "tests/data/cross_mode/overloaded_uplink.yaml",
+                        "--requests", "--quiet", "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    (folder,) = (tmp_path / "overloaded_uplink").iterdir()
+    assert not [p for p in (tmp_path / "overloaded_uplink").iterdir() if p.name.startswith(".")]  # no partial left
+    rows = pd.read_parquet(folder / "requests.parquet")
+    s = json.loads((folder / "summary.json").read_text())
+    assert len(rows) == s["inferences"] and s["unfinished_inferences"] > 0
+    assert s["arrivals"] == s["inferences"] + s["unfinished_inferences"] + s["failed_inferences"]
+    assert rows["bytes_up"].sum() == s["bytes_up"] and rows["correct"].mean() == s["mean_accuracy"]
+    assert (rows["place"] >= 0).mean() == s["offloaded_fraction"]
+    assert (rows["done_s"] <= s["horizon_s"]).all() and (rows["done_s"] >= rows["arrival_s"]).all()
+    lat = (rows["done_s"] - rows["arrival_s"]).sort_values().to_numpy()
+    exact_p95 = lat[int(0.95 * (len(lat) - 1))]
+    assert abs(s["latency_p95_s"] / exact_p95 - 1) <= s["latency_quantile_relative_error"]
