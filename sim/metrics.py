@@ -49,14 +49,14 @@ def timeline(result: RunResult, x: np.ndarray | None = None) -> pd.DataFrame:
     out["offloaded_fraction"] = _ratio(x[:, :, 1:, :, C["n"]].sum(axis=(1, 2, 3)), n)
     out["extension_fraction"] = _ratio(x[:, :, :, 1, C["n"]].sum(axis=(1, 2)), n)
     out["energy_j_per_inference"] = _ratio(col("compute_energy_j") + col("radio_energy_j"), n)
+    cols = {}  # the per-group, link and server columns (hundreds at scale), added at once
     groups = result.scenario.device_groups
     if len(groups) > 1:
         per_group = x.sum(axis=(2, 3))  # (window, group, column)
         for gi, g in enumerate(groups):
             pg = per_group[:, gi]
-            out[f"group:{g.name}:accuracy"] = _ratio(pg[:, C["correct"]], pg[:, C["n"]])
-            out[f"group:{g.name}:map"] = _ratio(pg[:, C["map_sum"]], pg[:, C["map_n"]])
-    cols = {}
+            cols[f"group:{g.name}:accuracy"] = _ratio(pg[:, C["correct"]], pg[:, C["n"]])
+            cols[f"group:{g.name}:map"] = _ratio(pg[:, C["map_sum"]], pg[:, C["map_n"]])
     bits = np.diff(np.asarray(r.samples_link_bits), axis=0)
     for j, name in enumerate(r.link_names):
         thr = bits[:, j] / dt
