@@ -80,7 +80,10 @@ class DeviceGroup:
         self.family = sampler.family
         self.exact = driver == "request"
         self.ahead = not self.exact and updates is None  # pure: pass each block as soon as it is drawn
-        self.busy = [0.0] * params.count
+        # groups passed ahead whose routing does not depend on the queue queue a block at once
+        # (:meth:`_queue_block`); the others one arrival at a time (:meth:`_pass`)
+        self.vector = self.ahead and (self.family == "early_exit" or policy.offload_mask(np.zeros(1)) is not None)
+        self.busy = np.zeros(params.count) if self.vector else [0.0] * params.count
         self._blocks = arrival_blocks(params.arrival_process, params.rate_hz, params.count, arrival_rng)
         self._last_s = 0.0  # the previous block's last arrival
         self.gen = 0  # bumped when the pending wake is superseded
@@ -114,6 +117,7 @@ class DeviceGroup:
             self.mask = None
             return
         mask = self.policy.offload_mask(d.u_route)  # None: the decision depends on the device's backlog
+        self.mask_a = mask
         self.mask = None if mask is None else mask.tolist()
         self.u_route = d.u_route.tolist()
 
@@ -198,8 +202,57 @@ class DeviceGroup:
         else:  # planned ahead, or after the main block: starts at that float time exactly
             call_at(self.env, ready_s, job.start)
 
+    def _queue_block(self, j: int) -> None:
+        """:meth:`_pass` for a whole block of a group passed ahead whose routing is known from
+        its draws: Lindley's recursion (``end = max(device free, arrival) + seconds``, device by
+        device in arrival order) for all its on-device work at once, by a fixed-point iteration
+        over each device's chain of arrivals in the block.  It starts from a lower bound and each
+        round makes one more link of every chain exact with the same ``max`` and ``+`` as one at
+        a time, so when a round changes nothing the values are the sequential ones, bit for bit."""
+        i, d = self.i, self.draws
+        k = np.arange(i, j)
+        if self.family == "early_exit":
+            off = d.exits[i:j] == OFFLOAD
+            run = k
+        else:
+            off = self.mask_a[i:j]
+            run = k[~off]
+        done = np.zeros(j - i)
+        if len(run):
+            order = np.argsort(self.dev_a[run], kind="stable")
+            pos = run[order]
+            t, dv, sec = self.times_a[pos], self.dev_a[pos], d.seconds[pos]
+            first = np.ones(len(dv), dtype=bool)
+            first[1:] = dv[1:] != dv[:-1]
+            free = self.busy[dv]
+            end = t + sec
+            while True:
+                prev = np.where(first, free, np.concatenate(([0.0], end[:-1])))
+                new = np.maximum(prev, t) + sec
+                if np.array_equal(new, end):
+                    break
+                end = new
+            last = np.ones(len(dv), dtype=bool)
+            last[:-1] = dv[1:] != dv[:-1]
+            self.busy[dv[last]] = end[last]
+            done[pos - i] = end
+        self.done = done
+        times, dev = self.times, self.dev
+        if self.family == "early_exit":
+            correct, energy = self.correct, self.energy
+            for kk in k[off].tolist():
+                self._launch(times[kk], dev[kk], self.target, correct[kk], float(done[kk - i]), energy[kk])
+        else:
+            u_correct, target = self.u_correct, self.target
+            for kk in k[off].tolist():
+                t_k = times[kk]
+                self._launch(t_k, dev[kk], target, u_correct[kk] < target.accuracy, t_k, 0.0)
+        self.i = j
+
     def _pass(self, j: int) -> None:
         """Arrivals ``i .. j-1``, in order: route, queue on the device, start offloads."""
+        if self.vector:
+            return self._queue_block(j)
         times, dev, busy, seconds, done = self.times, self.dev, self.busy, self.seconds, self.done
         i = self.i
         if self.family == "early_exit":
