@@ -6,8 +6,10 @@ its outcome sampler (:mod:`sim.entities.outcomes`) draws each block's routing or
 exit, correctness, compute time and energy at once; every offloaded input is one
 :class:`~sim.entities.offload.Offload`.  Each device is a single FIFO
 processor, so its on-device work follows Lindley's recursion (start = max(arrival,
-device free)), computed arrival by arrival in :meth:`DeviceGroup._pass` with no
-events at all.
+device free)), computed with no events at all: arrival by arrival in
+:meth:`DeviceGroup._pass`, or, for a group passed ahead whose routing is known from its
+draws, a block at a time in :meth:`DeviceGroup._queue_block` (the same values, bit for
+bit).
 
 The pass over an arrival reads the state of the simulation at that arrival, and the
 two drivers differ only in *when* the pass runs:
