@@ -300,7 +300,14 @@ def reference_errors(s: Scenario) -> list[tuple[str, str]]:
     for i, g in enumerate(s.device_groups):
         if g.access_point not in aps:
             errors.append((f"device_groups[{i}].access_point", f"undefined access point {g.access_point!r}"))
+    seen_pairs: dict[frozenset, int] = {}
     for i, x in enumerate(s.links):
+        pair = frozenset(x.between)
+        if pair in seen_pairs and len(pair) == 2:
+            a, b = x.between
+            errors.append((f"links[{i}].between", f"links[{seen_pairs[pair]}] already joins {a!r} and {b!r} "
+                                                  "(one link per pair of nodes: routes would use only one)"))
+        seen_pairs.setdefault(pair, i)
         if x.between[0] == x.between[1]:
             errors.append((f"links[{i}].between", f"a link joins two different nodes, found {x.between[0]!r} twice"))
         for j, end in enumerate(x.between):

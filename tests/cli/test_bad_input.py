@@ -74,6 +74,9 @@ CASES = {
     "nan horizon": (mutated("horizon_s", float("nan")), ["horizon_s"]),
     "self-loop link": (mutated("links.0.between", ["ap1", "ap1"]), ["links[0].between", "two different nodes"]),
     "no route to the target": ({**BASE, "links": []}, ["links: no route from access point 'ap1' to server 'edge'"]),
+    "two links between one pair": ({**BASE, "links": BASE["links"] + [{**BASE["links"][0], "name": "bh2",
+                                                                        "between": ["edge", "ap1"]}]},
+                                   ["links[1].between", "links[0] already joins 'edge' and 'ap1'"]),
 }
 
 
