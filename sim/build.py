@@ -99,7 +99,7 @@ def load_traces(scenario: Scenario, base_dir: Path) -> LoadedTraces:
             u = g.updates
             surf = load(f"{f}.updates.surface", u.surface, load_adaptation, surfaces)
             d = u.drift
-            keys = ([(f"{f}.updates.drift.segments[{k}]", f"{x.corruption}/{x.severity}") for k, x in enumerate(d.segments)]
+            keys = ([(f"{f}.updates.drift.segments[{k}]", x.key) for k, x in enumerate(d.segments)]
                     + [(f"{f}.updates.drift.switching.conditions[{k}]", c.key)
                        for k, c in enumerate(d.switching.conditions if d.switching else [])])
             for where, key in keys:
@@ -224,15 +224,14 @@ def finish(model: "Model") -> None:
 def _group(env, i, g, scenario, traces, targets_by_ap, streams, states, network, recorder) -> DeviceGroup:
     """Device group ``i``: its typed parameters, outcome sampler and driver."""
     energy = DeviceEnergy.of(g.energy)
-    params = GroupParams(i, g.name, g.count, g.arrivals.process, g.arrivals.rate_hz, g.input_bytes, g.result_bytes,
-                         energy)
+    params = GroupParams(i, g.name, g.count, g.arrivals.process, g.arrivals.rate_hz, g.input_bytes, g.result_bytes)
     prefix = f"group/{g.name}/"
     policy = scenario.routing_of(g)
     reach = targets_by_ap[g.access_point]
     names = {t for _, t in policy.targets()} | ({g.updates.edge} if g.updates is not None else set())
     record = recorder.group(g.count, g.input_bytes, g.result_bytes, energy.radio_j(g.input_bytes, g.result_bytes),
                             [reach[n].index for n in names if n in reach])
-    common = dict(network=network, record=record, policy=policy, targets=targets_by_ap[g.access_point],
+    common = dict(network=network, record=record, policy=policy, targets=reach,
                   arrival_rng=streams[prefix + "arrivals"], horizon_s=scenario.horizon_s,
                   driver=scenario.fidelity.mode)
     if g.early_exit is not None:

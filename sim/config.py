@@ -96,6 +96,10 @@ class DriftSegment(Frozen):
     corruption: Name
     severity: Annotated[int, Field(ge=1, le=5)]
 
+    @property
+    def key(self) -> str:
+        return f"{self.corruption}/{self.severity}"
+
 
 class DriftSwitching(Frozen):
     """A random switching process: after an exponential holding time (mean

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from sim.entities.energy import DeviceEnergy
 from sim.policies.routing import EXIT_NAMES
 from sim.recorder import C, EXITS, REQUEST_COLUMNS
 from sim.run import RunResult
@@ -79,7 +80,7 @@ def devices(result: RunResult) -> pd.DataFrame:
     frames = []
     for g, rec in zip(sc.device_groups, result.recorder.groups):
         t = rec.device_totals()
-        idle_j = g.energy.idle_power_w * sc.horizon_s
+        idle_j = DeviceEnergy.of(g.energy).idle_j(sc.horizon_s)
         frames.append(pd.DataFrame({
             "group": g.name, "device": np.arange(g.count, dtype=np.int32), "access_point": g.access_point,
             "inferences": t["n"].round().astype(np.int64), "accuracy": _ratio(t["correct"], t["n"]),

@@ -94,9 +94,7 @@ class GroupRecord:
         if map_ is not None:
             cols.update(map_sum=map_, map_n=None, staleness_sum=staleness_s, staleness_n=None)
         self._add(done_s, 0, exit_, cols)
-        for name, values in (("n", None), ("correct", correct), ("latency_sum", latency),
-                             ("compute_energy_j", compute_j)):
-            self.local_totals[name] += np.bincount(device, weights=values, minlength=self.count)
+        self._add_totals(self.local_totals, device, correct, latency, compute_j)
         self.rec.sketch.add(self.index * EXITS + exit_, latency)
         if self.rec.sink is not None:
             nan = np.full(k, np.nan)
@@ -129,9 +127,7 @@ class GroupRecord:
         if has_map.any():
             cols.update(map_sum=np.where(has_map, map_, 0.0), map_n=has_map.astype(float))
         self._add(done, self._place[place], OFFLOAD_EXIT, cols)
-        for name, values in (("n", None), ("correct", correct), ("latency_sum", latency),
-                             ("compute_energy_j", compute_j)):
-            self.offload_totals[name] += np.bincount(device, weights=values, minlength=self.count)
+        self._add_totals(self.offload_totals, device, correct, latency, compute_j)
         self.rec.sketch.add(self.index * EXITS + OFFLOAD_EXIT, latency)
         if self.rec.sink is not None:
             self.rec.sink(dict(group=np.full(k, self.index), device=device, arrival_s=arrival, done_s=done,
@@ -157,6 +153,11 @@ class GroupRecord:
         for name, values in cols.items():
             view[:, C[name]] += np.bincount(cell, weights=values, minlength=span)
 
+    def _add_totals(self, totals: dict, device, correct, latency, compute_j) -> None:
+        for name, values in (("n", None), ("correct", correct), ("latency_sum", latency),
+                             ("compute_energy_j", compute_j)):
+            totals[name] += np.bincount(device, weights=values, minlength=self.count)
+
     def device_totals(self) -> dict[str, np.ndarray]:
         """Per-device totals (DEVICE_TOTALS), on-device and offloaded together."""
         loc, off = self.local_totals, self.offload_totals
@@ -179,7 +180,7 @@ class Recorder:
         self.windows = window_count(horizon_s, window_s)
         self.sink = sink
         self.groups: list[GroupRecord] = []
-        self.sketch: LatencySketch | None = None
+        self._sketch: LatencySketch | None = None
         self.flow_bytes: dict[tuple[str, str], list] = {}  # (link name, purpose) -> [flows, bytes]
         # one row per sampling instant: time, cumulative delivered bits per link,
         # queue-length and busy-worker integrals per server, jobs in system per server
@@ -193,9 +194,17 @@ class Recorder:
               targets: list[int] = ()) -> GroupRecord:
         """The record of the next device group, which offloads to the servers ``targets`` (indices)."""
         g = GroupRecord(self, len(self.groups), count, input_bytes, result_bytes, radio_j, list(targets))
+        if self._sketch is not None:
+            raise RuntimeError("a group was added after the recorder counted latencies")
         self.groups.append(g)
-        self.sketch = LatencySketch(len(self.groups) * EXITS)
         return g
+
+    @property
+    def sketch(self) -> LatencySketch:
+        """The latency sketch, a row per (group, exit): made on first use, once every group exists."""
+        if self._sketch is None:
+            self._sketch = LatencySketch(len(self.groups) * EXITS)
+        return self._sketch
 
     def flow(self, purpose: str, size_bytes: float, link: str) -> None:
         """A finished flow of ``size_bytes`` for ``purpose``, entering at ``link``."""

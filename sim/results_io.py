@@ -85,7 +85,6 @@ class RequestWriter:
         self._writer = pq.ParquetWriter(self.path, REQUEST_SCHEMA)
         self._chunks: list[dict] = []
         self._rows = 0
-        self.rows = 0
 
     def __call__(self, chunk: dict) -> None:
         self._chunks.append(chunk)
@@ -99,7 +98,6 @@ class RequestWriter:
         cols = {c: np.concatenate([np.asarray(ch[c]) for ch in self._chunks]) for c in REQUEST_COLUMNS}
         self._writer.write_table(pa.table({c: pa.array(v, type=REQUEST_SCHEMA.field(c).type, from_pandas=True)
                                            for c, v in cols.items()}, schema=REQUEST_SCHEMA))
-        self.rows += self._rows
         self._chunks, self._rows = [], 0
 
     def close(self) -> Path:

@@ -1,7 +1,9 @@
-"""The one place that touches SimPy's private internals (SimPy 4, pinned below 5).
+"""SimPy's private internals used for scheduling and counting (SimPy 4, pinned below 5).
 
-* :func:`now` reads the clock as ``env._now``: the public ``now`` is a property, a
-  function call per read (3.5% of an event's instructions, measured with cachegrind).
+(The per-event paths of the entities also read the clock as ``env._now`` and a timer's
+value as ``ev._value`` inline: the public ``now`` is a property, a function call per read,
+3.5% of an event's instructions under cachegrind; each such module says so.)
+
 * :func:`call_at` schedules a callback at an *absolute* time.  ``env.timeout(t - now)``
   lands on ``now + (t - now)``, which rounds to a different float than ``t`` when ``now``
   is small against ``t``; a driver that plans ahead must land exactly where a driver that
@@ -17,10 +19,6 @@ from typing import Callable
 
 import simpy
 from simpy.core import NORMAL
-
-
-def now(env: simpy.Environment) -> float:
-    return env._now
 
 
 def call_at(env: simpy.Environment, t: float, callback: Callable[[simpy.Event], None], value=None) -> simpy.Event:

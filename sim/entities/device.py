@@ -41,7 +41,6 @@ import numpy as np
 import simpy
 
 from sim.entities.arrivals import arrival_blocks, arrival_times
-from sim.entities.energy import DeviceEnergy
 from sim.entities.link import Network
 from sim.entities.offload import NAN, Offload, OffloadTarget
 from sim.policies.routing import MAIN, OFFLOAD
@@ -63,7 +62,6 @@ class GroupParams:
     rate_hz: float
     input_bytes: int
     result_bytes: int
-    energy: DeviceEnergy
 
 
 class DeviceGroup:

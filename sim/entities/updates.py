@@ -64,7 +64,7 @@ class UpdateParams:
         """From a scenario's ``updates`` block (config.Updates) for a group of ``count`` devices."""
         d, j = u.drift, u.job
         return cls(count, u.period_s, u.sample_bytes, u.samples_per_s, u.model_bytes, u.payload_bits,
-                   tuple((x.start_s, f"{x.corruption}/{x.severity}") for x in d.segments),
+                   tuple((x.start_s, x.key) for x in d.segments),
                    (d.switching.mean_holding_s, tuple(c.key for c in d.switching.conditions)) if d.switching else None,
                    j.batch_size, j.train_factor, j.epochs, j.speed_factor)
 
