@@ -62,6 +62,7 @@ def main() -> None:
         rows.append(r)
     naive = [last_json([sys.executable, str(ROOT / "benchmarks" / "naive_simpy.py"), "--devices", str(n),
                         "--horizon-s", "3600", "--compare"]) for n in NAIVE]
+    classes = last_json([sys.executable, str(ROOT / "benchmarks" / "flow_classes.py")])
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
     lines = [
         "# Benchmarks", "",
@@ -91,6 +92,12 @@ def main() -> None:
     for r in naive:
         lines.append(f"| {r['devices']:,} | {r['naive_wall_s']} | {r['naive_peak_rss_mb']:.0f} | {r['sim_wall_s']} | "
                      f"{r['speedup']}x | {json.dumps(r['naive'])} | {json.dumps(r['sim'])} |")
+    lines += ["", "Flow classes (`benchmarks/flow_classes.py`): flows of distinct weights (the update loop's) against "
+              "flows of one weight on one link, wall seconds (median of 3) and their ratio (target: a small factor, "
+              "not growing with the flows):", "", "| flows | distinct weights (s) | one weight (s) | ratio |",
+              "|---:|---:|---:|---:|"]
+    for r in classes:
+        lines.append(f"| {r['flows']:,} | {r['distinct_weights_s']} | {r['one_weight_s']} | {r['ratio']} |")
     (ROOT / "benchmarks" / "RESULTS.md").write_text("\n".join(lines) + "\n")
     print("wrote benchmarks/RESULTS.md")
 

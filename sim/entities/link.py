@@ -16,6 +16,12 @@ filling.
 Between recomputations rates are constant, so each component keeps one SimPy
 timeout (its earliest completion) scheduled.
 
+A component forgets its idle classes (no flow in progress) once they outnumber its active
+ones (:meth:`Network._sweep`, amortised O(1) per new class), so the cost of a new class does
+not grow with the history of the run: the update loop makes a class per distinct weight, and
+every period brings new weights.  A swept class that a caller still holds (the offload chain
+keeps one per path) joins again on its next flow; its bits stay counted on its links.
+
 Propagation latency is not part of the fluid model: callers add the path's
 latency after the transfer (see :meth:`Network.path_latency_s`).
 
@@ -34,6 +40,7 @@ from typing import Iterable, Sequence
 import simpy
 
 _EPS_S = 1e-12  # completion-time tolerance (seconds), besides the clock's own resolution
+SWEEP_SLACK = 16  # idle classes a component keeps beyond twice its active ones
 _ULPS = 4.0  # a flow is done when what is left of it is within this many units of rounding
 
 
@@ -47,7 +54,7 @@ def _finish_tolerance_s(now: float) -> float:
 class DirectedLink:
     """One direction of a link: a capacity shared by the flows that cross it."""
 
-    __slots__ = ("name", "capacity_bps", "latency_s", "setup_s", "up", "component", "classes")
+    __slots__ = ("name", "capacity_bps", "latency_s", "setup_s", "up", "component", "classes", "swept_bits")
 
     def __init__(self, name: str, capacity_bps: float, latency_s: float = 0.0, goodput: float = 1.0,
                  setup_s: float = 0.0):
@@ -62,12 +69,13 @@ class DirectedLink:
         self.setup_s = float(setup_s)
         self.up = True  # False during an outage: flows crossing it abort
         self.component: _Component | None = None  # set by the network
-        self.classes: list[FlowClass] = []  # the flow classes whose path crosses it
+        self.classes: list[FlowClass] = []  # the live flow classes whose path crosses it
+        self.swept_bits = 0.0  # bits carried by classes since swept (see :meth:`Network._sweep`)
 
     @property
     def delivered_bits(self) -> float:
         """Bits carried so far, as of the network's last advance (see :meth:`Network.advance`)."""
-        return sum(c.sent_bits for c in self.classes)
+        return self.swept_bits + sum(c.sent_bits for c in self.classes)
 
     def __repr__(self) -> str:
         return f"DirectedLink({self.name!r}, {self.capacity_bps:g} bps)"
@@ -80,7 +88,7 @@ class FlowClass:
     one finishes (processor sharing in virtual time): O(log n) per start or end."""
 
     __slots__ = ("path", "weight", "heap", "served_bits", "rate_bps", "seq", "bottleneck_bps", "setup_s",
-                 "sent_bits")
+                 "sent_bits", "live")
 
     def __init__(self, path: tuple, weight: float):
         self.path = path
@@ -94,6 +102,7 @@ class FlowClass:
         self.sent_bits = 0.0  # all the class's flows together, over the run (link accounting)
         self.bottleneck_bps = min(link.capacity_bps for link in path)
         self.setup_s = sum(link.setup_s for link in path)
+        self.live = True  # False once swept while idle (it joins its component again on its next flow)
 
 
 class _Component:
@@ -104,7 +113,7 @@ class _Component:
 
     def __init__(self, links: list, now: float, on_timer):
         self.links = links
-        self.classes: list[FlowClass] = []  # every class created on these links
+        self.classes: list[FlowClass] = []  # the live classes on these links (active ones and some idle)
         self.active: list[FlowClass] = []
         self.last_s = now
         self.generation = 0  # bumped whenever the pending timer is superseded
@@ -231,6 +240,12 @@ class Network:
     def _class(self, key: tuple) -> FlowClass:
         """The class of ``key`` = (path, weight); a new class joins the components of its links."""
         cls = self.classes[key] = FlowClass(key[0], float(key[1]))
+        self._join(cls)
+        return cls
+
+    def _join(self, cls: FlowClass) -> None:
+        """Register ``cls`` (new, or swept and now sending again) with its links and component."""
+        cls.live = True
         for link in cls.path:
             link.classes.append(cls)
         comps = list({id(l.component): l.component for l in cls.path}.values())
@@ -248,12 +263,35 @@ class Network:
                         link.component = into
         comp = cls.path[0].component
         comp.classes.append(cls)
+        if len(comp.classes) > 2 * len(comp.active) + SWEEP_SLACK:
+            self._sweep(comp, cls)
         comp.find_shared()
         if len(comps) > 1:
             self._reschedule(comp)  # one timer for the merged flows (the new class may start later)
-        return cls
+
+    def _sweep(self, comp: _Component, joining: FlowClass) -> None:
+        """Forget the idle classes of ``comp``: their bits move to their links' ``swept_bits``.
+        Called when the live classes are more than twice the active ones plus a slack, so at
+        most every ``active + slack`` new classes, each time O(live classes)."""
+        keep = []
+        for c in comp.classes:
+            if c.heap or c is joining:
+                keep.append(c)
+                continue
+            c.live = False
+            for link in c.path:
+                link.swept_bits += c.sent_bits
+            c.sent_bits = 0.0
+            key = (c.path, c.weight)
+            if self.classes.get(key) is c:
+                del self.classes[key]
+        comp.classes = keep
+        for link in comp.links:
+            link.classes = [c for c in link.classes if c.live]
 
     def _start(self, cls: FlowClass, size_bits: float, done) -> None:
+        if not cls.live:
+            self._revive(cls)
         if self._down:
             for link in cls.path:
                 if not link.up:
@@ -274,6 +312,11 @@ class Network:
             comp.active.append(cls)
         heapq.heappush(cls.heap, (cls.served_bits + size_bits, cls.seq, size_bits, done))
         self._reschedule(comp)
+
+    def _revive(self, cls: FlowClass) -> None:
+        """A swept class that a caller held sends again: it joins as a new class would."""
+        self.classes.setdefault((cls.path, cls.weight), cls)
+        self._join(cls)
 
     def set_up(self, link: DirectedLink, up: bool) -> None:
         """Start or end an outage of ``link``; at its start every flow crossing it aborts."""
