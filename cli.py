@@ -97,13 +97,14 @@ def _print_summary(summary: dict, result, folder: Path) -> None:
     from rich.table import Table
 
     table = Table(title=f"{summary['scenario']} (seed {summary['seed']})", show_header=False)
-    for key in ("devices", "horizon_s", "arrivals", "inferences", "unfinished_inferences", "failed_inferences",
-                "offloaded_fraction", "mean_accuracy", "mean_map", "latency_p50_s",
+    for key in ("devices", "horizon_s", "arrivals", "completed", "failed", "unfinished", "missed",
+                "offloaded_fraction", "mean_accuracy", "mean_map", "mean_accuracy_all_arrivals",
+                "mean_map_all_arrivals", "latency_p50_s",
                 "latency_p95_s", "latency_p99_s", "bytes_up", "bytes_down", "energy_j"):
         value = summary.get(key)
         table.add_row(key, f"{value:,.4g}" if isinstance(value, float) else f"{value:,}" if value is not None else "-")
     fr = summary.get("exit_fractions") or {}
-    if fr.get("extension"):
+    if fr.get("main") is not None:
         table.add_row("exit fractions main/ext/cloud", "/".join(f"{fr[k]:.3f}" for k in ("main", "extension", "cloud")))
     for name, u in summary["link_utilisation"].items():
         table.add_row(f"utilisation {name}", f"{u:.3f}")

@@ -37,7 +37,7 @@ from sim.run import run, run_until  # noqa: E402
 from sim.scenario_io import apply_overrides, read_yaml, validate  # noqa: E402
 
 SCENARIO = ROOT / "scenarios" / "multi_device.yaml"
-HEADLINE = ("inferences", "arrivals", "unfinished_inferences", "offloaded_fraction", "mean_accuracy", "mean_map",
+HEADLINE = ("inferences", "arrivals", "unfinished", "offloaded_fraction", "mean_accuracy", "mean_map",
             "latency_mean_s", "latency_p95_s", "model_installs")
 
 

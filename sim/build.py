@@ -106,15 +106,19 @@ def load_traces(scenario: Scenario, base_dir: Path) -> LoadedTraces:
                 if key not in surf.accuracy:
                     raise BuildError(where, f"no adaptation surface for {key} in {u.surface} "
                                             f"(has: {', '.join(surf.conditions())})")
-            if scenario.policies.allocation.kind == "distributed":
+            offloads = scenario.routing_of(g).targets()
+            if scenario.policies.allocation.kind == "distributed" or offloads:
                 missing = [k for _, k in keys if k not in surf.teacher]
                 if missing:
+                    why = "the distributed baseline" if not offloads else "offloaded inputs, served by the large model"
                     raise BuildError(f"{f}.updates.surface", f"{u.surface} has no edge-model accuracy for {missing[0]} "
-                                                             "(needed by the distributed baseline; regenerate it)")
+                                                             f"(needed by {why}; regenerate it)")
             jt = load(f"{f}.updates.job.trace", u.job.trace, load_timings, timings)
             check(f"{f}.updates.job.teacher", lambda: jt.get(u.job.teacher, u.job.teacher_segment, u.job.batch_size))
             check(f"{f}.updates.job.student", lambda: jt.get(u.job.student, u.job.student_segment, u.job.batch_size))
-    simple_targets = {t for g in scenario.device_groups if g.compute is not None
+    # servers that whole-model devices without updates offload to: their model's accuracy is needed
+    # (a group with updates is served by its adaptation surface's large model)
+    simple_targets = {t for g in scenario.device_groups if g.compute is not None and g.updates is None
                       for _, t in scenario.routing_of(g).targets()}
     for i, s in enumerate(scenario.servers):
         t = load(f"servers[{i}].compute.trace", s.compute.trace, load_timings, timings)
@@ -230,7 +234,7 @@ def _group(env, i, g, scenario, traces, targets_by_ap, streams, states, network,
     reach = targets_by_ap[g.access_point]
     names = {t for _, t in policy.targets()} | ({g.updates.edge} if g.updates is not None else set())
     record = recorder.group(g.count, g.input_bytes, g.result_bytes, energy.radio_j(g.input_bytes, g.result_bytes),
-                            [reach[n].index for n in names if n in reach])
+                            [reach[n].index for n in names if n in reach], g.deadline_s)
     common = dict(network=network, record=record, policy=policy, targets=reach,
                   arrival_rng=streams[prefix + "arrivals"], horizon_s=scenario.horizon_s,
                   driver=scenario.fidelity.mode)

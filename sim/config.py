@@ -174,6 +174,8 @@ class DeviceGroup(Frozen):
     energy: Energy = Energy()
     routing: RoutingPolicy | None = Field(None, description="overrides policies.routing for this group")
     updates: Updates | None = None
+    deadline_s: PositiveFloat | None = Field(
+        None, description="an inference completed later than this after its arrival is counted as missed")
 
 
 class AccessPoint(Frozen):

@@ -92,8 +92,60 @@ def devices(result: RunResult) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+UP_PURPOSES = ("inference_input", "data_upload")  # the rest (inference_result, model_download) go down
+POOLED = {
+    "mean_accuracy": "completed inferences of every group (groups may see different data sets: see groups)",
+    "mean_map": "completed inferences of the groups that report mAP (those with updates)",
+    "mean_accuracy_all_arrivals": "arrivals of every group; a failed, unfinished or missed input counts as wrong",
+    "mean_map_all_arrivals": "arrivals of the groups with updates; a failed, unfinished or missed input scores 0",
+    "latency": "completed inferences of every group",
+    "exit_fractions": "completed inferences of the early-exit groups",
+}
+
+
+def _div(a: float, b: float):
+    return float(a / b) if b else None
+
+
+def accounting(result: RunResult, x: np.ndarray) -> tuple[dict, dict]:
+    """(overall, per group): every arrival completed, failed or unfinished; missed, offloaded and
+    the all-arrivals accuracy and mAP; per group also its family and its completed-only figures."""
+    sc, r = result.scenario, result.recorder
+    per = {}
+    for gi, (g, rec) in enumerate(zip(sc.device_groups, r.groups)):
+        t = x[:, gi].sum(axis=(0, 1, 2))
+        unfinished = rec.arrivals - rec.completed - rec.failed
+        per[g.name] = {
+            "family": "early_exit" if g.early_exit is not None else "whole_model",
+            "arrivals": rec.arrivals, "completed": rec.completed, "failed": rec.failed, "unfinished": unfinished,
+            "missed": rec.missed, "deadline_s": g.deadline_s,
+            "offloaded_fraction": _div(rec.offload_decided, rec.arrivals),
+            "accuracy": _div(t[C["correct"]], t[C["n"]]),
+            "accuracy_all_arrivals": _div(rec.on_time_correct, rec.arrivals),
+            "map": _div(t[C["map_sum"]], t[C["map_n"]]),
+            "map_all_arrivals": _div(rec.on_time_map, rec.arrivals) if g.updates is not None else None,
+            "latency_mean_s": _div(t[C["latency_sum"]], t[C["n"]]),
+        }
+    recs = list(zip(sc.device_groups, r.groups))
+    arrivals = sum(rec.arrivals for _, rec in recs)
+    map_arrivals = sum(rec.arrivals for g, rec in recs if g.updates is not None)
+    overall = {
+        "arrivals": arrivals,
+        "completed": sum(rec.completed for _, rec in recs),
+        "failed": sum(rec.failed for _, rec in recs),
+        "unfinished": sum(p["unfinished"] for p in per.values()),
+        "missed": sum(rec.missed for _, rec in recs),
+        "offloaded_fraction": _div(sum(rec.offload_decided for _, rec in recs), arrivals),
+        "mean_accuracy_all_arrivals": _div(sum(rec.on_time_correct for _, rec in recs), arrivals),
+        "mean_map_all_arrivals": _div(sum(rec.on_time_map for g, rec in recs if g.updates is not None), map_arrivals),
+    }
+    return overall, per
+
+
 def summary(result: RunResult, x: np.ndarray | None = None, dev: pd.DataFrame | None = None) -> dict:
-    """Headline numbers.  Depends only on the scenario and seed (no wall time, no dates)."""
+    """Headline numbers.  Depends only on the scenario and seed (no wall time, no dates).
+    Accuracy, mAP and latency figures over completed inferences; ``*_all_arrivals`` over
+    every arrival; what each pooled figure pools is in ``pooled``."""
     sc = result.scenario
     r = result.recorder
     x = cells(result) if x is None else x
@@ -103,14 +155,16 @@ def summary(result: RunResult, x: np.ndarray | None = None, dev: pd.DataFrame | 
     horizon = sc.horizon_s
     link_bits = r.samples_link_bits[-1]
     energy = float(dev["energy_j"].sum())
-    per_exit = x.sum(axis=(0, 1, 2))  # (exit, column)
+    overall, per_group = accounting(result, x)
+    ee = [gi for gi, g in enumerate(sc.device_groups) if g.early_exit is not None]
+    per_exit = x[:, ee].sum(axis=(0, 1, 2))  # (exit, column), early-exit groups only
+    n_ee = float(per_exit[:, C["n"]].sum())
     by_exit = {name: float(per_exit[k, C["n"]]) for k, name in enumerate(EXIT_NAMES)}
     ok_exit = {name: float(per_exit[k, C["correct"]]) for k, name in enumerate(EXIT_NAMES)}
     sk = r.sketch
-    groups = range(len(r.groups))
     lat_exit, lat_exit_q = {}, {}
     for k, name in enumerate(EXIT_NAMES):
-        qs = sk.quantiles([0.5, 0.95, 0.99], [g * EXITS + k for g in groups])
+        qs = sk.quantiles([0.5, 0.95, 0.99], [g * EXITS + k for g in ee]) if ee else [None] * 3
         lat_exit[name] = qs[1]
         lat_exit_q[name] = dict(zip(("p50", "p95", "p99"), qs))
     q = sk.quantiles(np.arange(101) / 100) if sk.count() else []
@@ -128,10 +182,13 @@ def summary(result: RunResult, x: np.ndarray | None = None, dev: pd.DataFrame | 
         "fidelity": sc.fidelity.mode,
         "devices": sc.devices,
         "horizon_s": horizon,
+        **{k: overall[k] for k in ("arrivals", "completed", "failed", "unfinished", "missed")},
         "inferences": int(round(n)),
-        "offloaded_fraction": float(x[:, :, 1:, :, C["n"]].sum() / n) if n else None,
+        "offloaded_fraction": overall["offloaded_fraction"],
         "mean_accuracy": float(tot[C["correct"]] / n) if n else None,
         "mean_map": float(tot[C["map_sum"]] / map_n) if map_n else None,
+        "mean_accuracy_all_arrivals": overall["mean_accuracy_all_arrivals"],
+        "mean_map_all_arrivals": overall["mean_map_all_arrivals"],
         "model_staleness_mean_s": float(tot[C["staleness_sum"]] / stale_n) if stale_n else None,
         "latency_mean_s": float(tot[C["latency_sum"]] / n) if n else None,
         "latency_p50_s": pct(50),
@@ -139,8 +196,8 @@ def summary(result: RunResult, x: np.ndarray | None = None, dev: pd.DataFrame | 
         "latency_p99_s": pct(99),
         "latency_quantiles_s": q,
         "latency_quantile_relative_error": ALPHA,
-        "bytes_up": int(round(tot[C["bytes_up"]])),
-        "bytes_down": int(round(tot[C["bytes_down"]])),
+        "bytes_up": sum(b for p, b in by_purpose.items() if p in UP_PURPOSES),
+        "bytes_down": sum(b for p, b in by_purpose.items() if p not in UP_PURPOSES),
         "energy_j": energy,
         "energy_j_parts": {part: float(dev[f"{part}_energy_j"].sum()) for part in ("compute", "radio", "idle")},
         "energy_j_per_inference": energy / n if n else None,
@@ -150,10 +207,12 @@ def summary(result: RunResult, x: np.ndarray | None = None, dev: pd.DataFrame | 
         "bytes_by_purpose": dict(sorted(by_purpose.items())),
         "link_utilisation_by_purpose": {k: dict(sorted(v.items())) for k, v in sorted(link_purpose.items())},
         **result.extras,
-        "exit_fractions": {name: by_exit[name] / n if n else None for name in EXIT_NAMES},
+        "exit_fractions": {name: by_exit[name] / n_ee if n_ee else None for name in EXIT_NAMES},
         "accuracy_by_exit": {name: ok_exit[name] / by_exit[name] if by_exit[name] else None for name in EXIT_NAMES},
         "latency_p95_s_by_exit": lat_exit,
         "latency_s_by_exit": lat_exit_q,
+        "groups": per_group,
+        "pooled": POOLED,
         "link_utilisation": {name: link_bits[j] / (result.link_capacity_bps[name] * horizon)
                              for j, name in enumerate(r.link_names)},
         "server_utilisation": {name: r.samples_busy_area[-1][j] / (result.server_workers[name] * horizon)

@@ -10,6 +10,11 @@ Memory is O(devices + windows), not O(inferences):
 * per group and device, totals of on-device and of offloaded inferences (kept apart and
   added at the end, so each total is summed in one fixed order whatever the driver);
 * latencies in a :class:`~sim.sketch.LatencySketch` per group and exit;
+* per group, the accounting of its arrivals: each is completed (by the horizon), failed
+  (an outage cut its flow) or unfinished at the horizon; a completed one is *missed* if
+  it took longer than the group's ``deadline_s``; the on-time correct inferences and mAP
+  sum (a failed, unfinished or missed input counts as wrong) and how many arrivals the
+  policy offloaded;
 * per (link, purpose), the bytes and number of flows;
 * at each window boundary, cumulative link bits and server integrals.
 
@@ -57,8 +62,8 @@ class GroupRecord:
     """The aggregates of one device group."""
 
     def __init__(self, rec: "Recorder", index: int, count: int, input_bytes: int, result_bytes: int,
-                 radio_j: float, targets: list[int]):
-        self.rec, self.index, self.count = rec, index, count
+                 radio_j: float, targets: list[int], deadline_s: float | None = None):
+        self.rec, self.index, self.count, self.deadline_s = rec, index, count, deadline_s
         self.input_bytes, self.result_bytes, self.radio_j = input_bytes, result_bytes, radio_j
         self.targets = sorted(targets)  # server indices this group offloads to: places 1, 2, ...
         self._place = np.zeros(max(len(rec.server_names), 1), dtype=np.int64)  # server index -> place
@@ -69,6 +74,10 @@ class GroupRecord:
         self.arrivals = 0  # every arrival before the horizon, counted by the driver
         self.completed = 0
         self.failed = 0  # offloaded inferences whose flow an outage cut
+        self.offload_decided = 0  # arrivals the policy sent to a server (counted when they leave)
+        self.missed = 0  # completed after the deadline
+        self.on_time_correct = 0.0  # completed by the deadline and correct
+        self.on_time_map = 0.0  # mAP summed over inferences completed by the deadline
         self._rows: list = []  # offloaded inferences not yet summed, OFFLOAD_ROW after OFFLOAD_ROW
         self.offloaded = self._rows.extend  # offloaded(row): one OFFLOAD_ROW tuple
 
@@ -90,6 +99,7 @@ class GroupRecord:
         self.completed += k
         latency = done_s - arrival_s
         correct = correct.astype(float)
+        self._account(latency, correct, map_)
         cols = {"n": None, "correct": correct, "latency_sum": latency, "compute_energy_j": compute_j}
         if map_ is not None:
             cols.update(map_sum=map_, map_n=None, staleness_sum=staleness_s, staleness_n=None)
@@ -121,6 +131,7 @@ class GroupRecord:
         self.completed += k
         latency = done - arrival
         has_map = ~np.isnan(map_)
+        self._account(latency, correct, np.where(has_map, map_, 0.0) if has_map.any() else None)
         cols = {"n": None, "correct": correct, "latency_sum": latency, "compute_energy_j": compute_j,
                 "bytes_up": np.full(k, float(self.input_bytes)), "bytes_down": np.full(k, float(self.result_bytes)),
                 "radio_energy_j": np.full(k, self.radio_j), "server_energy_j": server_j}
@@ -142,6 +153,19 @@ class GroupRecord:
             self.flush()
 
     # ------------------------------------------------------------------ shared
+    def _account(self, latency: np.ndarray, correct: np.ndarray, map_) -> None:
+        """Deadline accounting of a chunk of completed inferences."""
+        if self.deadline_s is None:
+            self.on_time_correct += float(correct.sum())
+            if map_ is not None:
+                self.on_time_map += float(np.sum(map_))
+            return
+        on_time = latency <= self.deadline_s
+        self.missed += int(len(latency) - on_time.sum())
+        self.on_time_correct += float(correct[on_time].sum())
+        if map_ is not None:
+            self.on_time_map += float(np.asarray(map_)[on_time].sum())
+
     def _add(self, done_s: np.ndarray, place, exit_, cols: dict) -> None:
         """Add ``cols`` (None: ones) into the table cells of each inference."""
         w = np.minimum((done_s / self.rec.window_s).astype(np.int64), self.rec.windows - 1)
@@ -191,9 +215,9 @@ class Recorder:
         self.samples_in_system: list[list[int]] = []
 
     def group(self, count: int, input_bytes: int, result_bytes: int, radio_j: float,
-              targets: list[int] = ()) -> GroupRecord:
+              targets: list[int] = (), deadline_s: float | None = None) -> GroupRecord:
         """The record of the next device group, which offloads to the servers ``targets`` (indices)."""
-        g = GroupRecord(self, len(self.groups), count, input_bytes, result_bytes, radio_j, list(targets))
+        g = GroupRecord(self, len(self.groups), count, input_bytes, result_bytes, radio_j, list(targets), deadline_s)
         if self._sketch is not None:
             raise RuntimeError("a group was added after the recorder counted latencies")
         self.groups.append(g)

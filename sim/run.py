@@ -50,12 +50,7 @@ def run(scenario: Scenario, traces: LoadedTraces, replication: int = 0,
     r.sample(horizon, [l.delivered_bits for l in model.network.links], [s.queue_area for s in model.servers],
              [s.busy_area for s in model.servers], [s.in_system for s in model.servers])
     ups = model.updates or []
-    arrivals = sum(g.arrivals for g in r.groups)
-    completed = sum(g.completed for g in r.groups)
-    extras = {"arrivals": arrivals,
-              "failed_inferences": r.failed,
-              "unfinished_inferences": arrivals - completed - r.failed,
-              "edge_received_bytes": sum(u.edge_received_bytes for u in ups),
+    extras = {"edge_received_bytes": sum(u.edge_received_bytes for u in ups),
               "model_installs": sum(u.installs for u in ups)}
     return RunResult(scenario, replication, r, {l.name: l.capacity_bps for l in model.network.links},
                      {s.name: s.workers for s in model.servers}, events, time.perf_counter() - t0, extras)

@@ -112,14 +112,15 @@ class DeviceGroup:
             return
         self.u_correct = d.u_correct.tolist()
         self.off: list[bool] = []
+        mask = self.policy.offload_mask(d.u_route)  # None: the decision depends on the device's backlog
+        self.u_route = d.u_route.tolist()
         if self.updates is not None:
             self.held: list[tuple] = []  # per processed arrival: (accuracy, mAP, version, installed_s) it saw
+            self.route = None if mask is None else mask.tolist()  # the policy's decisions (``off``: what was done)
             self.mask = None
             return
-        mask = self.policy.offload_mask(d.u_route)  # None: the decision depends on the device's backlog
         self.mask_a = mask
         self.mask = None if mask is None else mask.tolist()
-        self.u_route = d.u_route.tolist()
 
     def _emit(self) -> None:
         """Hand the block's processed on-device inferences to the recorder."""
@@ -162,12 +163,25 @@ class DeviceGroup:
             break
         self._schedule()
 
-    def _per_arrival(self) -> bool:
-        return self.exact or (self.updates is not None and self.updates.offload)
+    def _next_wake(self) -> float:
+        """When the pass must next run (some arrival ``i`` .. ``n_valid - 1`` is due): at the next
+        arrival when each may leave the device at its own time, else at the block's last one."""
+        i = self.i
+        if self.exact:
+            return self.times[i]
+        st = self.updates
+        if st is not None and (st.offload or self.target is not None):
+            if st.offload or self.route is None:
+                return self.times[i]  # every input leaves, or the policy reads the queue: each arrival
+            route = self.route
+            for k in range(i, self.n_valid):  # the next input the policy offloads
+                if route[k]:
+                    return self.times[k]
+        return self.times[self.n_valid - 1]
 
     def _schedule(self) -> None:
         if self.i < self.n_valid:
-            t = self.times[self.i] if self._per_arrival() else self.times[self.n_valid - 1]
+            t = self._next_wake()
         elif self.n_valid == self.n:
             t = self.times[-1]  # draw the next block when its predecessor's last arrival is due
         else:
@@ -196,6 +210,7 @@ class DeviceGroup:
     def _launch(self, t_s: float, d: int, target: OffloadTarget, correct: bool, ready_s: float, compute_j: float,
                 map_: float = NAN) -> None:
         """Offload arrival ``t_s`` of device ``d``: its input leaves at ``ready_s`` (>= now)."""
+        self.record.offload_decided += 1
         job = Offload(self, d, t_s, target, correct, compute_j, map_)
         if ready_s == self.env._now:
             job.start()
@@ -268,17 +283,24 @@ class DeviceGroup:
         elif self.updates is not None:
             st, u_correct, off, held = self.updates, self.u_correct, self.off, self.held
             acc, map_, version, installed = st.acc, st.map, st.version, st.installed_s
+            route, policy, target = self.route, self.policy, self.target
             for k in range(i, j):
                 t, d = times[k], dev[k]
-                if st.offload:
+                b = busy[d]
+                # the distributed baseline sends every input to the edge (where it adapts its model);
+                # otherwise the routing policy decides, and an offloaded input is served by the large model
+                to = self.edge_target if st.offload else (
+                    target if (route[k] if route is not None
+                               else policy.choose(self.u_route[k], b - t if b > t else 0.0) is not None) else None)
+                if to is not None:
                     a, m = st.edge_model()
-                    st.edge_seen[st.condition] = st.edge_seen.get(st.condition, 0) + 1
-                    self._launch(t, d, self.edge_target, u_correct[k] < a, t, 0.0, m)
+                    if st.offload:
+                        st.edge_seen[st.condition] = st.edge_seen.get(st.condition, 0) + 1
+                    self._launch(t, d, to, u_correct[k] < a, t, 0.0, m)
                     off.append(True)
                     done.append(0.0)
                     held.append((0.0, 0.0, 0.0, 0.0))
                     continue
-                b = busy[d]
                 end = (b if b > t else t) + seconds[k]
                 busy[d] = end
                 off.append(False)

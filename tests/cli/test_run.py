@@ -37,10 +37,13 @@ def test_requests_flag_streams_one_row_per_finished_inference(tmp_path):
     assert not [p for p in (tmp_path / "overloaded_uplink").iterdir() if p.name.startswith(".")]  # no partial left
     rows = pd.read_parquet(folder / "requests.parquet")
     s = json.loads((folder / "summary.json").read_text())
-    assert len(rows) == s["inferences"] and s["unfinished_inferences"] > 0
-    assert s["arrivals"] == s["inferences"] + s["unfinished_inferences"] + s["failed_inferences"]
-    assert rows["bytes_up"].sum() == s["bytes_up"] and rows["correct"].mean() == s["mean_accuracy"]
-    assert (rows["place"] >= 0).mean() == s["offloaded_fraction"]
+    assert len(rows) == s["inferences"] and s["unfinished"] > 0
+    assert s["arrivals"] == s["inferences"] + s["unfinished"] + s["failed"]
+    assert rows["correct"].mean() == s["mean_accuracy"]
+    # bytes count every finished flow (inputs whose result is still on its way too)
+    assert s["bytes_up"] == s["bytes_by_purpose"]["inference_input"] >= rows["bytes_up"].sum()
+    # the policy's offloaded fraction is over arrivals; most offloaded ones are still queued for the link
+    assert (rows["place"] >= 0).mean() < 0.5 * s["offloaded_fraction"]
     assert (rows["done_s"] <= s["horizon_s"]).all() and (rows["done_s"] >= rows["arrival_s"]).all()
     lat = (rows["done_s"] - rows["arrival_s"]).sort_values().to_numpy()
     exact_p95 = lat[int(0.95 * (len(lat) - 1))]

@@ -36,10 +36,19 @@ def test_shipped_scenario_runs(path):
     assert all(0 <= u <= 1 + 1e-9 for u in summary["server_utilisation"].values())
     assert timeline["window_end_s"].iloc[-1] == pytest.approx(sc.horizon_s)
     assert timeline["inferences"].sum() == summary["inferences"]
-    # bytes recorded per inference match what the uplinks carried, up to flows in flight at the horizon
-    up_bits = sum(u * result.link_capacity_bps[n] * sc.horizon_s
-                  for n, u in summary["link_utilisation"].items() if n.endswith(".up"))
-    assert up_bits >= 8 * summary["bytes_up"] * (1 - 1e-9)
+    # every purpose's bytes are what its entry links carried for it, and no more than the access
+    # links carried in all (flows still in flight at the horizon are in the links' bits only)
+    cap, h = result.link_capacity_bps, sc.horizon_s
+    for purpose, b in summary["bytes_by_purpose"].items():
+        carried = sum(u[purpose] * cap[n] * h for n, u in summary["link_utilisation_by_purpose"].items() if purpose in u)
+        assert carried == pytest.approx(8 * b, rel=1e-9)
+    access_bits = sum(u * cap[n] * h for n, u in summary["link_utilisation"].items()
+                      if n.split(".")[-1] in ("up", "down", "air"))
+    assert access_bits >= 8 * (summary["bytes_up"] + summary["bytes_down"]) * (1 - 1e-9)
+    assert summary["bytes_up"] + summary["bytes_down"] == sum(summary["bytes_by_purpose"].values())
+    assert summary["arrivals"] == summary["completed"] + summary["failed"] + summary["unfinished"]
+    for g in summary["groups"].values():
+        assert g["arrivals"] == g["completed"] + g["failed"] + g["unfinished"]
     json.dumps(summary, allow_nan=False)
 
 

@@ -31,8 +31,17 @@ CASES = {
     "overloaded_uplink": (DATA / "cross_mode" / "overloaded_uplink.yaml", {}),
     "distributed_with_outage": (DATA / "cross_mode" / "distributed_with_outage.yaml", {}),
     "light_load": (DATA / "tiny.yaml", {}),
+    "congested_with_deadline": (DATA / "tiny.yaml", {"access_points.0.uplink_bps": 1.5e5,
+                                                     "device_groups.0.deadline_s": 0.5}),
     "early_exit": (ROOT / "scenarios" / "early_exit.yaml", {"horizon_s": 120, "device_groups.0.count": 100}),
     "bandwidth_allocation": (ROOT / "scenarios" / "bandwidth_allocation.yaml", {"horizon_s": 240}),
+    "updates_routed": (ROOT / "scenarios" / "bandwidth_allocation.yaml",
+                       {"horizon_s": 240, "device_groups.0.deadline_s": 0.2,
+                        "policies.routing": {"kind": "offload_fraction", "fraction": 0.3, "target": "edge"}}),
+    "updates_routed_by_backlog": (ROOT / "scenarios" / "bandwidth_allocation.yaml",
+                                  {"horizon_s": 120, "device_groups.0.arrivals.rate_hz": 50.0,
+                                   "policies.routing": {"kind": "offload_when_busy", "max_backlog_s": 0.0,
+                                                        "target": "edge"}}),
     "multi_device": (ROOT / "scenarios" / "multi_device.yaml",
                      {"horizon_s": 400, "device_groups.0.count": 40, "device_groups.1.count": 60,
                       "device_groups.2.count": 200}),
@@ -77,11 +86,17 @@ def test_the_cases_are_under_the_contention_they_claim():
     assert s["link_utilisation"]["ap.up"] > 0.8 and s["exit_fractions"]["cloud"] > 0.1
     assert s["server_utilisation"]["edge"] > 0 and s["server_utilisation"]["cloud"] > 0
     (s, *_) = outputs(*CASES["overloaded_uplink"], "scale", 0)
-    assert s["link_utilisation"]["ap1.up"] > 0.99 and s["unfinished_inferences"] > 0.3 * s["arrivals"]
+    assert s["link_utilisation"]["ap1.up"] > 0.99 and s["unfinished"] > 0.3 * s["arrivals"]
     (s, *_) = outputs(*CASES["distributed_with_outage"], "scale", 0)
-    assert 0.5 < s["offloaded_fraction"] < 1 and s["failed_inferences"] > 0
+    assert 0.5 < s["offloaded_fraction"] < 1 and s["failed"] > 0
     (s, *_) = outputs(*CASES["light_load"], "scale", 0)
-    assert max(s["link_utilisation"].values()) < 0.5 and s["unfinished_inferences"] == 0
+    assert max(s["link_utilisation"].values()) < 0.5 and s["unfinished"] == 0
+    (s, *_) = outputs(*CASES["congested_with_deadline"], "scale", 0)
+    assert s["missed"] > 0.1 * s["completed"] and s["unfinished"] > 0
+    (s, *_) = outputs(*CASES["updates_routed"], "scale", 0)
+    assert s["offloaded_fraction"] == pytest.approx(0.3, abs=0.03) and s["model_installs"] > 0 and s["missed"] > 0
+    (s, *_) = outputs(*CASES["updates_routed_by_backlog"], "scale", 0)
+    assert 0.005 < s["offloaded_fraction"] < 0.98 and s["model_installs"] > 0
 
 
 def test_the_suite_catches_a_scale_driver_that_misses_state_changes(monkeypatch):
