@@ -20,6 +20,7 @@ from sim.entities.energy import DeviceEnergy, JobEnergy
 from sim.entities.link import DirectedLink, Network
 from sim.entities.offload import OffloadTarget, service_times
 from sim.entities.outcomes import EarlyExitSampler, WholeModelSampler
+from sim.entities.selection import Selector
 from sim.entities.updates import UpdateController, UpdateParams, UpdateState
 from sim.entities.server import Server
 from sim.recorder import Recorder
@@ -235,17 +236,25 @@ def _group(env, i, g, scenario, traces, targets_by_ap, streams, states, network,
     names = {t for _, t in policy.targets()} | ({g.updates.edge} if g.updates is not None else set())
     record = recorder.group(g.count, g.input_bytes, g.result_bytes, energy.radio_j(g.input_bytes, g.result_bytes),
                             [reach[n].index for n in names if n in reach], g.deadline_s)
-    common = dict(network=network, record=record, policy=policy, targets=reach,
+    rule = getattr(policy, "target", None)
+    if rule is None:
+        target = None
+    elif isinstance(rule, str):
+        target = reach[rule]
+    else:
+        target = Selector(rule, [reach[n] for n in rule.among], g.input_bytes, g.result_bytes)
+    select_rng = streams[prefix + "select"] if rule is not None and not isinstance(rule, str) and rule.uniforms else None
+    common = dict(network=network, record=record, policy=policy, target=target,
                   arrival_rng=streams[prefix + "arrivals"], horizon_s=scenario.horizon_s,
                   driver=scenario.fidelity.mode)
     if g.early_exit is not None:
         ee = g.early_exit
         records = traces.exits[ee.records].condition(ee.condition.corruption, ee.condition.severity)
         sampler = EarlyExitSampler(traces.blocks(ee), ee.speed_factor, records, policy, energy,
-                                   streams[prefix + "correct"], streams[prefix + "service"])
+                                   streams[prefix + "correct"], streams[prefix + "service"], select_rng)
         return DeviceGroup(env, params, sampler, **common)
     sampler = WholeModelSampler(traces.timing(g.compute), g.compute.speed_factor, energy, streams[prefix + "routing"],
-                                streams[prefix + "correct"], streams[prefix + "service"])
+                                streams[prefix + "correct"], streams[prefix + "service"], select_rng)
     if g.updates is not None:
         st, edge = _update_state(env, i, g, traces, targets_by_ap, streams, states)
         return DeviceGroup(env, params, sampler, updates=st, edge_target=edge, **common)

@@ -51,6 +51,23 @@ def field_path(loc: tuple) -> str:
     return out or "(top level)"
 
 
+def _without_tags(loc: tuple, data: Any) -> tuple:
+    """``loc`` without the tags pydantic adds for a tagged union (``policies.routing.meanet.x``
+    is the field ``policies.routing.x`` of a policy whose ``kind`` is ``meanet``)."""
+    out, node = [], data
+    for part in loc:
+        if isinstance(node, dict) and isinstance(part, str) and part not in node and node.get("kind") == part:
+            continue
+        out.append(part)
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            node = None
+    return tuple(out)
+
+
 def read_yaml(path: Path | str) -> dict:
     path = Path(path)
     if not path.exists():
@@ -82,10 +99,10 @@ def validate(data: Any, source: str) -> Scenario:
     except ValidationError as e:
         lines = []
         for err in e.errors(include_url=False):
-            msg = err["msg"]
+            msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 msg = "unknown field"
-            lines.append(f"{source}: {field_path(err['loc'])}: {msg}")
+            lines.append(f"{source}: {field_path(_without_tags(err['loc'], data))}: {msg}")
         raise ScenarioError(lines) from None
     problems = reference_errors(scenario)
     if problems:

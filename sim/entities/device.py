@@ -68,7 +68,7 @@ class DeviceGroup:
     """The devices of one group and the driver that feeds their arrivals through the pass."""
 
     def __init__(self, env: simpy.Environment, params: GroupParams, sampler, *, network: Network,
-                 record: GroupRecord, policy, targets: dict[str, OffloadTarget], arrival_rng: Stream,
+                 record: GroupRecord, policy, target, arrival_rng: Stream,
                  horizon_s: float, driver: str, accuracy: float | None = None, updates=None,
                  edge_target: OffloadTarget | None = None):
         if driver not in DRIVERS:
@@ -76,7 +76,10 @@ class DeviceGroup:
         self.env, self.p, self.sampler, self.net, self.record = env, params, sampler, network, record
         self.policy, self.horizon_s, self.accuracy = policy, horizon_s, accuracy
         self.updates, self.edge_target = updates, edge_target
-        self.target = targets.get(getattr(policy, "target", None))
+        # where offloaded inputs go: an OffloadTarget, a selector picking one per input
+        # (sim.entities.selection), or None (the policy never offloads)
+        self.target = target
+        self.fixed_accuracy = target.accuracy if isinstance(target, OffloadTarget) else None
         self.family = sampler.family
         self.exact = driver == "request"
         self.ahead = not self.exact and updates is None  # pure: pass each block as soon as it is drawn
@@ -207,11 +210,18 @@ class DeviceGroup:
         self.i = 0
 
     # ------------------------------------------------------------------ the pass
-    def _launch(self, t_s: float, d: int, target: OffloadTarget, correct: bool, ready_s: float, compute_j: float,
-                map_: float = NAN) -> None:
-        """Offload arrival ``t_s`` of device ``d``: its input leaves at ``ready_s`` (>= now)."""
+    def _launch(self, t_s: float, d: int, target, correct, ready_s: float, compute_j: float,
+                map_: float = NAN, k: int = 0) -> None:
+        """Offload arrival ``k`` (at ``t_s``) of device ``d``: its input leaves at ``ready_s`` (>= now).
+        ``correct`` None: decided by the server a selector picks (see :class:`Offload`)."""
         self.record.offload_decided += 1
-        job = Offload(self, d, t_s, target, correct, compute_j, map_)
+        if target.__class__ is OffloadTarget:
+            job = Offload(self, d, t_s, target, correct, compute_j, map_)
+        else:
+            us = self.draws.u_select
+            job = Offload(self, d, t_s, target, correct, compute_j, map_,
+                          (self.u_correct[k] if correct is None else 0.0,
+                           *((float(us[k, 0]), float(us[k, 1])) if us is not None else (0.0, 0.0))))
         if ready_s == self.env._now:
             job.start()
         else:  # planned ahead, or after the main block: starts at that float time exactly
@@ -256,12 +266,12 @@ class DeviceGroup:
         if self.family == "early_exit":
             correct, energy = self.correct, self.energy
             for kk in k[off].tolist():
-                self._launch(times[kk], dev[kk], self.target, correct[kk], float(done[kk - i]), energy[kk])
+                self._launch(times[kk], dev[kk], self.target, correct[kk], float(done[kk - i]), energy[kk], k=kk)
         else:
-            u_correct, target = self.u_correct, self.target
+            u_correct, target, acc = self.u_correct, self.target, self.fixed_accuracy
             for kk in k[off].tolist():
                 t_k = times[kk]
-                self._launch(t_k, dev[kk], target, u_correct[kk] < target.accuracy, t_k, 0.0)
+                self._launch(t_k, dev[kk], target, None if acc is None else u_correct[kk] < acc, t_k, 0.0, k=kk)
         self.i = j
 
     def _pass(self, j: int) -> None:
@@ -279,7 +289,7 @@ class DeviceGroup:
                 busy[d] = end
                 done.append(end)
                 if exits[k] == OFFLOAD:  # leaves when its main block is done (at once for cloud_only)
-                    self._launch(t, d, self.target, correct[k], end, energy[k])
+                    self._launch(t, d, self.target, correct[k], end, energy[k], k=k)
         elif self.updates is not None:
             st, u_correct, off, held = self.updates, self.u_correct, self.off, self.held
             acc, map_, version, installed = st.acc, st.map, st.version, st.installed_s
@@ -291,12 +301,12 @@ class DeviceGroup:
                 # otherwise the routing policy decides, and an offloaded input is served by the large model
                 to = self.edge_target if st.offload else (
                     target if (route[k] if route is not None
-                               else policy.choose(self.u_route[k], b - t if b > t else 0.0) is not None) else None)
+                               else policy.offloads(self.u_route[k], b - t if b > t else 0.0)) else None)
                 if to is not None:
                     a, m = st.edge_model()
                     if st.offload:
                         st.edge_seen[st.condition] = st.edge_seen.get(st.condition, 0) + 1
-                    self._launch(t, d, to, u_correct[k] < a, t, 0.0, m)
+                    self._launch(t, d, to, u_correct[k] < a, t, 0.0, m, k=k)
                     off.append(True)
                     done.append(0.0)
                     held.append((0.0, 0.0, 0.0, 0.0))
@@ -308,16 +318,17 @@ class DeviceGroup:
                 held.append((acc[d], map_[d], version[d], installed[d]))
         else:
             mask, u_correct, policy, target = self.mask, self.u_correct, self.policy, self.target
+            acc = self.fixed_accuracy
             for k in range(i, j):
                 t, d = times[k], dev[k]
                 b = busy[d]
                 if mask is None:
-                    o = policy.choose(self.u_route[k], b - t if b > t else 0.0) is not None
+                    o = policy.offloads(self.u_route[k], b - t if b > t else 0.0)
                     self.off.append(o)
                 else:
                     o = mask[k]
                 if o:
-                    self._launch(t, d, target, u_correct[k] < target.accuracy, t, 0.0)
+                    self._launch(t, d, target, None if acc is None else u_correct[k] < acc, t, 0.0, k=k)
                     done.append(0.0)
                     continue
                 end = (b if b > t else t) + seconds[k]

@@ -58,16 +58,24 @@ class Offload:
     timers, the uplink latency and the server job.  The downlink latency needs no event:
     nothing follows it, so the inference is done ``down_latency_s`` after its last bit."""
 
-    __slots__ = ("g", "d", "arrival_s", "t", "correct", "compute_j", "map_", "service")
+    __slots__ = ("g", "d", "arrival_s", "t", "correct", "compute_j", "map_", "service", "u")
 
-    def __init__(self, group, d: int, arrival_s: float, t: OffloadTarget, correct: bool, compute_j: float,
-                 map_: float = NAN):
+    def __init__(self, group, d: int, arrival_s: float, t, correct, compute_j: float, map_: float = NAN,
+                 u: tuple = ()):
+        """``t``: an :class:`OffloadTarget`, or a selector (:mod:`sim.entities.selection`) that
+        picks one when the input leaves, with the input's uniforms ``u`` = (correct, select 1,
+        select 2); ``correct`` None: decided then, as ``u[0]`` < the picked server's accuracy."""
         self.g, self.d, self.arrival_s, self.t = group, d, arrival_s, t
-        self.correct, self.compute_j, self.map_ = correct, compute_j, map_
+        self.correct, self.compute_j, self.map_, self.u = correct, compute_j, map_, u
 
     def start(self, _ev=None) -> None:
-        """The input leaves the device: its uplink flow."""
+        """The input leaves the device: its server is picked (if a rule picks it), its uplink flow."""
         t, net = self.t, self.g.net
+        if t.__class__ is not OffloadTarget:
+            u = self.u
+            t = self.t = t.pick(self.g.env._now, u[1], u[2])
+            if self.correct is None:
+                self.correct = u[0] < t.accuracy
         if t.up_class is None:
             t.up_class = net.flow_class(t.up)
         net.send_then(t.up_class, self.g.p.input_bytes, self._uploaded)

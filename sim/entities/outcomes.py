@@ -32,6 +32,12 @@ class Draws:
     u_correct: np.ndarray | None = None
     exits: np.ndarray | None = None
     correct: np.ndarray | None = None
+    u_select: np.ndarray | None = None  # (k, 2) uniforms of a server-selection rule, if it draws
+
+
+def select_uniforms(rng: Stream | None, k: int) -> np.ndarray | None:
+    """Two uniforms per inference for a selection rule that draws (``rng`` None: it does not)."""
+    return None if rng is None else rng.randoms(2 * k).reshape(k, 2)
 
 
 class WholeModelSampler:
@@ -41,16 +47,17 @@ class WholeModelSampler:
     family = "whole"
 
     def __init__(self, timing: TimingDistribution, speed_factor: float, energy: DeviceEnergy,
-                 route_rng: Stream, outcome_rng: Stream, service_rng: Stream):
+                 route_rng: Stream, outcome_rng: Stream, service_rng: Stream, select_rng: Stream | None = None):
         self.timing, self.speed, self.energy = timing, speed_factor, energy
         self.route_rng, self.outcome_rng, self.service_rng = route_rng, outcome_rng, service_rng
+        self.select_rng = select_rng
 
     def draw(self, k: int) -> Draws:
         u_route = self.route_rng.randoms(k)
         u_correct = self.outcome_rng.randoms(k)
         seconds = self.timing.sample_many(self.service_rng.randoms(k)) / self.speed
         return Draws(seconds, self.energy.compute_j(seconds, self.timing.macs or 0.0), u_route=u_route,
-                     u_correct=u_correct)
+                     u_correct=u_correct, u_select=select_uniforms(self.select_rng, k))
 
 
 class EarlyExitSampler:
@@ -61,8 +68,9 @@ class EarlyExitSampler:
     family = "early_exit"
 
     def __init__(self, blocks: tuple[TimingDistribution, ...], speed_factor: float, records: ExitCondition, policy,
-                 energy: DeviceEnergy, outcome_rng: Stream, service_rng: Stream):
+                 energy: DeviceEnergy, outcome_rng: Stream, service_rng: Stream, select_rng: Stream | None = None):
         self.main, self.adaptive, self.extension = blocks
+        self.select_rng = select_rng
         self.speed, self.energy, self.runs_main = speed_factor, energy, policy.runs_main
         self.outcome_rng, self.service_rng = outcome_rng, service_rng
         f = records.columns
@@ -85,4 +93,5 @@ class EarlyExitSampler:
             energy = self.energy.compute_j(seconds, np.where(ext, self.main_macs + self.ext_macs, self.main_macs))
         else:
             seconds = energy = np.zeros(k)
-        return Draws(seconds, energy, exits=exits, correct=self.correct_of[i])
+        return Draws(seconds, energy, exits=exits, correct=self.correct_of[i],
+                     u_select=select_uniforms(self.select_rng, k))

@@ -13,6 +13,7 @@ cachegrind); SimPy is pinned below 5 and every test exercises these paths.
 from __future__ import annotations
 
 import heapq
+from bisect import bisect_right
 from typing import Callable
 
 import simpy
@@ -34,10 +35,44 @@ class Server:
         self.queue_area = 0.0  # integral of queue length over time
         self.busy_area = 0.0  # integral of busy workers over time
         self.jobs_done = 0
+        self.history_s = 0.0  # how far back in_system_at may look (keep_history)
+        self._ht: list[float] | None = None  # times and values of in_system's changes, from index _h on
+        self._hv: list[int] = []
+        self._h = 0
 
     @property
     def in_system(self) -> int:
         return self.busy + len(self.queue)
+
+    def keep_history(self, seconds: float) -> None:
+        """Keep in_system's past for at least ``seconds`` (a selection rule reads it late)."""
+        self.history_s = max(self.history_s, seconds)
+        if self._ht is None and seconds > 0:
+            self._ht = []
+
+    def in_system_at(self, t: float) -> int:
+        """Jobs in system at time ``t`` (now, or up to ``history_s`` before)."""
+        ht = self._ht
+        if ht is None or t >= self.env._now:
+            return self.busy + len(self.queue)
+        k = bisect_right(ht, t, self._h) - 1
+        return self._hv[k] if k >= 0 else 0  # before the first change: empty
+
+    def _note(self) -> None:
+        """Record a change of in_system; forget what is older than history_s (one record kept)."""
+        ht, hv, now = self._ht, self._hv, self.env._now
+        if ht and ht[-1] == now:
+            hv[-1] = self.busy + len(self.queue)
+        else:
+            ht.append(now)
+            hv.append(self.busy + len(self.queue))
+        cut, h = now - self.history_s, self._h
+        while h + 1 < len(ht) and ht[h + 1] <= cut:
+            h += 1
+        if h > 4096 and 2 * h > len(ht):
+            del ht[:h], hv[:h]
+            h = 0
+        self._h = h
 
     def submit(self, service_s: float) -> simpy.Event:
         """Queue a job needing ``service_s`` seconds of one worker; the event succeeds when it is done."""
@@ -55,6 +90,8 @@ class Server:
             self._begin(service_s, then)
         else:  # the sort key is only needed for jobs that wait
             heapq.heappush(self.queue, (self.priority(self._seq, self.env._now, service_s), self._seq, service_s, then))
+        if self._ht is not None:
+            self._note()
 
     def advance(self) -> None:
         self._accumulate()
@@ -80,4 +117,6 @@ class Server:
         if self.queue:
             job = heapq.heappop(self.queue)
             self._begin(job[2], job[3])
+        if self._ht is not None:
+            self._note()
         then()

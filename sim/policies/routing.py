@@ -2,12 +2,16 @@
 
 Two families share the ``kind`` registry:
 
+The contract: a policy decides, per input, *whether* the input leaves the device, and
+its ``target`` decides *where* it goes: one server's name, or a selection rule over
+several servers (:mod:`sim.policies.selection`: nearest, random, least loaded,
+power of two choices, cost), applied per input when it leaves the device.
+
 * whole-model policies (a device with one model, ``compute`` in its group):
-  ``choose(u, backlog_s)`` is pure: ``u`` is a uniform draw from the group's routing
-  stream, ``backlog_s`` the work already queued on the device (seconds).  It returns
-  ``None`` for local execution or the name of the server to offload to.
-  ``offload_mask(u)`` gives the same decisions for an array of draws at once, or
-  ``None`` when they depend on the backlog (request mode then asks per arrival).
+  ``offloads(u, backlog_s)`` is pure: ``u`` is a uniform draw from the group's routing
+  stream, ``backlog_s`` the work already queued on the device (seconds); True sends
+  the input to ``target``.  ``offload_mask(u)`` gives the decisions for an array of
+  draws at once, or ``None`` when they depend on the backlog (asked per arrival then).
 * early-exit policies (a MEANet device, ``early_exit`` in its group):
   ``decide(entropy_nats, main_confidence, main_pred_hard, ext_confidence)`` is pure and
   returns the exit: ``MAIN``, ``EXTENSION`` or ``OFFLOAD`` (to ``target``).  Policies
@@ -21,6 +25,8 @@ from typing import Annotated, ClassVar, Literal, Union
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from sim.policies.selection import Target, target_names
+
 
 MAIN, EXTENSION, OFFLOAD = 0, 1, 2
 EXIT_NAMES = ("main", "extension", "cloud")
@@ -33,8 +39,7 @@ class _Policy(BaseModel):
 
     def targets(self) -> list[tuple[str, str]]:
         """(field, server name) pairs this policy refers to, for reference checks."""
-        target = getattr(self, "target", None)
-        return [("target", target)] if target is not None else []
+        return target_names(getattr(self, "target", None))
 
 
 class LocalOnly(_Policy):
@@ -42,8 +47,8 @@ class LocalOnly(_Policy):
 
     kind: Literal["local_only"] = "local_only"
 
-    def choose(self, u: float, backlog_s: float) -> str | None:
-        return None
+    def offloads(self, u: float, backlog_s: float) -> bool:
+        return False
 
     def offload_mask(self, u: np.ndarray) -> np.ndarray | None:
         return np.zeros(len(u), dtype=bool)
@@ -56,10 +61,10 @@ class OffloadAll(_Policy):
     """Every inference is sent to ``target``."""
 
     kind: Literal["offload_all"] = "offload_all"
-    target: str = "edge"
+    target: Target = "edge"
 
-    def choose(self, u: float, backlog_s: float) -> str | None:
-        return self.target
+    def offloads(self, u: float, backlog_s: float) -> bool:
+        return True
 
     def offload_mask(self, u: np.ndarray) -> np.ndarray | None:
         return np.ones(len(u), dtype=bool)
@@ -73,10 +78,10 @@ class OffloadFraction(_Policy):
 
     kind: Literal["offload_fraction"] = "offload_fraction"
     fraction: Annotated[float, Field(ge=0, le=1)] = 0.5
-    target: str = "edge"
+    target: Target = "edge"
 
-    def choose(self, u: float, backlog_s: float) -> str | None:
-        return self.target if u < self.fraction else None
+    def offloads(self, u: float, backlog_s: float) -> bool:
+        return u < self.fraction
 
     def offload_mask(self, u: np.ndarray) -> np.ndarray | None:
         return u < self.fraction
@@ -90,10 +95,10 @@ class OffloadWhenBusy(_Policy):
 
     kind: Literal["offload_when_busy"] = "offload_when_busy"
     max_backlog_s: Annotated[float, Field(ge=0)] = 0.0
-    target: str = "edge"
+    target: Target = "edge"
 
-    def choose(self, u: float, backlog_s: float) -> str | None:
-        return self.target if backlog_s > self.max_backlog_s else None
+    def offloads(self, u: float, backlog_s: float) -> bool:
+        return backlog_s > self.max_backlog_s
 
     def offload_mask(self, u: np.ndarray) -> np.ndarray | None:
         return None  # depends on the device's backlog
@@ -103,7 +108,7 @@ class _ExitPolicy(_Policy):
     early_exit: ClassVar[bool] = True
 
     def targets(self) -> list[tuple[str, str]]:
-        return [("target", self.target)]
+        return target_names(self.target)
 
 
 class Meanet(_ExitPolicy):
@@ -112,7 +117,7 @@ class Meanet(_ExitPolicy):
 
     kind: Literal["meanet"] = "meanet"
     threshold_nats: Annotated[float, Field(ge=0)] = 0.8
-    target: str = "cloud"
+    target: Target = "cloud"
 
     def decide(self, entropy_nats: float, main_confidence: float, main_pred_hard: bool, ext_confidence: float) -> int:
         if entropy_nats > self.threshold_nats:
@@ -126,7 +131,7 @@ class Confidence(_ExitPolicy):
 
     kind: Literal["confidence"] = "confidence"
     threshold: Annotated[float, Field(ge=0, le=1)] = 0.9
-    target: str = "cloud"
+    target: Target = "cloud"
 
     def decide(self, entropy_nats: float, main_confidence: float, main_pred_hard: bool, ext_confidence: float) -> int:
         if main_confidence >= self.threshold:
@@ -164,7 +169,7 @@ class CloudOnly(_ExitPolicy):
 
     kind: Literal["cloud_only"] = "cloud_only"
     runs_main: ClassVar[bool] = False
-    target: str = "cloud"
+    target: Target = "cloud"
 
     def decide(self, entropy_nats: float, main_confidence: float, main_pred_hard: bool, ext_confidence: float) -> int:
         return OFFLOAD

@@ -31,6 +31,18 @@ CASES = {
     "overloaded_uplink": (DATA / "cross_mode" / "overloaded_uplink.yaml", {}),
     "distributed_with_outage": (DATA / "cross_mode" / "distributed_with_outage.yaml", {}),
     "light_load": (DATA / "tiny.yaml", {}),
+    "selection_power_of_two_delayed": (ROOT / "scenarios" / "server_selection.yaml", {
+        "horizon_s": 60, "policies.routing.target": {"select": "power_of_two", "among": ["edge_a", "edge_b"],
+                                                     "information_delay_s": 0.05}}),
+    "selection_cost_and_random": (ROOT / "scenarios" / "server_selection.yaml", {
+        "horizon_s": 60, "policies.routing": {"kind": "offload_fraction", "fraction": 0.7, "target": {
+            "select": "cost", "among": ["edge_b", "edge_a"], "energy_weight_s_per_j": 0.01}},
+        "device_groups.0.routing": {"kind": "offload_when_busy", "max_backlog_s": 0.0,
+                                    "target": {"select": "random", "among": ["edge_a", "edge_b"]}}}),
+    "exits_selecting_servers": (DATA / "cross_mode" / "exits_and_offloads_one_uplink.yaml", {
+        "device_groups.0.routing": {"kind": "meanet", "threshold_nats": 0.8,
+                                    "target": {"select": "least_loaded", "among": ["cloud", "edge"],
+                                               "information_delay_s": 0.2}}}),
     "congested_with_deadline": (DATA / "tiny.yaml", {"access_points.0.uplink_bps": 1.5e5,
                                                      "device_groups.0.deadline_s": 0.5}),
     "early_exit": (ROOT / "scenarios" / "early_exit.yaml", {"horizon_s": 120, "device_groups.0.count": 100}),
@@ -91,6 +103,10 @@ def test_the_cases_are_under_the_contention_they_claim():
     assert 0.5 < s["offloaded_fraction"] < 1 and s["failed"] > 0
     (s, *_) = outputs(*CASES["light_load"], "scale", 0)
     assert max(s["link_utilisation"].values()) < 0.5 and s["unfinished"] == 0
+    (s, *_) = outputs(*CASES["selection_power_of_two_delayed"], "scale", 0)
+    assert min(s["server_utilisation"].values()) > 0.5 and s["missed"] > 0
+    (s, *_) = outputs(*CASES["exits_selecting_servers"], "scale", 0)
+    assert s["server_utilisation"]["edge"] > 0 and s["server_utilisation"]["cloud"] > 0
     (s, *_) = outputs(*CASES["congested_with_deadline"], "scale", 0)
     assert s["missed"] > 0.1 * s["completed"] and s["unfinished"] > 0
     (s, *_) = outputs(*CASES["updates_routed"], "scale", 0)
