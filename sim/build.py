@@ -121,6 +121,30 @@ def load_traces(scenario: Scenario, base_dir: Path) -> LoadedTraces:
     # (a group with updates is served by its adaptation surface's large model)
     simple_targets = {t for g in scenario.device_groups if g.compute is not None and g.updates is None
                       for _, t in scenario.routing_of(g).targets()}
+    # the model a server runs must be the one whose measurements score the inputs it serves
+    served_by: dict[str, list[tuple[str, str, str]]] = {}  # server -> (needed model, by whom, measured where)
+    distributed = scenario.policies.allocation.kind == "distributed"
+    for g in scenario.device_groups:
+        names = {t for _, t in scenario.routing_of(g).targets()}
+        if g.early_exit is not None:
+            cloud = exits[g.early_exit.records].network.get("cloud_model")
+            for n in names:
+                served_by.setdefault(n, []).append((cloud, f"early-exit group {g.name!r}", g.early_exit.records))
+        elif g.updates is not None:
+            teacher = surfaces[g.updates.surface].setup["teacher"]
+            for n in names | ({g.updates.edge} if distributed else set()):
+                served_by.setdefault(n, []).append((teacher, f"group {g.name!r} (with updates)", g.updates.surface))
+    for i, s in enumerate(scenario.servers):
+        for need, who, where in served_by.get(s.name, []):
+            if need is not None and s.model != need:
+                raise BuildError(f"servers[{i}].model", f"{s.model!r}, but it serves {who}, whose accuracy "
+                                                        f"{where} measured on {need!r}")
+    for i, g in enumerate(scenario.device_groups):
+        if g.updates is not None and "model" in g.model_fields_set:
+            student = surfaces[g.updates.surface].setup["student"]
+            if g.model != student:
+                raise BuildError(f"device_groups[{i}].model", f"{g.model!r}, but {g.updates.surface} measured the "
+                                                              f"updated model on {student!r}")
     for i, s in enumerate(scenario.servers):
         t = load(f"servers[{i}].compute.trace", s.compute.trace, load_timings, timings)
         check(f"servers[{i}].compute", lambda: t.get(s.compute.model, s.compute.segment, s.compute.batch_size))

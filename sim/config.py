@@ -343,4 +343,54 @@ def reference_errors(s: Scenario) -> list[tuple[str, str]]:
         for field, target in policy.targets():
             if target not in servers:
                 errors.append((f"{where}.{field}", f"undefined server {target!r}"))
+    return errors + unused_settings(s)
+
+
+def _set(model: BaseModel, field: str) -> bool:
+    return field in model.model_fields_set
+
+
+def unused_settings(s: Scenario) -> list[tuple[str, str]]:
+    """Settings given in ``s`` that could not change its results, as (field path, why): every
+    setting counts or is rejected (see docs/scenarios.md, "Every setting counts")."""
+    errors: list[tuple[str, str]] = []
+    for i, ap in enumerate(s.access_points):
+        if ap.duplex == "half" and _set(ap, "downlink_bps"):
+            errors.append((f"access_points[{i}].downlink_bps", "a half-duplex access point has one medium: "
+                                                               "uplink_bps carries both directions"))
+    energies = [(f"device_groups[{i}].energy", g.energy) for i, g in enumerate(s.device_groups)]
+    energies += [(f"servers[{i}].energy", v.energy) for i, v in enumerate(s.servers)]
+    for where, e in energies:
+        if e.compute_model == "time" and _set(e, "energy_per_mac_j"):
+            errors.append((f"{where}.energy_per_mac_j", "not used with compute_model: time (energy = active_power_w "
+                                                        "x compute time)"))
+        if e.compute_model == "macs" and _set(e, "active_power_w"):
+            errors.append((f"{where}.active_power_w", "not used with compute_model: macs (energy = energy_per_mac_j "
+                                                      "x MACs)"))
+    distributed = s.policies.allocation.kind == "distributed"
+    for i, g in enumerate(s.device_groups):
+        offloads = bool(s.routing_of(g).targets()) or (g.updates is not None and distributed)
+        if offloads or g.updates is not None:  # a group with updates may offload under another allocation
+            continue
+        for field in ("input_bytes", "result_bytes"):
+            if _set(g, field):
+                errors.append((f"device_groups[{i}].{field}", f"group {g.name!r} never offloads "
+                                                              f"(routing {s.routing_of(g).kind})"))
+        for field in ("radio_up_j_per_bit", "radio_down_j_per_bit"):
+            if _set(g.energy, field):
+                errors.append((f"device_groups[{i}].energy.{field}", f"group {g.name!r} sends nothing "
+                                                                     f"(routing {s.routing_of(g).kind}, no updates)"))
+    if _set(s.policies, "allocation") and not any(g.updates is not None for g in s.device_groups):
+        errors.append(("policies.allocation", "no device group has updates"))
+    if _set(s.policies, "routing") and all(g.routing is not None for g in s.device_groups):
+        errors.append(("policies.routing", "every device group sets its own routing"))
+    used = {t for g in s.device_groups for _, t in s.routing_of(g).targets()}
+    used |= {g.updates.edge for g in s.device_groups if g.updates is not None}
+    for i, v in enumerate(s.servers):
+        if v.name not in used:
+            errors.append((f"servers[{i}]", f"no device group offloads to or updates through server {v.name!r}"))
+    whole = any(g.compute is not None and g.updates is None for g in s.device_groups)
+    if s.traces.accuracy is not None and not whole:
+        errors.append(("traces.accuracy", "no device group runs a whole model without updates (the accuracy "
+                                          "trace would not be read)"))
     return errors

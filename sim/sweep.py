@@ -91,7 +91,7 @@ def load_sweep(path: Path | str) -> Sweep:
         except ScenarioError as e:
             problems += e.problems
             continue
-        points.append(Point(i, params, scenario.model_dump_json()))
+        points.append(Point(i, params, scenario.model_dump_json(exclude_unset=True)))
     if problems:
         raise ScenarioError(problems)
     return Sweep(spec, path, base_path.parent, points)

@@ -77,7 +77,7 @@ def test_cost_weighs_latency_and_energy():
 @pytest.mark.parametrize("target, message", [
     ({"select": "power_of_two", "among": ["edge_a"]}, "at least two servers"),
     ({"select": "nearest", "among": ["edge_a", "edge_a"]}, "listed twice"),
-    ({"select": "nearest", "among": ["edge_a", "nowhere"]}, "nowhere"),
+    ({"select": "nearest", "among": ["edge_a", "edge_b", "nowhere"]}, "nowhere"),
     ({"select": "nearest", "among": ["edge_a"], "information_delay_s": 1.0}, "information_delay_s"),
     ({"select": "closest", "among": ["edge_a"]}, "select"),
 ])

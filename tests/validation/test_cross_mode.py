@@ -34,15 +34,13 @@ CASES = {
     "selection_power_of_two_delayed": (ROOT / "scenarios" / "server_selection.yaml", {
         "horizon_s": 60, "policies.routing.target": {"select": "power_of_two", "among": ["edge_a", "edge_b"],
                                                      "information_delay_s": 0.05}}),
-    "selection_cost_and_random": (ROOT / "scenarios" / "server_selection.yaml", {
-        "horizon_s": 60, "policies.routing": {"kind": "offload_fraction", "fraction": 0.7, "target": {
-            "select": "cost", "among": ["edge_b", "edge_a"], "energy_weight_s_per_j": 0.01}},
-        "device_groups.0.routing": {"kind": "offload_when_busy", "max_backlog_s": 0.0,
-                                    "target": {"select": "random", "among": ["edge_a", "edge_b"]}}}),
-    "exits_selecting_servers": (DATA / "cross_mode" / "exits_and_offloads_one_uplink.yaml", {
-        "device_groups.0.routing": {"kind": "meanet", "threshold_nats": 0.8,
-                                    "target": {"select": "least_loaded", "among": ["cloud", "edge"],
-                                               "information_delay_s": 0.2}}}),
+    "selection_cost": (ROOT / "scenarios" / "server_selection.yaml", {
+        "horizon_s": 30, "policies.routing": {"kind": "offload_fraction", "fraction": 0.7, "target": {
+            "select": "cost", "among": ["edge_b", "edge_a"], "energy_weight_s_per_j": 0.01}}}),
+    "selection_random_when_busy": (ROOT / "scenarios" / "server_selection.yaml", {
+        "horizon_s": 30, "policies.routing": {"kind": "offload_when_busy", "max_backlog_s": 0.0,
+                                              "target": {"select": "random", "among": ["edge_a", "edge_b"]}}}),
+    "exits_selecting_servers": (DATA / "cross_mode" / "exits_two_clouds.yaml", {}),
     "congested_with_deadline": (DATA / "tiny.yaml", {"access_points.0.uplink_bps": 1.5e5,
                                                      "device_groups.0.deadline_s": 0.5}),
     "early_exit": (ROOT / "scenarios" / "early_exit.yaml", {"horizon_s": 120, "device_groups.0.count": 100}),
@@ -106,7 +104,7 @@ def test_the_cases_are_under_the_contention_they_claim():
     (s, *_) = outputs(*CASES["selection_power_of_two_delayed"], "scale", 0)
     assert min(s["server_utilisation"].values()) > 0.5 and s["missed"] > 0
     (s, *_) = outputs(*CASES["exits_selecting_servers"], "scale", 0)
-    assert s["server_utilisation"]["edge"] > 0 and s["server_utilisation"]["cloud"] > 0
+    assert min(s["server_utilisation"].values()) > 0.001
     (s, *_) = outputs(*CASES["congested_with_deadline"], "scale", 0)
     assert s["missed"] > 0.1 * s["completed"] and s["unfinished"] > 0
     (s, *_) = outputs(*CASES["updates_routed"], "scale", 0)
