@@ -140,6 +140,11 @@ def load_traces(scenario: Scenario, base_dir: Path) -> LoadedTraces:
                 raise BuildError(f"servers[{i}].model", f"{s.model!r}, but it serves {who}, whose accuracy "
                                                         f"{where} measured on {need!r}")
     for i, g in enumerate(scenario.device_groups):
+        if g.early_exit is not None:
+            main = exits[g.early_exit.records].network.get("main_model")
+            if main is not None and g.early_exit.model != main:
+                raise BuildError(f"device_groups[{i}].early_exit.model", f"{g.early_exit.model!r}, but the exit "
+                                 f"records {g.early_exit.records} were measured on {main!r}")
         if g.updates is not None and "model" in g.model_fields_set:
             student = surfaces[g.updates.surface].setup["student"]
             if g.model != student:
@@ -290,7 +295,7 @@ def _update_state(env, i, g, traces, targets_by_ap, streams, states):
     if g.updates.edge not in targets_by_ap[g.access_point]:
         raise BuildError(f"device_groups[{i}].updates.edge",
                          f"no route from access point {g.access_point!r} to server {g.updates.edge!r}")
-    st = UpdateState(env, i, UpdateParams.of(g.count, g.updates), traces.surfaces[g.updates.surface],
+    st = UpdateState(env, i, UpdateParams.of(g.count, g.updates, g.energy), traces.surfaces[g.updates.surface],
                      streams[f"group/{g.name}/drift"])
     states.setdefault((g.access_point, g.updates.edge, g.updates.period_s), []).append(st)
     return st, targets_by_ap[g.access_point][g.updates.edge]

@@ -367,28 +367,10 @@ def unused_settings(s: Scenario) -> list[tuple[str, str]]:
         if e.compute_model == "macs" and _set(e, "active_power_w"):
             errors.append((f"{where}.active_power_w", "not used with compute_model: macs (energy = energy_per_mac_j "
                                                       "x MACs)"))
-    distributed = s.policies.allocation.kind == "distributed"
-    for i, g in enumerate(s.device_groups):
-        offloads = bool(s.routing_of(g).targets()) or (g.updates is not None and distributed)
-        if offloads or g.updates is not None:  # a group with updates may offload under another allocation
-            continue
-        for field in ("input_bytes", "result_bytes"):
-            if _set(g, field):
-                errors.append((f"device_groups[{i}].{field}", f"group {g.name!r} never offloads "
-                                                              f"(routing {s.routing_of(g).kind})"))
-        for field in ("radio_up_j_per_bit", "radio_down_j_per_bit"):
-            if _set(g.energy, field):
-                errors.append((f"device_groups[{i}].energy.{field}", f"group {g.name!r} sends nothing "
-                                                                     f"(routing {s.routing_of(g).kind}, no updates)"))
     if _set(s.policies, "allocation") and not any(g.updates is not None for g in s.device_groups):
         errors.append(("policies.allocation", "no device group has updates"))
     if _set(s.policies, "routing") and all(g.routing is not None for g in s.device_groups):
         errors.append(("policies.routing", "every device group sets its own routing"))
-    used = {t for g in s.device_groups for _, t in s.routing_of(g).targets()}
-    used |= {g.updates.edge for g in s.device_groups if g.updates is not None}
-    for i, v in enumerate(s.servers):
-        if v.name not in used:
-            errors.append((f"servers[{i}]", f"no device group offloads to or updates through server {v.name!r}"))
     whole = any(g.compute is not None and g.updates is None for g in s.device_groups)
     if s.traces.accuracy is not None and not whole:
         errors.append(("traces.accuracy", "no device group runs a whole model without updates (the accuracy "

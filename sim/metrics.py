@@ -107,6 +107,18 @@ def _div(a: float, b: float):
     return float(a / b) if b else None
 
 
+def completed_by_tier(result: RunResult) -> dict[str, int]:
+    """Completed inferences by where they ran: ``device``, or the ``tier`` of the server."""
+    sc, r = result.scenario, result.recorder
+    out = {"device": 0} | {s.tier: 0 for s in sc.servers}
+    for rec in r.groups:
+        n = rec.table[:, :, :, C["n"]].sum(axis=(0, 2))  # per place
+        out["device"] += int(round(n[0]))
+        for place, server in enumerate(rec.targets, start=1):
+            out[sc.servers[server].tier] += int(round(n[place]))
+    return out
+
+
 def accounting(result: RunResult, x: np.ndarray) -> tuple[dict, dict]:
     """(overall, per group): every arrival completed, failed or unfinished; missed, offloaded and
     the all-arrivals accuracy and mAP; per group also its family and its completed-only figures."""
@@ -211,6 +223,7 @@ def summary(result: RunResult, x: np.ndarray | None = None, dev: pd.DataFrame | 
         "accuracy_by_exit": {name: ok_exit[name] / by_exit[name] if by_exit[name] else None for name in EXIT_NAMES},
         "latency_p95_s_by_exit": lat_exit,
         "latency_s_by_exit": lat_exit_q,
+        "completed_by_tier": completed_by_tier(result),
         "groups": per_group,
         "pooled": POOLED,
         "link_utilisation": {name: link_bits[j] / (result.link_capacity_bps[name] * horizon)

@@ -71,6 +71,7 @@ class GroupRecord:
         self.table = np.zeros((rec.windows, 1 + len(self.targets), EXITS, len(COLUMNS)))
         self.local_totals = {k: np.zeros(count) for k in ("n", "correct", "latency_sum", "compute_energy_j")}
         self.offload_totals = {k: np.zeros(count) for k in ("n", "correct", "latency_sum", "compute_energy_j")}
+        self.update_totals: dict[str, np.ndarray] | None = None  # bytes and radio energy of the update loop
         self.arrivals = 0  # every arrival before the horizon, counted by the driver
         self.completed = 0
         self.failed = 0  # offloaded inferences whose flow an outage cut
@@ -182,6 +183,15 @@ class GroupRecord:
                              ("compute_energy_j", compute_j)):
             totals[name] += np.bincount(device, weights=values, minlength=self.count)
 
+    def update_traffic(self, device: int, up_bytes: float, down_bytes: float, radio_j: float) -> None:
+        """Data uploaded or a model downloaded by ``device`` for the update loop."""
+        if self.update_totals is None:
+            self.update_totals = {k: np.zeros(self.count) for k in ("bytes_up", "bytes_down", "radio_energy_j")}
+        u = self.update_totals
+        u["bytes_up"][device] += up_bytes
+        u["bytes_down"][device] += down_bytes
+        u["radio_energy_j"][device] += radio_j
+
     def device_totals(self) -> dict[str, np.ndarray]:
         """Per-device totals (DEVICE_TOTALS), on-device and offloaded together."""
         loc, off = self.local_totals, self.offload_totals
@@ -190,6 +200,9 @@ class GroupRecord:
         out["bytes_up"] = off["n"] * self.input_bytes
         out["bytes_down"] = off["n"] * self.result_bytes
         out["radio_energy_j"] = off["n"] * self.radio_j
+        if self.update_totals is not None:  # the update loop's traffic: bytes and radio energy too
+            for k, v in self.update_totals.items():
+                out[k] = out[k] + v
         return out
 
 

@@ -118,7 +118,8 @@ def load_scenario(path: Path | str, overrides: dict[str, Any] | None = None) -> 
 
 
 def apply_overrides(data: dict, overrides: dict[str, Any], source: str) -> dict:
-    """Set dotted paths (``device_groups.0.count``) in a copy of ``data``."""
+    """Set dotted paths (``device_groups.0.count``) in a copy of ``data``.  A whole list item
+    one past the end (``servers.2`` on a list of two) is appended."""
     data = copy.deepcopy(data)
     for dotted, value in overrides.items():
         node: Any = data
@@ -126,6 +127,8 @@ def apply_overrides(data: dict, overrides: dict[str, Any], source: str) -> dict:
         for i, part in enumerate(parts):
             last = i == len(parts) - 1
             if isinstance(node, list):
+                if part.isdigit() and int(part) == len(node) and last:
+                    node.append(None)  # appended, set below
                 if not part.isdigit() or int(part) >= len(node):
                     raise ScenarioError([f"{source}: {dotted}: no list item {part!r}"])
                 key: Any = int(part)

@@ -58,15 +58,19 @@ class UpdateParams:
     job_train_factor: float
     job_epochs: int
     job_speed_factor: float
+    radio_up_j_per_bit: float = 0.0  # the device's radio, paid for its uploads and downloads
+    radio_down_j_per_bit: float = 0.0
 
     @classmethod
-    def of(cls, count: int, u) -> "UpdateParams":
-        """From a scenario's ``updates`` block (config.Updates) for a group of ``count`` devices."""
+    def of(cls, count: int, u, energy=None) -> "UpdateParams":
+        """From a scenario's ``updates`` block (config.Updates) for a group of ``count`` devices
+        whose ``energy`` block (config.Energy) gives the radio costs."""
         d, j = u.drift, u.job
         return cls(count, u.period_s, u.sample_bytes, u.samples_per_s, u.model_bytes, u.payload_bits,
                    tuple((x.start_s, x.key) for x in d.segments),
                    (d.switching.mean_holding_s, tuple(c.key for c in d.switching.conditions)) if d.switching else None,
-                   j.batch_size, j.train_factor, j.epochs, j.speed_factor)
+                   j.batch_size, j.train_factor, j.epochs, j.speed_factor,
+                   energy.radio_up_j_per_bit if energy else 0.0, energy.radio_down_j_per_bit if energy else 0.0)
 
 
 class UpdateState:
@@ -234,6 +238,8 @@ class UpdateController:
             if aborted:
                 return
             self.recorder.flow("data_upload", n * u.sample_bytes, t.up[0].name)
+            self.recorder.groups[st.index].update_traffic(d, n * u.sample_bytes, 0,
+                                                          8.0 * n * u.sample_bytes * u.radio_up_j_per_bit)
             if t.up_latency_s:
                 yield env.timeout(t.up_latency_s)
             sent += n
@@ -255,6 +261,7 @@ class UpdateController:
             if aborted:
                 continue  # the old model stays
             self.recorder.flow("model_download", payload, t.down[-1].name)
+            self.recorder.groups[st.index].update_traffic(d, 0, payload, 8.0 * payload * u.radio_down_j_per_bit)
             if t.down_latency_s:
                 yield env.timeout(t.down_latency_s)
             st.install(d, version, condition, samples, phi)

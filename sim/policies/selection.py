@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, TypeAdapter, ValidationError, field_validator
+from pydantic import (BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, TypeAdapter, ValidationError,
+                      field_validator)
 
 Name = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
 NonNeg = Annotated[float, Field(ge=0, allow_inf_nan=False)]
@@ -93,7 +94,11 @@ def _target(v):
         raise ValueError(f"{'.'.join(loc) + ': ' if loc else ''}{msg}") from None
 
 
-Target = Annotated[Union[Name, Selection], PlainValidator(_target)]
+def _dump(v):
+    return v.model_dump(mode="json", exclude_unset=False) if isinstance(v, BaseModel) else v
+
+
+Target = Annotated[Union[Name, Selection], PlainValidator(_target), PlainSerializer(_dump)]
 
 
 def target_names(target) -> list[tuple[str, str]]:

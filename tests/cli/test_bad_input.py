@@ -77,6 +77,18 @@ CASES = {
     "two links between one pair": ({**BASE, "links": BASE["links"] + [{**BASE["links"][0], "name": "bh2",
                                                                         "between": ["edge", "ap1"]}]},
                                    ["links[1].between", "links[0] already joins 'edge' and 'ap1'"]),
+    # settings that could not change the results
+    "downlink on half duplex": (mutated("access_points.0", {"name": "ap1", "uplink_bps": 2e6, "downlink_bps": 1e7,
+                                                            "duplex": "half"}),
+                                ["access_points[0].downlink_bps", "half-duplex"]),
+    "macs energy with time model": (mutated("device_groups.0.energy.energy_per_mac_j", 1e-12),
+                                    ["device_groups[0].energy.energy_per_mac_j", "compute_model: time"]),
+    "power with macs model": (mutated("servers.0.energy", {"compute_model": "macs", "active_power_w": 5.0}),
+                              ["servers[0].energy.active_power_w", "compute_model: macs"]),
+    "allocation without updates": (mutated("policies.allocation", {"kind": "cema"}),
+                                   ["policies.allocation", "no device group has updates"]),
+    "routing every group overrides": (mutated("device_groups.0.routing", {"kind": "local_only"}),
+                                      ["policies.routing", "every device group sets its own routing"]),
 }
 
 
