@@ -22,6 +22,7 @@ import simpy
 
 from dataclasses import dataclass
 
+from sim.entities.drift import ConditionSchedule
 from sim.policies.allocation import AllocationContext, DeviceType
 from sim.traces import AdaptationSurface, TimingDistribution
 
@@ -98,30 +99,17 @@ class UpdateState:
         self.installs = 0
         self.offload = False  # the distributed baseline: inputs go to the edge (set_offload)
         self.listeners: list = []  # the device group: told before every change of this state
-        self.drift_rng = drift_rng
-        self.condition = u.drift_segments[0][1] if u.drift_segments else u.switching[1][0]
+        self.schedule = ConditionSchedule(env, u.drift_segments, u.switching, drift_rng, self._before_change,
+                                          self._after_drift)
+        self.condition = self.schedule.condition
         self.acc = [0.0] * n
         self.map = [0.0] * n
         self._pass: dict[str, float] = {}
         self.refresh_all()
-        env.process(self._drift())
 
-    def _drift(self):
-        p = self.p
-        if p.drift_segments:
-            for start_s, condition in p.drift_segments[1:]:
-                yield self.env.timeout(start_s - self.env.now)
-                self._before_change()
-                self.condition = condition
-                self.refresh_all()
-        else:
-            mean_holding_s, keys = p.switching
-            while True:
-                yield self.env.timeout(self.drift_rng.exponential(mean_holding_s))
-                others = [k for k in keys if k != self.condition]
-                self._before_change()
-                self.condition = others[self.drift_rng.integer(len(others))]
-                self.refresh_all()
+    def _after_drift(self) -> None:
+        self.condition = self.schedule.condition
+        self.refresh_all()
 
     def _before_change(self) -> None:
         for g in self.listeners:

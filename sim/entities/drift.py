@@ -1,0 +1,50 @@
+"""The data condition a device group sees over time: fixed segments or random switching.
+
+One :class:`ConditionSchedule` per group that drifts (a group with ``updates``, or an
+early-exit group with ``early_exit.drift``).  Before each change it calls ``before()``
+(the group passes the arrivals that saw the old condition), then sets ``condition`` and
+calls ``after()``.  The time of the next change is known as soon as the previous one
+happens (``next_change_s``: a segment's start, or the previous change plus an
+exponential holding time), so a group can pass its arrivals up to it in bulk.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+
+class ConditionSchedule:
+    def __init__(self, env, segments: tuple[tuple[float, str], ...], switching, rng,
+                 before: Callable[[], None], after: Callable[[], None]):
+        """``segments``: ((start_s, condition key), ...) from 0, or empty and ``switching`` =
+        (mean holding seconds, (condition key, ...)) starting in the first condition."""
+        self.env, self.segments, self.switching, self.rng = env, segments, switching, rng
+        self.before, self.after = before, after
+        self.condition = segments[0][1] if segments else switching[1][0]
+        self.next_change_s = math.inf
+        env.process(self._run())
+
+    def _run(self):
+        env = self.env
+        if self.segments:
+            for k, (start_s, condition) in enumerate(self.segments[1:], start=1):
+                self.next_change_s = start_s
+                yield env.timeout(start_s - env.now)
+                self.before()
+                self.condition = condition
+                self.next_change_s = self.segments[k + 1][0] if k + 1 < len(self.segments) else math.inf
+                self.after()
+            return
+        mean_holding_s, keys = self.switching
+        hold = self.rng.exponential(mean_holding_s)
+        while True:
+            self.next_change_s = env.now + hold
+            yield env.timeout(hold)
+            others = [k for k in keys if k != self.condition]
+            nxt = others[self.rng.integer(len(others))]
+            hold = self.rng.exponential(mean_holding_s)  # drawn first, so after() knows the next change
+            self.before()
+            self.condition = nxt
+            self.next_change_s = env.now + hold
+            self.after()
