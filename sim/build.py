@@ -16,6 +16,7 @@ import simpy
 
 from sim.config import EarlyExit, Scenario, TimingRef
 from sim.entities.device import DeviceGroup, GroupParams
+from sim.entities.drift import ConditionSchedule
 from sim.entities.energy import DeviceEnergy, JobEnergy
 from sim.entities.link import DirectedLink, Network
 from sim.entities.offload import OffloadTarget, service_times
@@ -95,7 +96,15 @@ def load_traces(scenario: Scenario, base_dir: Path) -> LoadedTraces:
             for seg in ("main", "adaptive", "extension"):
                 check(f"{f}.early_exit.model", lambda: t.get(ee.model, seg, ee.batch_size))
             rec = load(f"{f}.early_exit.records", ee.records, load_exits, exits)
-            check(f"{f}.early_exit.condition", lambda: rec.condition(ee.condition.corruption, ee.condition.severity))
+            if ee.drift is None:
+                check(f"{f}.early_exit.condition", lambda: rec.condition(ee.condition.corruption, ee.condition.severity))
+            else:
+                for key in _drift_keys(ee.drift):
+                    check(f"{f}.early_exit.drift", lambda: rec.condition(*_split(key)))
+                sizes = {key: len(rec.condition(*_split(key))) for key in _drift_keys(ee.drift)}
+                if len(set(sizes.values())) > 1:
+                    raise BuildError(f"{f}.early_exit.drift", f"{ee.records} has different numbers of records "
+                                                              f"per condition ({sizes}); a drifting group needs equal")
         if g.updates is not None:
             u = g.updates
             surf = load(f"{f}.updates.surface", u.surface, load_adaptation, surfaces)
@@ -278,16 +287,41 @@ def _group(env, i, g, scenario, traces, targets_by_ap, streams, states, network,
                   driver=scenario.fidelity.mode)
     if g.early_exit is not None:
         ee = g.early_exit
-        records = traces.exits[ee.records].condition(ee.condition.corruption, ee.condition.severity)
-        sampler = EarlyExitSampler(traces.blocks(ee), ee.speed_factor, records, policy, energy,
-                                   streams[prefix + "correct"], streams[prefix + "service"], select_rng)
-        return DeviceGroup(env, params, sampler, **common)
+        exits = traces.exits[ee.records]
+        if ee.drift is None:
+            keys, fixed = [ee.condition.key], ee.condition.key
+        else:
+            keys, fixed = _drift_keys(ee.drift), None
+        sampler = EarlyExitSampler(traces.blocks(ee), ee.speed_factor,
+                                   {k: exits.condition(*_split(k)) for k in keys}, policy, energy,
+                                   streams[prefix + "correct"], streams[prefix + "service"], select_rng, fixed)
+        if ee.drift is None:
+            return DeviceGroup(env, params, sampler, **common)
+        d = ee.drift
+        schedule = ConditionSchedule(
+            env, tuple((x.start_s, x.key) for x in d.segments),
+            (d.switching.mean_holding_s, tuple(c.key for c in d.switching.conditions)) if d.switching else None,
+            streams[prefix + "drift"], before=lambda: None, after=lambda: None)
+        group = DeviceGroup(env, params, sampler, drift=schedule, **common)
+        schedule.before, schedule.after = group.before_change, group.after_drift
+        return group
     sampler = WholeModelSampler(traces.timing(g.compute), g.compute.speed_factor, energy, streams[prefix + "routing"],
                                 streams[prefix + "correct"], streams[prefix + "service"], select_rng)
     if g.updates is not None:
         st, edge = _update_state(env, i, g, traces, targets_by_ap, streams, states)
         return DeviceGroup(env, params, sampler, updates=st, edge_target=edge, **common)
     return DeviceGroup(env, params, sampler, accuracy=traces.accuracy.accuracy(g.model), **common)
+
+
+def _drift_keys(drift) -> list[str]:
+    """The condition keys a drift schedule visits, in order of first appearance."""
+    keys = [x.key for x in drift.segments] + [c.key for c in (drift.switching.conditions if drift.switching else [])]
+    return list(dict.fromkeys(keys))
+
+
+def _split(key: str) -> tuple[str, int]:
+    corruption, severity = key.split("/")
+    return corruption, int(severity)
 
 
 def _update_state(env, i, g, traces, targets_by_ap, streams, states):

@@ -89,12 +89,25 @@ class EarlyExit(Frozen):
     batch_size: Annotated[int, Field(ge=1)] = 1
     speed_factor: PositiveFloat = Field(1.0, description="declared (not measured) speed-up over the profiled CPU")
     condition: Condition = Condition()
+    drift: "Drift | None" = Field(None, description="the data condition over time (instead of a fixed condition)")
+
+    @model_validator(mode="after")
+    def _condition_or_drift(self) -> "EarlyExit":
+        if self.drift is not None and "condition" in self.model_fields_set:
+            raise ValueError("give either condition or drift")
+        return self
 
 
 class DriftSegment(Frozen):
     start_s: NonNegFloat
     corruption: Name
-    severity: Annotated[int, Field(ge=1, le=5)]
+    severity: Annotated[int, Field(ge=0, le=5)]
+
+    @model_validator(mode="after")
+    def _clean_has_no_severity(self) -> "DriftSegment":
+        if (self.corruption == "clean") != (self.severity == 0):
+            raise ValueError("severity must be 0 for clean data and 1..5 for a corruption")
+        return self
 
     @property
     def key(self) -> str:
@@ -141,6 +154,9 @@ class EdgeJob(Frozen):
     train_factor: PositiveFloat = 3.0
     epochs: Annotated[int, Field(ge=1)] = 1
     speed_factor: PositiveFloat = Field(1.0, description="declared (not measured) edge speed-up over the profiled CPU")
+
+
+EarlyExit.model_rebuild()
 
 
 class Updates(Frozen):

@@ -70,12 +70,13 @@ class DeviceGroup:
     def __init__(self, env: simpy.Environment, params: GroupParams, sampler, *, network: Network,
                  record: GroupRecord, policy, target, arrival_rng: Stream,
                  horizon_s: float, driver: str, accuracy: float | None = None, updates=None,
-                 edge_target: OffloadTarget | None = None):
+                 edge_target: OffloadTarget | None = None, drift=None):
         if driver not in DRIVERS:
             raise ValueError(f"unknown driver {driver!r}")
         self.env, self.p, self.sampler, self.net, self.record = env, params, sampler, network, record
         self.policy, self.horizon_s, self.accuracy = policy, horizon_s, accuracy
         self.updates, self.edge_target = updates, edge_target
+        self.drift = drift  # an early-exit group's ConditionSchedule: exits follow its current condition
         # where offloaded inputs go: an OffloadTarget, a selector picking one per input
         # (sim.entities.selection), or None (the policy never offloads)
         self.target = target
@@ -108,6 +109,11 @@ class DeviceGroup:
         self.n_valid = bisect_left(self.times, self.horizon_s)  # arrivals before the horizon
         self.i = 0
         d = self.draws = self.sampler.draw(self.n)
+        if self.drift is not None:  # realized by the pass, under the condition each arrival sees
+            self.seconds, self.energy = [0.0] * self.n, [0.0] * self.n
+            self.exits, self.correct = [0] * self.n, [False] * self.n
+            self.done: list[float] = []
+            return
         self.seconds, self.energy = d.seconds.tolist(), d.energy_j.tolist()
         self.done: list[float] = []  # per processed arrival: when its on-device part ends (0.0 if none)
         if self.family == "early_exit":
@@ -156,7 +162,12 @@ class DeviceGroup:
     def _step(self) -> None:
         now = self.env._now
         while True:
-            j = self.n_valid if self.ahead else bisect_right(self.times, now, self.i, self.n_valid)
+            if not self.ahead:
+                j = bisect_right(self.times, now, self.i, self.n_valid)
+            elif self.drift is not None:  # ahead up to the next change of condition
+                j = bisect_right(self.times, self.drift.next_change_s, self.i, self.n_valid)
+            else:
+                j = self.n_valid
             if j > self.i:
                 self._pass(j)
             if self.i == self.n == self.n_valid and now >= self.times[-1]:
@@ -197,6 +208,10 @@ class DeviceGroup:
         j = bisect_right(self.times, self.env._now, self.i, self.n_valid)
         if j > self.i:
             self._pass(j)
+
+    def after_drift(self) -> None:
+        """An early-exit group's condition has changed: pass ahead again, up to the next change."""
+        self._step()
 
     def after_routing_change(self) -> None:
         """Whether arrivals are offloaded has changed: plan the next wake anew."""
@@ -261,7 +276,7 @@ class DeviceGroup:
             last[:-1] = dv[1:] != dv[:-1]
             self.busy[dv[last]] = end[last]
             done[pos - i] = end
-        self.done = done
+        self.done = done if i == 0 else np.concatenate((np.asarray(self.done), done))  # passed in parts: a drift
         times, dev = self.times, self.dev
         if self.family == "early_exit":
             correct, energy = self.correct, self.energy
@@ -274,8 +289,17 @@ class DeviceGroup:
                 self._launch(t_k, dev[kk], target, None if acc is None else u_correct[kk] < acc, t_k, 0.0, k=kk)
         self.i = j
 
+    def _realize(self, j: int) -> None:
+        """Arrivals ``i .. j-1`` of a drifting early-exit group under the current condition."""
+        i, d = self.i, self.draws
+        self.sampler.realize(d, i, j, self.drift.condition)
+        self.exits[i:j], self.correct[i:j] = d.exits[i:j].tolist(), d.correct[i:j].tolist()
+        self.seconds[i:j], self.energy[i:j] = d.seconds[i:j].tolist(), d.energy_j[i:j].tolist()
+
     def _pass(self, j: int) -> None:
         """Arrivals ``i .. j-1``, in order: route, queue on the device, start offloads."""
+        if self.drift is not None:
+            self._realize(j)
         if self.vector:
             return self._queue_block(j)
         times, dev, busy, seconds, done = self.times, self.dev, self.busy, self.seconds, self.done

@@ -22,14 +22,18 @@ class ConditionSchedule:
         self.env, self.segments, self.switching, self.rng = env, segments, switching, rng
         self.before, self.after = before, after
         self.condition = segments[0][1] if segments else switching[1][0]
-        self.next_change_s = math.inf
+        # known from the start, so a group may pass its first arrivals in bulk up to it
+        if segments:
+            self.next_change_s = segments[1][0] if len(segments) > 1 else math.inf
+        else:
+            self._hold = rng.exponential(switching[0])
+            self.next_change_s = env.now + self._hold
         env.process(self._run())
 
     def _run(self):
         env = self.env
         if self.segments:
             for k, (start_s, condition) in enumerate(self.segments[1:], start=1):
-                self.next_change_s = start_s
                 yield env.timeout(start_s - env.now)
                 self.before()
                 self.condition = condition
@@ -37,9 +41,8 @@ class ConditionSchedule:
                 self.after()
             return
         mean_holding_s, keys = self.switching
-        hold = self.rng.exponential(mean_holding_s)
+        hold = self._hold
         while True:
-            self.next_change_s = env.now + hold
             yield env.timeout(hold)
             others = [k for k in keys if k != self.condition]
             nxt = others[self.rng.integer(len(others))]

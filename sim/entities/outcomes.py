@@ -33,6 +33,9 @@ class Draws:
     exits: np.ndarray | None = None
     correct: np.ndarray | None = None
     u_select: np.ndarray | None = None  # (k, 2) uniforms of a server-selection rule, if it draws
+    record: np.ndarray | None = None  # early-exit: the exit record index of each (see EarlyExitSampler)
+    main_s: np.ndarray | None = None  # early-exit: main block seconds, and the adaptive + extension ones
+    extra_s: np.ndarray | None = None
 
 
 def select_uniforms(rng: Stream | None, k: int) -> np.ndarray | None:
@@ -61,37 +64,60 @@ class WholeModelSampler:
 
 
 class EarlyExitSampler:
-    """A MEANet device: each input is an exit record drawn uniformly; the (pure) routing
-    policy's exit for every record is computed once; the main block runs unless the
-    policy sends raw inputs, the adaptive and extension blocks too for the extension exit."""
+    """A MEANet device: each input is an exit record drawn uniformly from the records of
+    the condition its device sees; the (pure) routing policy's exit for every record is
+    computed once per condition; the main block runs unless the policy sends raw inputs,
+    the adaptive and extension blocks too for the extension exit.
+
+    ``draw`` draws what does not depend on the condition (the record index and the block
+    times); ``realize`` turns arrivals ``lo .. hi-1`` of a draw into exits, correctness,
+    seconds and energy under a condition.  A group with one condition realizes each draw
+    at once; a drifting group when its arrivals are passed (:mod:`sim.entities.device`)."""
 
     family = "early_exit"
 
-    def __init__(self, blocks: tuple[TimingDistribution, ...], speed_factor: float, records: ExitCondition, policy,
-                 energy: DeviceEnergy, outcome_rng: Stream, service_rng: Stream, select_rng: Stream | None = None):
+    def __init__(self, blocks: tuple[TimingDistribution, ...], speed_factor: float,
+                 records: dict[str, ExitCondition], policy, energy: DeviceEnergy, outcome_rng: Stream,
+                 service_rng: Stream, select_rng: Stream | None = None, condition: str | None = None):
+        """``records``: the exit records of each condition the group may see (all the same
+        length); ``condition``: the fixed one, or None when the group drifts."""
         self.main, self.adaptive, self.extension = blocks
         self.select_rng = select_rng
         self.speed, self.energy, self.runs_main = speed_factor, energy, policy.runs_main
         self.outcome_rng, self.service_rng = outcome_rng, service_rng
-        f = records.columns
-        self.n_records = len(records)
-        self.exit_of = exit_table(policy, f)
-        self.correct_of = np.choose(self.exit_of, [np.asarray(f[c]).astype(bool)
-                                                   for c in ("main_correct", "ext_correct", "cloud_correct")])
+        self.exit_of, self.correct_of = {}, {}
+        for key, rec in records.items():
+            f = rec.columns
+            self.exit_of[key] = exit_table(policy, f)
+            self.correct_of[key] = np.choose(self.exit_of[key], [np.asarray(f[c]).astype(bool)
+                                                                 for c in ("main_correct", "ext_correct",
+                                                                           "cloud_correct")])
+        (self.n_records,) = {len(r) for r in records.values()}
+        self.fixed = condition
         self.main_macs = self.main.macs or 0.0
         self.ext_macs = (self.adaptive.macs or 0.0) + (self.extension.macs or 0.0)
 
     def draw(self, k: int) -> Draws:
         i = self.outcome_rng.integers(k, self.n_records)
-        exits = self.exit_of[i]
         if self.runs_main:
             u = self.service_rng.randoms(k)
-            ext = exits == EXTENSION
-            seconds = self.main.sample_many(u) / self.speed
-            seconds = seconds + np.where(
-                ext, (self.adaptive.sample_many(u) + self.extension.sample_many(u)) / self.speed, 0.0)
-            energy = self.energy.compute_j(seconds, np.where(ext, self.main_macs + self.ext_macs, self.main_macs))
+            main_s = self.main.sample_many(u) / self.speed
+            extra_s = (self.adaptive.sample_many(u) + self.extension.sample_many(u)) / self.speed
         else:
-            seconds = energy = np.zeros(k)
-        return Draws(seconds, energy, exits=exits, correct=self.correct_of[i],
-                     u_select=select_uniforms(self.select_rng, k))
+            main_s = extra_s = None
+        d = Draws(np.zeros(k), np.zeros(k), exits=np.zeros(k, dtype=np.int64), correct=np.zeros(k, dtype=bool),
+                  u_select=select_uniforms(self.select_rng, k))
+        d.record, d.main_s, d.extra_s = i, main_s, extra_s
+        if self.fixed is not None:
+            self.realize(d, 0, k, self.fixed)
+        return d
+
+    def realize(self, d: Draws, lo: int, hi: int, condition: str) -> None:
+        i = d.record[lo:hi]
+        exits = d.exits[lo:hi] = self.exit_of[condition][i]
+        d.correct[lo:hi] = self.correct_of[condition][i]
+        if self.runs_main:
+            ext = exits == EXTENSION
+            seconds = d.seconds[lo:hi] = d.main_s[lo:hi] + np.where(ext, d.extra_s[lo:hi], 0.0)
+            d.energy_j[lo:hi] = self.energy.compute_j(seconds, np.where(ext, self.main_macs + self.ext_macs,
+                                                                        self.main_macs))

@@ -126,3 +126,31 @@ def test_unknown_condition_is_a_clear_error(tmp_path):
     p.write_text(yaml.safe_dump(data))
     r = subprocess.run([sys.executable, "-m", "cli", "validate", str(p)], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 2 and "device_groups[0].early_exit.condition: no records for fog/3" in r.stderr
+
+
+def test_exits_follow_the_data_as_it_drifts():
+    """early_exit_drift.yaml: clean, then Gaussian noise 3 from 100 s, then pixelate 5 from 200 s.
+    Each segment's windows show that condition's exit fractions: the same as a fixed-condition
+    run of it (same records, same policy), and different between conditions."""
+    from pathlib import Path
+
+    from sim import metrics
+    from sim.build import load_traces
+    from sim.run import run
+    from sim.scenario_io import load_scenario
+
+    root = Path(__file__).resolve().parents[2]
+    path = root / "scenarios" / "early_exit_drift.yaml"
+    sc = load_scenario(path, {"device_groups.0.count": 100})
+    tl = metrics.timeline(run(sc, load_traces(sc, path.parent)))
+    seg = lambda a, b: tl[(tl.window_start_s >= a) & (tl.window_end_s <= b)]  # noqa: E731
+    frac = [float((seg(a, b).offloaded_fraction * seg(a, b).inferences).sum() / seg(a, b).inferences.sum())
+            for a, b in ((10, 100), (110, 200), (210, 300))]
+    fixed = []
+    for c, s_ in (("clean", 0), ("gaussian_noise", 3), ("pixelate", 5)):
+        f = load_scenario(root / "scenarios" / "early_exit.yaml", {
+            "device_groups.0.count": 100, "device_groups.0.early_exit.condition": {"corruption": c, "severity": s_}})
+        fixed.append(metrics.summary(run(f, load_traces(f, path.parent)))["exit_fractions"]["cloud"])
+    assert frac[0] < frac[1] < frac[2]
+    for got, want in zip(frac, fixed):
+        assert got == pytest.approx(want, abs=0.03)

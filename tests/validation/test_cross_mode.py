@@ -31,6 +31,12 @@ CASES = {
     "overloaded_uplink": (DATA / "cross_mode" / "overloaded_uplink.yaml", {}),
     "distributed_with_outage": (DATA / "cross_mode" / "distributed_with_outage.yaml", {}),
     "light_load": (DATA / "tiny.yaml", {}),
+    "exits_under_drift": (ROOT / "scenarios" / "early_exit_drift.yaml", {"device_groups.0.count": 60}),
+    "exits_under_switching_drift": (ROOT / "scenarios" / "early_exit_drift.yaml", {
+        "horizon_s": 200, "device_groups.0.count": 60, "device_groups.0.early_exit.drift": {"switching": {
+            "mean_holding_s": 20, "conditions": [{"corruption": "clean", "severity": 0},
+                                                 {"corruption": "shot_noise", "severity": 4},
+                                                 {"corruption": "contrast", "severity": 2}]}}}),
     "selection_power_of_two_delayed": (ROOT / "scenarios" / "server_selection.yaml", {
         "horizon_s": 60, "policies.routing.target": {"select": "power_of_two", "among": ["edge_a", "edge_b"],
                                                      "information_delay_s": 0.05}}),

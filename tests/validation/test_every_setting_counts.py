@@ -118,6 +118,10 @@ CASES = [
     ("Energy.radio_down_j_per_bit", TINY, {}, {"device_groups.0.energy.radio_down_j_per_bit": 1e-6}),
     ("EarlyExit.records", EE, {}, {"device_groups.0.early_exit.records": "@records"}),
     ("EarlyExit.timing", EE, {}, {"device_groups.0.early_exit.timing": "@timings_cpu"}),
+    ("EarlyExit.drift", EE, {}, {"device_groups.0.early_exit": {
+        "records": "../traces/exits_mnist.parquet", "timing": T, "speed_factor": 0.1,
+        "drift": {"segments": [{"start_s": 0, "corruption": "clean", "severity": 0},
+                               {"start_s": 20, "corruption": "pixelate", "severity": 5}]}}}),
     ("EarlyExit.batch_size", EE, {}, {"device_groups.0.early_exit.batch_size": 4}),
     ("EarlyExit.speed_factor", EE, {}, {"device_groups.0.early_exit.speed_factor": 1.0}),
     ("Condition.corruption", EE, {}, {"device_groups.0.early_exit.condition": {"corruption": "pixelate",
