@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -142,7 +143,8 @@ def sweep(sweep_file: Path = typer.Argument(..., help="sweep YAML file"),
           workers: int = typer.Option(1, min=1, help="local worker processes"),
           scheduler: Optional[str] = typer.Option(None, help="address of a Dask distributed scheduler, tcp://HOST:PORT"),
           out: Path = typer.Option(Path("results"), help="results directory (the sweep writes OUT/<sweep name>/)"),
-          quiet: bool = typer.Option(False, "--quiet", "-q")) -> None:
+          quiet: bool = typer.Option(False, "--quiet", "-q"),
+          force_workers: bool = typer.Option(False, "--force-workers", help="allow more workers than CPUs")) -> None:
     """Run a parameter study: every grid point x replication, resumable; writes points/aggregate Parquet."""
     from sim import sweep as sweep_mod
     from sim.build import BuildError, load_traces
@@ -159,20 +161,24 @@ def sweep(sweep_file: Path = typer.Argument(..., help="sweep YAML file"),
         fail(e.problems)
     except BuildError as e:
         fail(f"{sweep_file}: base scenario: {e}")
+    cpus = os.cpu_count() or 1
+    if workers > cpus and not force_workers:
+        typer.echo(f"warning: --workers {workers} capped at the {cpus} CPUs (--force-workers to override)", err=True)
+        workers = cpus
     folder = out / sw.spec.name
     if quiet:
-        ran, skipped = sweep_mod.execute(sw, folder, workers, scheduler)
+        ran, skipped, stale = sweep_mod.execute(sw, folder, workers, scheduler)
     else:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), transient=True) as bar:
             task = bar.add_task(sw.spec.name, total=None)
-            ran, skipped = sweep_mod.execute(sw, folder, workers, scheduler,
-                                             progress=lambda d, t: bar.update(task, completed=d, total=t))
+            ran, skipped, stale = sweep_mod.execute(sw, folder, workers, scheduler,
+                                                    progress=lambda d, t: bar.update(task, completed=d, total=t))
     points, aggregate = sweep_mod.collect(sw, folder)
-    typer.echo(f"{len(sw.points)} points x {sw.spec.replications} replications: ran {ran}, "
-               f"skipped {skipped} already done -> {folder}")
+    typer.echo(f"{len(sw.points)} points x {sw.spec.replications} replications: ran {ran} "
+               f"({stale} replacing stale results), skipped {skipped} already done -> {folder}")
 
 
 @app.command()

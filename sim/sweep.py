@@ -22,6 +22,8 @@ scenario's, the replication index selects independent streams).
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import itertools
 import json
 import math
@@ -30,7 +32,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Annotated, Any, Callable, Iterable
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -45,7 +47,7 @@ class SweepSpec(BaseModel):
     replications: int = Field(1, ge=1)
     overrides: dict[str, Any] = {}
     points: list[dict[str, Any]] = []
-    grid: dict[str, list[Any]] = {}
+    grid: dict[str, Annotated[list[Any], Field(min_length=1)]] = {}
     plot: dict[str, Any] = {}
     description: str = ""
 
@@ -101,6 +103,34 @@ def task_dir(out: Path, point: Point, replication: int) -> Path:
     return out / "points" / f"p{point.index:04d}-r{replication}"
 
 
+@functools.lru_cache(maxsize=1)
+def code_version() -> str:
+    """A hash of the simulator's source (``sim/*.py``): results of other code are stale."""
+    h = hashlib.sha256()
+    root = Path(__file__).resolve().parent
+    for f in sorted(root.rglob("*.py")):
+        h.update(str(f.relative_to(root)).encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def task_key(scenario_json: str, base_dir: str, replication: int) -> dict:
+    """What a finished task folder must match to be reused."""
+    scenario = hashlib.sha256(f"{base_dir}\n{scenario_json}".encode()).hexdigest()[:16]
+    return {"scenario": scenario, "replication": replication, "code": code_version()}
+
+
+def task_state(folder: Path, key: dict) -> str:
+    """``done`` (reusable), ``stale`` (finished, for something else) or ``todo``."""
+    if not (folder / "summary.json").exists():
+        return "todo"
+    try:
+        found = json.loads((folder / "task.json").read_text())
+    except (OSError, ValueError):
+        return "stale"
+    return "done" if found == key else "stale"
+
+
 def run_task(scenario_json: str, base_dir: str, replication: int, folder: str) -> dict:
     """Run one (point, replication) and write its folder atomically.  Safe to call in any process."""
     from sim import metrics
@@ -109,7 +139,8 @@ def run_task(scenario_json: str, base_dir: str, replication: int, folder: str) -
     from sim.run import run
 
     final = Path(folder)
-    if (final / "summary.json").exists():
+    key = task_key(scenario_json, base_dir, replication)
+    if task_state(final, key) == "done":
         return json.loads((final / "summary.json").read_text())
     scenario = Scenario.model_validate_json(scenario_json)
     result = run(scenario, load_traces(scenario, Path(base_dir)), replication=replication)
@@ -119,6 +150,9 @@ def run_task(scenario_json: str, base_dir: str, replication: int, folder: str) -
     try:
         (tmp / "summary.json").write_text(json.dumps(summary, indent=1, allow_nan=False) + "\n")
         (tmp / "scenario.json").write_text(scenario_json)
+        (tmp / "task.json").write_text(json.dumps(key) + "\n")
+        if task_state(final, key) == "stale":
+            shutil.rmtree(final, ignore_errors=True)
         try:
             os.rename(tmp, final)
         except OSError:  # another worker finished the same task first: keep theirs
@@ -130,25 +164,28 @@ def run_task(scenario_json: str, base_dir: str, replication: int, folder: str) -
 
 
 def execute(sweep: Sweep, out: Path, workers: int = 1, scheduler: str | None = None,
-            progress: Callable[[int, int], None] | None = None) -> tuple[int, int]:
-    """Run every unfinished task; returns (tasks run now, tasks skipped as already done)."""
+            progress: Callable[[int, int], None] | None = None) -> tuple[int, int, int]:
+    """Run every task not done for this sweep's current content; returns (tasks run now, tasks
+    skipped as done, of those run how many replaced stale results)."""
     out.mkdir(parents=True, exist_ok=True)
     for stale in (out / "points").glob(".*") if (out / "points").exists() else []:
         shutil.rmtree(stale, ignore_errors=True)  # partial folders of an interrupted run
-    todo, skipped = [], 0
+    todo, skipped, stale = [], 0, 0
     for point, r in sweep.tasks():
         folder = task_dir(out, point, r)
-        if (folder / "summary.json").exists():
+        state = task_state(folder, task_key(point.scenario_json, str(sweep.base_dir), r))
+        if state == "done":
             skipped += 1
-        else:
-            todo.append((point.scenario_json, str(sweep.base_dir), r, str(folder)))
+            continue
+        stale += state == "stale"
+        todo.append((point.scenario_json, str(sweep.base_dir), r, str(folder)))
     total = len(todo)
     if progress:
         progress(0, total)
     for done, _ in enumerate(_map(todo, workers, scheduler), start=1):
         if progress:
             progress(done, total)
-    return total, skipped
+    return total, skipped, stale
 
 
 def _map(todo: list[tuple], workers: int, scheduler: str | None) -> Iterable[dict]:
@@ -202,10 +239,10 @@ def collect(sweep: Sweep, out: Path):
 
     rows = []
     for point, r in sweep.tasks():
-        f = task_dir(out, point, r) / "summary.json"
-        if not f.exists():
-            continue
-        summary = json.loads(f.read_text())
+        folder = task_dir(out, point, r)
+        if task_state(folder, task_key(point.scenario_json, str(sweep.base_dir), r)) != "done":
+            continue  # not run, or results of something else: never labelled with this point
+        summary = json.loads((folder / "summary.json").read_text())
         rows.append({"point": point.index, "replication": r,
                      **{f"param:{k}": param_value(v) for k, v in point.params.items()}, **flatten(summary)})
     points = pd.DataFrame(rows)
@@ -224,11 +261,15 @@ def collect(sweep: Sweep, out: Path):
             row[f"{c}:ci95"] = half
         agg.append(row)
     aggregate = pd.DataFrame(agg)
-    points.to_parquet(out / "points.parquet", index=False)
-    aggregate.to_parquet(out / "aggregate.parquet", index=False)
     meta = {"sweep": sweep.spec.model_dump(mode="json"), "sweep_file": str(sweep.path),
             "points": len(sweep.points), "replications": sweep.spec.replications}
-    (out / "sweep.json").write_text(json.dumps(meta, indent=1) + "\n")
+    # each file written beside and renamed into place: a kill leaves the old file or the new one
+    for name, write in (("points.parquet", lambda f: points.to_parquet(f, index=False)),
+                        ("aggregate.parquet", lambda f: aggregate.to_parquet(f, index=False)),
+                        ("sweep.json", lambda f: f.write_text(json.dumps(meta, indent=1) + "\n"))):
+        tmp = out / f".{name}.partial"
+        write(tmp)
+        os.replace(tmp, out / name)
     return points, aggregate
 
 

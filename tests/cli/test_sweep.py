@@ -110,3 +110,59 @@ def test_bad_scheduler_address():
 def test_sweep_file_points_are_validated_with_their_labels():
     sw = sweep_mod.load_sweep(SWEEP)
     assert len(sw.points) == 6 and sw.points[5].params == {"policies.routing.fraction": 1.0, "device_groups.0.count": 10}
+
+
+def test_an_edited_sweep_never_reuses_stale_results(tmp_path):
+    # once: edit the horizon, rerun into the same --out: "ran 0, skipped 12", old numbers, new labels
+    spec = yaml.safe_load(SWEEP.read_text())
+    spec["base"] = str(DATA / "tiny.yaml")
+    f = tmp_path / "sweep.yaml"
+    f.write_text(yaml.safe_dump(spec))
+    out = tmp_path / "out"
+    assert sim("sweep", f, "--out", out, "--quiet").returncode == 0
+    first = per_point(out / "tiny_sweep")
+    r = sim("sweep", f, "--out", out, "--quiet")
+    assert "ran 0 (0 replacing stale results), skipped 12" in r.stdout
+    spec["overrides"]["horizon_s"] = 10
+    spec["grid"]["device_groups.0.count"] = [5, 7]  # every point changes: the horizon, and half of them a count
+    f.write_text(yaml.safe_dump(spec))
+    r = sim("sweep", f, "--out", out, "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert "ran 12 (12 replacing stale results), skipped 0" in r.stdout
+    second = per_point(out / "tiny_sweep")
+    assert (second["horizon_s"] == 10).all() and set(second["param:device_groups.0.count"]) == {5, 7}
+    assert (second["arrivals"] < first["arrivals"]).all()
+    # and a fresh folder gives exactly what the resumed one holds
+    fresh = tmp_path / "fresh"
+    assert sim("sweep", f, "--out", fresh, "--quiet").returncode == 0
+    pd.testing.assert_frame_equal(per_point(fresh / "tiny_sweep"), second)
+
+
+def test_a_task_folder_of_other_code_is_stale(tmp_path, monkeypatch):
+    sw = sweep_mod.load_sweep(SWEEP)
+    out = tmp_path / "out"
+    point, r = sw.tasks()[0]
+    sweep_mod.run_task(point.scenario_json, str(sw.base_dir), r, str(sweep_mod.task_dir(out, point, r)))
+    key = sweep_mod.task_key(point.scenario_json, str(sw.base_dir), r)
+    assert sweep_mod.task_state(sweep_mod.task_dir(out, point, r), key) == "done"
+    sweep_mod.code_version.cache_clear()
+    monkeypatch.setattr(sweep_mod, "code_version", lambda: "other")
+    other = sweep_mod.task_key(point.scenario_json, str(sw.base_dir), r)
+    assert sweep_mod.task_state(sweep_mod.task_dir(out, point, r), other) == "stale"
+
+
+def test_an_empty_grid_list_is_an_error(tmp_path):
+    spec = yaml.safe_load(SWEEP.read_text())
+    spec["base"] = str(DATA / "tiny.yaml")
+    spec["grid"]["device_groups.0.count"] = []
+    f = tmp_path / "sweep.yaml"
+    f.write_text(yaml.safe_dump(spec))
+    r = sim("sweep", f, "--out", tmp_path / "out", "--quiet")
+    assert r.returncode == 2 and "grid.device_groups.0.count" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_workers_are_capped_at_the_cpus(tmp_path):
+    r = sim("sweep", SWEEP, "--out", tmp_path, "--quiet", "--workers", "10000")
+    assert r.returncode == 0, r.stderr
+    assert f"capped at the {os.cpu_count()} CPUs" in r.stderr
