@@ -48,7 +48,8 @@ def run(scenario: Path = typer.Argument(..., help="scenario YAML file"),
         mode: Optional[str] = typer.Option(None, help="fidelity override: scale or request (same results)"),
         requests: bool = typer.Option(False, "--requests", help="also write requests.parquet, one row per "
                                                                  "finished inference (streamed as the run goes)"),
-        quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar or table")) -> None:
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar or table"),
+        force: bool = typer.Option(False, "--force", help="run even if the estimate exceeds this machine")) -> None:
     """Run a scenario and write results/<name>/<run id>/."""
     from sim import metrics
     from sim.build import BuildError
@@ -60,6 +61,12 @@ def run(scenario: Path = typer.Argument(..., help="scenario YAML file"),
     if mode not in (None, "request", "scale"):
         fail(f"--mode: expected scale or request, found {mode!r}")
     sc, traces = load_checked(scenario, seed, mode)
+    from sim.limits import LimitError, check
+
+    try:
+        check(sc, force)
+    except LimitError as e:
+        fail(f"{scenario}: {e}")
     started = dt.datetime.now(dt.timezone.utc)
     sink = RequestWriter(out, sc.name) if requests else None
     try:
@@ -122,12 +129,18 @@ def validate(scenario: Path = typer.Argument(..., help="scenario YAML file")) ->
     from sim.build import BuildError, build
     from sim.rng import Streams
 
+    from sim.limits import LimitError, check
+
     sc, traces = load_checked(scenario)
     try:
+        est = check(sc)  # before building: a runaway scenario would not fit in memory
         build(sc, traces, Streams(sc.seed))  # wiring problems (e.g. no route to a server) without running
     except BuildError as e:
         fail(f"{scenario}: {e}")
-    typer.echo(f"{scenario}: ok ({sc.devices:,} devices, {len(sc.servers)} servers, horizon {sc.horizon_s:g} s)")
+    except LimitError as e:
+        fail(f"{scenario}: {e}")
+    typer.echo(f"{scenario}: ok ({sc.devices:,} devices, {len(sc.servers)} servers, horizon {sc.horizon_s:g} s); "
+               f"{est.line()}")
 
 
 @app.command()
@@ -155,6 +168,13 @@ def sweep(sweep_file: Path = typer.Argument(..., help="sweep YAML file"),
         fail(f"--scheduler: expected tcp://HOST:PORT, found {scheduler!r}")
     try:
         sw = sweep_mod.load_sweep(sweep_file)
+        from sim.limits import LimitError, check
+
+        for p in sw.points:
+            try:
+                check(Scenario.model_validate_json(p.scenario_json))
+            except LimitError as e:
+                fail(f"{sweep_file} [point {p.index}]: {e}")
         for p in sw.points[:1] + sw.points[-1:]:  # traces are shared by all points: check them up front
             load_traces(Scenario.model_validate_json(p.scenario_json), sw.base_dir)
     except ScenarioError as e:

@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
+from sim.names import Name
 from sim.policies.allocation import AllocationPolicy, EqualShare
 from sim.policies.routing import LocalOnly, RoutingPolicy
 from sim.policies.scheduling import SchedulingPolicy, Fifo
@@ -21,7 +22,6 @@ from sim.policies.scheduling import SchedulingPolicy, Fifo
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonNegFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
-Name = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
 
 
 class Frozen(BaseModel):
@@ -32,7 +32,7 @@ class Arrivals(Frozen):
     """Inference arrivals of one device."""
 
     process: Literal["poisson", "periodic"] = "poisson"
-    rate_hz: PositiveFloat
+    rate_hz: Annotated[float, Field(gt=0, le=1e6, allow_inf_nan=False)]
 
 
 class Energy(Frozen):
@@ -179,7 +179,7 @@ class Updates(Frozen):
 
 class DeviceGroup(Frozen):
     name: Name
-    count: Annotated[int, Field(gt=0)]
+    count: Annotated[int, Field(gt=0, le=100_000_000)]
     access_point: Name
     model: Name = Field("device_model", description="model the device runs; its accuracy comes from the accuracy trace")
     compute: TimingRef | None = Field(None, description="whole-model timing (required unless early_exit is given)")
@@ -275,7 +275,8 @@ class Traces(Frozen):
 class Scenario(Frozen):
     name: Name
     description: str = ""
-    horizon_s: PositiveFloat
+    horizon_s: Annotated[float, Field(gt=0, le=1e9, allow_inf_nan=False)] = Field(
+        description="simulated seconds (at most 1e9, about 32 years)")
     seed: Annotated[int, Field(ge=0)] = 0
     traces: Traces
     access_points: Annotated[list[AccessPoint], Field(min_length=1)]

@@ -36,20 +36,24 @@ from typing import Annotated, Any, Callable, Iterable
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from sim.names import Name
 from sim.scenario_io import ScenarioError, apply_overrides, field_path, read_yaml, validate
 
 
 class SweepSpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: Name
     base: str
-    replications: int = Field(1, ge=1)
+    replications: int = Field(1, ge=1, le=10_000)
     overrides: dict[str, Any] = {}
     points: list[dict[str, Any]] = []
     grid: dict[str, Annotated[list[Any], Field(min_length=1)]] = {}
     plot: dict[str, Any] = {}
     description: str = ""
+
+
+MAX_POINTS = 100_000
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,9 @@ def load_sweep(path: Path | str) -> Sweep:
         raise ScenarioError([f"{path}: {field_path(err['loc'])}: "
                              f"{'unknown field' if err['type'] == 'extra_forbidden' else err['msg']}"
                              for err in e.errors(include_url=False)]) from None
+    n = max(len(spec.points), 1) * math.prod(len(v) for v in spec.grid.values())
+    if n > MAX_POINTS:
+        raise ScenarioError([f"{path}: grid: {n:,} points (at most {MAX_POINTS:,})"])
     base_path = (path.parent / spec.base).resolve()
     base = read_yaml(base_path)
     combos = [dict(zip(spec.grid, values)) for values in itertools.product(*spec.grid.values())] or [{}]

@@ -22,7 +22,8 @@ from typing import Annotated, ClassVar, Literal, Union
 from pydantic import (BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, TypeAdapter, ValidationError,
                       field_validator)
 
-Name = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
+from sim.names import Name
+
 NonNeg = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 

@@ -77,6 +77,21 @@ CASES = {
     "two links between one pair": ({**BASE, "links": BASE["links"] + [{**BASE["links"][0], "name": "bh2",
                                                                         "between": ["edge", "ap1"]}]},
                                    ["links[1].between", "links[0] already joins 'edge' and 'ap1'"]),
+    # runaway sizes, refused before anything is built
+    "huge horizon": (mutated("horizon_s", 1e308), ["horizon_s", "less than or equal to 1000000000"]),
+    "huge rate": (mutated("device_groups.0.arrivals.rate_hz", 1e308), ["rate_hz", "less than or equal"]),
+    "huge count": (mutated("device_groups.0.count", 10**9), ["device_groups[0].count", "less than or equal"]),
+    "tiny window": (mutated("metrics.window_s", 1e-7), ["metrics.window_s", "windows (at most 1,000,000)"]),
+    "too many devices for memory": (mutated("device_groups.0.count", 99_000_000),
+                                    ["device_groups", "more than 80% of this machine", "--force"]),
+    "too many arrivals": ({**mutated("device_groups.0.arrivals.rate_hz", 1e6), "horizon_s": 1e8,
+                           "metrics": {"window_s": 1e4}},
+                          ["horizon_s", "arrivals", "--force"]),
+    # names that would escape the results folder or fail after the run
+    "dots name": (mutated("name", ".."), ["name", "outside the results folder"]),
+    "dot name": (mutated("name", "."), ["name", "outside the results folder"]),
+    "long name": (mutated("name", "x" * 300), ["name", "at most 64"]),
+    "slash name": (mutated("device_groups.0.name", "../cams"), ["device_groups[0].name", "pattern"]),
     # settings that could not change the results
     "downlink on half duplex": (mutated("access_points.0", {"name": "ap1", "uplink_bps": 2e6, "downlink_bps": 1e7,
                                                             "duplex": "half"}),

@@ -166,3 +166,19 @@ def test_workers_are_capped_at_the_cpus(tmp_path):
     r = sim("sweep", SWEEP, "--out", tmp_path, "--quiet", "--workers", "10000")
     assert r.returncode == 0, r.stderr
     assert f"capped at the {os.cpu_count()} CPUs" in r.stderr
+
+
+@pytest.mark.parametrize("change, fragment", [
+    ({"grid": {f"seed": list(range(400)), "device_groups.0.count": list(range(1, 401))}}, "160,000 points"),
+    ({"replications": 10**9}, "replications"),
+    ({"overrides": {"horizon_s": 20, "metrics.window_s": 1e-6}}, "[point 0]: metrics.window_s"),
+])
+def test_runaway_sweeps_are_refused_before_running(tmp_path, change, fragment):
+    spec = {**yaml.safe_load(SWEEP.read_text()), "base": str(DATA / "tiny.yaml"), **change}
+    f = tmp_path / "sweep.yaml"
+    f.write_text(yaml.safe_dump(spec))
+    t = time.time()
+    r = sim("sweep", f, "--out", tmp_path / "out", "--quiet")
+    assert r.returncode == 2 and fragment in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists() and time.time() - t < 30

@@ -1,0 +1,74 @@
+"""What a scenario will cost, estimated before it is built, and the limits a run is held to.
+
+The estimate uses rates measured on the main job (``benchmarks/RESULTS.md``): peak memory
+of about 1.4 kB per device above a 200 MB base (1,000,000 devices: 1.37 GB), the
+recorder's tables (windows x places x exits x 12 columns x 8 bytes per group), and wall
+time of about 2.6 us per arrival in scale mode (10,000 devices x 1 h: 14.8 M arrivals in
+38 s; request mode about twice that).  They are estimates, named as such: a scenario
+whose inputs mostly leave the device costs more per arrival.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from sim.recorder import COLUMNS, EXITS, window_count
+
+BASE_MEMORY_B = 200e6
+MEMORY_PER_DEVICE_B = 1400.0
+WALL_PER_ARRIVAL_S = {"scale": 2.6e-6, "request": 5.0e-6}
+MAX_WINDOWS = 1_000_000
+MAX_ARRIVALS = 1e11  # about three days of wall time at the measured rate
+
+
+@dataclass(frozen=True)
+class Estimate:
+    arrivals: float
+    windows: int
+    memory_b: float
+    wall_s: float
+
+    def line(self) -> str:
+        return (f"estimated {self.arrivals:,.0f} arrivals, {self.windows:,} windows, peak memory about "
+                f"{self.memory_b / 1e6:,.0f} MB, wall time about {self.wall_s:,.0f} s")
+
+
+class LimitError(Exception):
+    def __init__(self, field: str, message: str):
+        self.field, self.message = field, message
+        super().__init__(f"{field}: {message}")
+
+
+def physical_memory_b() -> float:
+    try:
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return float("inf")
+
+
+def estimate(sc) -> Estimate:
+    windows = window_count(sc.horizon_s, sc.metrics.window_s) if sc.horizon_s / sc.metrics.window_s < 1e12 \
+        else int(1e12)
+    arrivals = sum(g.count * g.arrivals.rate_hz * sc.horizon_s for g in sc.device_groups)
+    places = sum(1 + len(sc.servers) for _ in sc.device_groups)  # at most: the device and every server
+    table_b = float(windows) * places * EXITS * len(COLUMNS) * 8
+    memory = BASE_MEMORY_B + MEMORY_PER_DEVICE_B * sc.devices + table_b
+    return Estimate(arrivals, windows, memory, arrivals * WALL_PER_ARRIVAL_S[sc.fidelity.mode])
+
+
+def check(sc, force: bool = False) -> Estimate:
+    """The estimate, or LimitError when the run would not fit (``force``: only the hard limits)."""
+    e = estimate(sc)
+    if e.windows > MAX_WINDOWS:
+        raise LimitError("metrics.window_s", f"{sc.metrics.window_s:g} s over a horizon of {sc.horizon_s:g} s makes "
+                                             f"{e.windows:,} windows (at most {MAX_WINDOWS:,})")
+    if force:
+        return e
+    ram = physical_memory_b()
+    if e.memory_b > 0.8 * ram:
+        raise LimitError("device_groups", f"{e.line()}: more than 80% of this machine's {ram / 1e9:.0f} GB "
+                                          "(--force to run anyway)")
+    if e.arrivals > MAX_ARRIVALS:
+        raise LimitError("horizon_s", f"{e.line()}: more than {MAX_ARRIVALS:.0e} arrivals (--force to run anyway)")
+    return e
