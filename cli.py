@@ -367,9 +367,31 @@ def profile_adaptation(
     typer.echo(f"wrote {out}")
 
 
-def main() -> None:  # console-script entry point
-    app()
+EXIT_INTERRUPTED = 130
+
+
+class Interrupted(BaseException):
+    """Ctrl-C (SIGINT) or SIGTERM: unwinds like KeyboardInterrupt, so every cleanup runs
+    (partial folders and files removed), but is not turned into click's "Aborted!"."""
+
+
+def _interrupt(signum, frame) -> None:
+    raise Interrupted()
+
+
+def main() -> None:
+    """Entry point (console script and ``python -m cli``): Ctrl-C ends with one line and exit 130."""
+    import signal
+
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        app()
+    except Interrupted:
+        typer.echo("interrupted: nothing half-written is left; finished sweep points are kept and a rerun "
+                   "resumes", err=True)
+        sys.exit(EXIT_INTERRUPTED)
 
 
 if __name__ == "__main__":
-    sys.exit(app())
+    main()

@@ -208,12 +208,35 @@ def _map(todo: list[tuple], workers: int, scheduler: str | None) -> Iterable[dic
     elif workers > 1:
         from concurrent.futures import ProcessPoolExecutor, as_completed as done_first
 
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        pool = ProcessPoolExecutor(max_workers=workers, initializer=_die_with_parent)
+        try:
             for f in done_first([pool.submit(run_task, *t) for t in todo]):
                 yield f.result()
+        except BaseException:  # Ctrl-C or a failed task: stop now, not after the running tasks
+            procs = list((pool._processes or {}).values())  # noqa: SLF001 (no public handle on the workers)
+            pool.shutdown(wait=False, cancel_futures=True)
+            for proc in procs:
+                proc.kill()
+            raise
+        pool.shutdown()
     else:
         for t in todo:
             yield run_task(*t)
+
+
+def _die_with_parent() -> None:
+    """A pool worker is killed when the sweep process dies, however it dies (Linux: the
+    parent-death signal; elsewhere the pool's own shutdown is all there is)."""
+    import signal
+
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() == 1:  # the parent died before the signal was armed
+        os._exit(1)
 
 
 def flatten(d: dict, prefix: str = "") -> dict:

@@ -182,3 +182,81 @@ def test_runaway_sweeps_are_refused_before_running(tmp_path, change, fragment):
     assert r.returncode == 2 and fragment in r.stderr, r.stderr
     assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists() and time.time() - t < 30
+
+
+def _children(pid: int) -> list[int]:
+    """Live processes whose parent is ``pid`` (Linux /proc)."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and fields[0] != "Z":
+                out.append(int(d.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _pooled(tmp_path):
+    spec = yaml.safe_load(SWEEP.read_text())
+    spec.update(base=str(DATA / "tiny.yaml"), replications=6, overrides={"horizon_s": 400})
+    f = tmp_path / "s.yaml"
+    f.write_text(yaml.safe_dump(spec))
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "sweep", str(f), "--out", str(tmp_path), "-q",
+                             "--workers", "2"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    points = tmp_path / "tiny_sweep" / "points"
+    deadline = time.time() + 120
+    while time.time() < deadline and (len(list(points.glob("p*"))) < 2 or len(_children(proc.pid)) < 2):
+        time.sleep(0.05)
+    workers = _children(proc.pid)
+    assert len(workers) >= 2, "the pool should be running"
+    return f, proc, workers, points
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_ctrl_c_stops_a_pooled_sweep_at_once_and_it_resumes(tmp_path):
+    f, proc, workers, points = _pooled(tmp_path)
+    t = time.time()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert time.time() - t < 2.5 and proc.returncode == 130
+    assert err.strip().splitlines() == [err.strip()] and "interrupted" in err and "Traceback" not in err
+    time.sleep(0.3)
+    assert not [w for w in workers if _alive(w)], "workers outlived the sweep"
+    assert not list(points.glob(".*")), "partial folders left"
+    r = sim("sweep", f, "--out", tmp_path, "-q")
+    assert r.returncode == 0, r.stderr
+    assert len(per_point(tmp_path / "tiny_sweep")) == 36
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_workers_die_with_a_killed_sweep(tmp_path):
+    f, proc, workers, points = _pooled(tmp_path)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 5
+    while time.time() < deadline and [w for w in workers if _alive(w)]:
+        time.sleep(0.05)
+    assert not [w for w in workers if _alive(w)], "pool workers outlived their killed parent"
+
+
+def test_ctrl_c_stops_a_run_with_one_line(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "run", str(ROOT / "scenarios/multi_device.yaml"),
+                             "--out", str(tmp_path), "-q", "--requests"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    time.sleep(4)
+    t = time.time()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert time.time() - t < 2 and proc.returncode == 130
+    assert len(err.strip().splitlines()) == 1 and "interrupted" in err
+    assert not any(p.is_file() for p in tmp_path.rglob("*")), "a partial file was left"
