@@ -9,6 +9,7 @@ times, versions and wall seconds go to ``manifest.json``.
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import json
 import os
 import platform
@@ -47,6 +48,8 @@ def package_versions() -> dict[str, str | None]:
 
 
 def git_commit(cwd: Path | None = None) -> str | None:
+    """The commit of the simulator's own checkout (not of the current directory), or None."""
+    cwd = Path(__file__).resolve().parents[1] if cwd is None else cwd
     try:
         proc = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
@@ -71,6 +74,49 @@ def new_run_dir(out: Path, scenario_name: str, seed: int, started: _dt.datetime)
     return final
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale_partials(folder: Path) -> None:
+    """Remove hidden ``.partial`` files and folders left in ``folder`` by runs that died (their
+    writer's process id, in the name, is no longer alive); a live run's are left alone."""
+    if not folder.is_dir():
+        return
+    for p in folder.glob(".*.partial"):
+        pid = next((int(part[1:]) for part in p.name.split(".") if part[:1] == "p" and part[1:].isdigit()), None)
+        if pid is None or pid == os.getpid() or _pid_alive(pid):
+            continue
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+
+
+def publish(tmp: Path, final: Path) -> Path:
+    """Rename the finished folder ``tmp`` to ``final``, or to ``final-2``, ``-3``, ... when another
+    run took that name first (two runs into one --out in the same second): never lost."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp made it 0700; a published run is as readable as any folder
+    base, k = final, 1
+    while True:
+        try:
+            os.rename(tmp, final)
+            return final
+        except OSError as e:
+            if e.errno not in (errno.EEXIST, errno.ENOTEMPTY) or k > 10_000:
+                raise
+        k += 1
+        final = base.with_name(f"{base.name}-{k}")
+
+
 class RequestWriter:
     """A run's ``sink`` for per-request rows (``sim run --requests``): streams them to a
     hidden Parquet file beside the results, a row group of :data:`ROW_GROUP` rows at a time,
@@ -79,7 +125,7 @@ class RequestWriter:
     def __init__(self, out: Path, scenario_name: str):
         folder = out / scenario_name
         folder.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=".requests.", suffix=".parquet.partial", dir=folder)
+        fd, name = tempfile.mkstemp(prefix=f".requests.p{os.getpid()}.", suffix=".parquet.partial", dir=folder)
         os.close(fd)
         self.path = Path(name)
         self._writer = pq.ParquetWriter(self.path, REQUEST_SCHEMA)
@@ -119,7 +165,8 @@ def write_run(result: RunResult, summary: dict, timeline: pd.DataFrame, devices:
     sc = result.scenario
     final = new_run_dir(out, sc.name, sc.seed, started)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
+    clean_stale_partials(final.parent)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.p{os.getpid()}.", suffix=".partial", dir=final.parent))
     try:
         manifest = {
             "scenario_file": scenario_path,
@@ -140,7 +187,7 @@ def write_run(result: RunResult, summary: dict, timeline: pd.DataFrame, devices:
         write_frame(tmp / "devices.parquet", devices)
         if requests is not None:
             os.replace(requests, tmp / "requests.parquet")
-        os.rename(tmp, final)
+        final = publish(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -48,3 +48,39 @@ def test_requests_flag_streams_one_row_per_finished_inference(tmp_path):
     lat = (rows["done_s"] - rows["arrival_s"]).sort_values().to_numpy()
     exact_p95 = lat[int(0.95 * (len(lat) - 1))]
     assert abs(s["latency_p95_s"] / exact_p95 - 1) <= s["latency_quantile_relative_error"]
+
+
+def test_concurrent_runs_into_one_folder_are_all_kept(tmp_path):
+    # once, two runs finishing in the same second collided at the final rename and one was lost
+    procs = [subprocess.Popen([sys.executable, "-m", "cli", "run", "tests/data/tiny.yaml", "--quiet", "--out",
+                               str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(4)]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    runs = [d for d in (tmp_path / "tiny").iterdir() if not d.name.startswith(".")]
+    assert len(runs) == 4 and all((d / "summary.json").exists() for d in runs)
+    assert not [d for d in (tmp_path / "tiny").iterdir() if d.name.startswith(".")]
+    assert all(d.stat().st_mode & 0o055 for d in runs), "a published run is readable by others (umask allowing)"
+
+
+def test_publish_takes_the_next_name_and_stale_partials_are_cleaned(tmp_path):
+    import os
+
+    from sim.results_io import clean_stale_partials, publish
+
+    final = tmp_path / "run"
+    (final).mkdir()
+    (final / "summary.json").write_text("{}")
+    tmp = tmp_path / ".run.p1.x.partial"
+    tmp.mkdir()
+    (tmp / "summary.json").write_text("{}")
+    assert publish(tmp, final) == tmp_path / "run-2"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f".run.p{dead.pid}.y.partial"
+    live = tmp_path / f".run.p{os.getppid()}.z.partial"  # this test's parent: alive
+    stale.mkdir()
+    live.mkdir()
+    clean_stale_partials(tmp_path)
+    assert not stale.exists() and live.exists()
