@@ -15,6 +15,29 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Discrete-event simulator of end-edge-cloud collaborative AI.")
 
 EXIT_BAD_INPUT = 2
+EXIT_ENVIRONMENT = 1
+DEBUG = {"on": False}  # --debug: let exceptions show their traceback
+
+
+@app.callback()
+def _options(debug: bool = typer.Option(False, "--debug", help="show the traceback of any failure")) -> None:
+    """edge-sim: discrete-event simulation of end-edge-cloud collaborative AI."""
+    DEBUG["on"] = debug
+
+
+def writable_out(out: Path, flag: str = "--out") -> None:
+    """Fail (exit 1, one line) before any work if ``out`` cannot take results."""
+    import tempfile
+
+    if out.exists() and not out.is_dir():
+        fail(f"{flag}: {out} exists and is not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".write-check."):
+            pass
+    except OSError as e:
+        typer.echo(f"error: {flag}: cannot write in {out}: {e.strerror or e}", err=True)
+        raise typer.Exit(EXIT_ENVIRONMENT)
 
 
 def fail(lines: list[str] | str) -> None:
@@ -56,8 +79,6 @@ def run(scenario: Path = typer.Argument(..., help="scenario YAML file"),
     from sim.results_io import RequestWriter, write_run
     from sim.run import run as run_scenario
 
-    if out.exists() and not out.is_dir():
-        fail(f"--out: {out} exists and is not a directory")
     if mode not in (None, "request", "scale"):
         fail(f"--mode: expected scale or request, found {mode!r}")
     sc, traces = load_checked(scenario, seed, mode)
@@ -67,6 +88,7 @@ def run(scenario: Path = typer.Argument(..., help="scenario YAML file"),
         check(sc, force)
     except LimitError as e:
         fail(f"{scenario}: {e}")
+    writable_out(out)
     started = dt.datetime.now(dt.timezone.utc)
     sink = RequestWriter(out, sc.name) if requests else None
     try:
@@ -81,7 +103,13 @@ def run(scenario: Path = typer.Argument(..., help="scenario YAML file"),
             sink.discard()
         raise
     summary, timeline, devices = metrics.frames(result)
-    folder = write_run(result, summary, timeline, devices, out, str(scenario), started, rows)
+    try:
+        folder = write_run(result, summary, timeline, devices, out, str(scenario), started, rows)
+    except OSError as e:
+        if DEBUG["on"]:
+            raise
+        typer.echo(f"error: --out: cannot write the results in {out}: {e.strerror or e}", err=True)
+        raise typer.Exit(EXIT_ENVIRONMENT)
     if not quiet:
         _print_summary(summary, result, folder)
     else:
@@ -186,6 +214,7 @@ def sweep(sweep_file: Path = typer.Argument(..., help="sweep YAML file"),
         typer.echo(f"warning: --workers {workers} capped at the {cpus} CPUs (--force-workers to override)", err=True)
         workers = cpus
     folder = out / sw.spec.name
+    writable_out(out)
     if quiet:
         ran, skipped, stale = sweep_mod.execute(sw, folder, workers, scheduler)
     else:
@@ -387,6 +416,12 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         app()
+    except OSError as e:  # the environment: disk full, read-only, vanished folder
+        if DEBUG["on"]:
+            raise
+        where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+        typer.echo(f"error: {where}{e.strerror or e}", err=True)
+        sys.exit(EXIT_ENVIRONMENT)
     except Interrupted:
         typer.echo("interrupted: nothing half-written is left; finished sweep points are kept and a rerun "
                    "resumes", err=True)

@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -84,3 +85,36 @@ def test_publish_takes_the_next_name_and_stale_partials_are_cleaned(tmp_path):
     live.mkdir()
     clean_stale_partials(tmp_path)
     assert not stale.exists() and live.exists()
+
+
+@pytest.mark.parametrize("out", ["/proc/edge-sim-results", "/sys/edge-sim-results", "/dev/null/results"])
+def test_an_unwritable_output_path_is_one_line_before_running(out):
+    r = subprocess.run([sys.executable, "-m", "cli", "run", "tests/data/tiny.yaml", "--quiet", "--out", out],
+                       cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines() == [f"error: --out: cannot write in {out}: " + r.stderr.split(": ")[-1].strip()]
+
+
+def _tmpfs(path, *opts):
+    path.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", ",".join(opts), "tmpfs", str(path)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+
+
+@pytest.mark.parametrize("opts, message", [(("size=48k",), "No space left on device"),
+                                           (("size=1m", "ro"), "Read-only file system")])
+def test_a_full_or_read_only_disk_is_one_line_and_leaves_nothing(tmp_path, opts, message):
+    disk = tmp_path / "disk"
+    _tmpfs(disk, *opts)
+    try:
+        for _ in range(3):  # the first run may fit; a later one cannot
+            r = subprocess.run([sys.executable, "-m", "cli", "run", "tests/data/tiny.yaml", "--quiet", "--out",
+                                str(disk)], cwd=ROOT, capture_output=True, text=True)
+            if r.returncode:
+                break
+        assert r.returncode == 1 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1
+        assert not [p for p in disk.rglob(".*") if p.name != ".write-check"], "partial files left"
+    finally:
+        subprocess.run(["umount", str(disk)], capture_output=True)
