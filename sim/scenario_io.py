@@ -27,17 +27,45 @@ class ScenarioError(Exception):
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """A safe loader that rejects a mapping with the same key twice."""
+    """A safe loader that rejects a mapping with the same key twice and keys that are not
+    scalars; merge keys (``<<: *base``) work, and a key they bring in may be overridden."""
+
+
+MAX_YAML_BYTES = 10_000_000
+MAX_YAML_DEPTH = 100
+MAX_YAML_NODES = 1_000_000  # after alias expansion: an alias bomb is refused before it is built
 
 
 def _construct_mapping(loader, node, deep=False):
     seen = set()
     for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise yaml.constructor.ConstructorError(None, None, "a mapping key must be a plain value",
+                                                    key_node.start_mark)
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
             raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
         seen.add(key)
     return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+def _depth(node, limit: int) -> None:
+    """Refuse nesting deeper than ``limit`` (iteratively: a deep document cannot exhaust the stack)."""
+    stack, visited = [(node, 1)], 0
+    while stack:
+        n, d = stack.pop()
+        visited += 1
+        if visited > MAX_YAML_NODES:
+            raise yaml.constructor.ConstructorError(None, None, f"more than {MAX_YAML_NODES:,} values once aliases "
+                                                    "are expanded", n.start_mark)
+        if d > limit:
+            raise yaml.constructor.ConstructorError(None, None, f"nested deeper than {limit} levels", n.start_mark)
+        if isinstance(n, yaml.MappingNode):
+            stack += [(v, d + 1) for _, v in n.value] + [(k, d + 1) for k, _ in n.value]
+        elif isinstance(n, yaml.SequenceNode):
+            stack += [(v, d + 1) for v in n.value]
 
 
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
@@ -78,8 +106,19 @@ def read_yaml(path: Path | str) -> dict:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as e:
         raise ScenarioError([f"{path}: cannot read: {e}"]) from None
+    if len(text) > MAX_YAML_BYTES:
+        raise ScenarioError([f"{path}: {len(text):,} bytes (at most {MAX_YAML_BYTES:,})"])
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)
+        loader = _UniqueKeyLoader(text)
+        try:
+            root = loader.get_single_node()
+            if root is not None:
+                _depth(root, MAX_YAML_DEPTH)
+            data = loader.construct_document(root) if root is not None else None
+        finally:
+            loader.dispose()
+    except RecursionError:
+        raise ScenarioError([f"{path}: YAML nested too deeply"]) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

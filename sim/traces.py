@@ -65,6 +65,9 @@ def _check_header(path: Path, data: dict, fmt: str) -> dict:
     return prov
 
 
+MAX_TIMING_S = 3600.0  # one measured inference or batch: more is a unit error, not a measurement
+
+
 def _finite_number(path: Path, where: str, value, minimum: float = 0.0) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise TraceError(path, where, f"expected a finite number, found {value!r}")
@@ -151,6 +154,11 @@ def load_timings(path: Path | str) -> TimingTrace:
         qs = tuple(_finite_number(path, f"{where}.quantiles_s[{j}]", v) for j, v in enumerate(q))
         if any(b < a for a, b in zip(qs, qs[1:])):
             raise TraceError(path, f"{where}.quantiles_s", "quantiles must be non-decreasing")
+        if qs[-1] <= 0:
+            raise TraceError(path, f"{where}.quantiles_s", "all zero: a measured time is positive")
+        if qs[-1] > MAX_TIMING_S:
+            raise TraceError(path, f"{where}.quantiles_s", f"{qs[-1]:g} s for one inference (at most "
+                                                            f"{MAX_TIMING_S:g} s; wrong unit?)")
         if not isinstance(e["batch_size"], int) or e["batch_size"] < 1:
             raise TraceError(path, f"{where}.batch_size", "expected a positive integer")
         extra = {k: _finite_number(path, f"{where}.{k}", e[k]) for k in ("macs", "param_bytes") if e.get(k) is not None}

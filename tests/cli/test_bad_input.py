@@ -131,6 +131,13 @@ def test_several_problems_one_line_each(tmp_path):
     ("name: [unclosed\n", "YAML syntax error: line"),
     ("- a\n- b\n", "expected a mapping"),
     ("name: a\nname: b\n", "duplicate key 'name'"),
+    ("name: a\n? [x, y]\n: 1\n", "a mapping key must be a plain value"),
+    ("a: " + "[" * 50_000 + "]" * 50_000 + "\n", "nested too deeply"),
+    ("a: " + "[" * 150 + "]" * 150 + "\n", "nested deeper than 100 levels"),
+    ("a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{k}: &{k} [" + ", ".join([f"*{p}"] * 10) + "]\n" for p, k in zip("abcdefghij", "bcdefghijk")),
+     "values once aliases are expanded"),
+    ("name: a\n" + "#" * 10_000_001 + "\n", "bytes (at most 10,000,000)"),
 ])
 def test_unreadable_yaml(tmp_path, text, fragment):
     path = scenario_file(tmp_path, text)
@@ -157,3 +164,20 @@ def test_validate_and_schema_succeed():
     import json
     schema = json.loads(r.stdout)
     assert "device_groups" in schema["properties"] and schema["additionalProperties"] is False
+
+
+def test_yaml_merge_keys_work_and_may_be_overridden(tmp_path):
+    # once rejected as a syntax error; duplicate keys stay errors (test_unreadable_yaml)
+    from sim.scenario_io import read_yaml
+
+    group = BASE["device_groups"][0]
+    rest = {k: v for k, v in BASE.items() if k != "device_groups"}
+    anchored = "\n".join(["device_groups:", "  - &cams"] + [f"    {l}" for l in yaml.safe_dump(group).splitlines()]
+                          + ["  - <<: *cams", "    name: more", "    count: 3"])
+    path = tmp_path / "merge.yaml"
+    path.write_text(yaml.safe_dump(rest) + anchored + "\n")
+    loaded = read_yaml(path)
+    assert [g["name"] for g in loaded["device_groups"]] == [group["name"], "more"]
+    assert loaded["device_groups"][1]["count"] == 3 and loaded["device_groups"][1]["model"] == group["model"]
+    r = sim("validate", path)
+    assert r.returncode == 0, r.stderr

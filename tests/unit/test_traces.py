@@ -51,6 +51,12 @@ def mutate(data, fn):
     (lambda d: d.__setitem__("entries", []), "entries"),
     (lambda d: d["entries"][0].__setitem__("batch_size", 0), "entries[0].batch_size"),
     (lambda d: d["entries"][0].__setitem__("macs", "many"), "entries[0].macs"),
+    # once accepted: all-zero times, and times of 1e308 s (every local inference then silently unfinished)
+    (lambda d: d["entries"][0].__setitem__("quantiles_s", [0.0] * len(d["entries"][0]["quantiles_s"])),
+     "entries[0].quantiles_s"),
+    (lambda d: d["entries"][0].__setitem__("quantiles_s", [1e308] * 3), "entries[0].quantiles_s"),
+    (lambda d: d["entries"][0]["quantiles_s"].__setitem__(3, "0.01"), "entries[0].quantiles_s[3]"),
+    (lambda d: d["entries"][0].__setitem__("quantiles_s", {"p50": 0.01}), "entries[0].quantiles_s"),
 ])
 def test_malformed_timings_rejected_naming_the_field(tmp_path, timings, fn, field):
     p = write(tmp_path, mutate(timings, fn))
