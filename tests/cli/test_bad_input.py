@@ -174,8 +174,7 @@ def test_yaml_merge_keys_work_and_may_be_overridden(tmp_path):
     rest = {k: v for k, v in BASE.items() if k != "device_groups"}
     anchored = "\n".join(["device_groups:", "  - &cams"] + [f"    {l}" for l in yaml.safe_dump(group).splitlines()]
                           + ["  - <<: *cams", "    name: more", "    count: 3"])
-    path = tmp_path / "merge.yaml"
-    path.write_text(yaml.safe_dump(rest) + anchored + "\n")
+    path = scenario_file(tmp_path, yaml.safe_dump(rest) + anchored + "\n")
     loaded = read_yaml(path)
     assert [g["name"] for g in loaded["device_groups"]] == [group["name"], "more"]
     assert loaded["device_groups"][1]["count"] == 3 and loaded["device_groups"][1]["model"] == group["model"]
