@@ -91,18 +91,33 @@ def load_sweep(path: Path | str) -> Sweep:
     base = read_yaml(base_path)
     combos = [dict(zip(spec.grid, values)) for values in itertools.product(*spec.grid.values())] or [{}]
     explicit = spec.points or [{}]
-    points, problems = [], []
-    for i, params in enumerate({**p, **c} for p in explicit for c in combos):
+    points, problems = [], []  # problems: (point label, "field: message")
+    all_params = [{**p, **c} for p in explicit for c in combos]
+    for i, params in enumerate(all_params):
         label = ", ".join(f"{k}={json.dumps(v, sort_keys=True)}" for k, v in params.items()) or "(base)"
+        source = f"{path} [point {i}: {label}]"
         try:
             data = apply_overrides(base, {**spec.overrides, **params}, str(path))
-            scenario = validate(data, f"{path} [point {i}: {label}]")
+            scenario = validate(data, source)
         except ScenarioError as e:
-            problems += e.problems
+            problems += [(source, line.removeprefix(source + ": ")) for line in e.problems]
             continue
         points.append(Point(i, params, scenario.model_dump_json(exclude_unset=True)))
     if problems:
-        raise ScenarioError(problems)
+        # a problem every point has is the base scenario's (or the overrides'): said once, against it
+        where = base_path if not spec.overrides else f"{base_path} (with the sweep's overrides)"
+        try:
+            validate(apply_overrides(base, dict(spec.overrides), str(path)), str(where))
+            own: set[str] = set()
+        except ScenarioError as e:
+            own = {line.removeprefix(f"{where}: ") for line in e.problems}
+        counts: dict[str, int] = {}
+        for _, msg in problems:
+            counts[msg] = counts.get(msg, 0) + 1
+        shared = {m for m, n in counts.items() if n == len(all_params) and m in own}
+        lines = [f"{where}: {m}" for m in sorted(shared)]
+        lines += [f"{src}: {m}" for src, m in problems if m not in shared]
+        raise ScenarioError(lines)
     return Sweep(spec, path, base_path.parent, points)
 
 

@@ -260,3 +260,18 @@ def test_ctrl_c_stops_a_run_with_one_line(tmp_path):
     assert time.time() - t < 2 and proc.returncode == 130
     assert len(err.strip().splitlines()) == 1 and "interrupted" in err
     assert not any(p.is_file() for p in tmp_path.rglob("*")), "a partial file was left"
+
+
+def test_an_error_in_the_base_scenario_is_reported_once_against_it(tmp_path):
+    base = yaml.safe_load((DATA / "tiny.yaml").read_text())
+    base["device_groups"][0]["energy"]["colour"] = "red"
+    for name in ("timings.json", "accuracy.json"):
+        (tmp_path / name).write_text((DATA / name).read_text())
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump(base))
+    spec = {**yaml.safe_load(SWEEP.read_text()), "base": "base.yaml"}
+    f = tmp_path / "sweep.yaml"
+    f.write_text(yaml.safe_dump(spec))
+    r = sim("sweep", f, "--out", tmp_path / "out", "-q")
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [
+        f"error: {tmp_path / 'base.yaml'} (with the sweep's overrides): device_groups[0].energy.colour: unknown field"]
