@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -121,9 +122,13 @@ def write_html(figures: list[go.Figure], path: Path, title: str, intro_html: str
             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}</style>"
             f"</head><body><h1>{html.escape(title)}</h1>{intro_html}{''.join(parts)}{outro_html}</body></html>")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".partial")
-    tmp.write_text(page)
-    tmp.replace(path)
+    tmp = path.with_name(f".{path.name}.p{os.getpid()}.partial")
+    try:
+        tmp.write_text(page)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 

@@ -26,11 +26,51 @@ def kind_of(folder: Path) -> str:
                        "or a sweep folder (aggregate.parquet, sweep.json)")
 
 
+def read_json(path: Path, keys: tuple[str, ...] = ()) -> dict:
+    """A results JSON file holding ``keys``, or ResultsError naming it (truncated, half-written, not JSON)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise ResultsError(f"{path}: unreadable results file ({type(e).__name__}: {str(e).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise ResultsError(f"{path}: expected a JSON object")
+    missing = [k for k in keys if k not in data]
+    if missing:
+        raise ResultsError(f"{path}: no {missing[0]!r} (not written by this simulator, or damaged)")
+    return data
+
+
+def read_frame(path: Path, columns: tuple[str, ...] = ()) -> pd.DataFrame:
+    """A results Parquet file with ``columns``, or ResultsError naming it."""
+    try:
+        df = pd.read_parquet(path)
+    except Exception as e:  # pyarrow raises several types for a damaged file
+        raise ResultsError(f"{path}: unreadable results file ({type(e).__name__}: {str(e).splitlines()[0]})") from None
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ResultsError(f"{path}: no column {missing[0]!r} (not written by this simulator, or damaged)")
+    return df
+
+
 def _sweep(folder: Path) -> tuple[dict, pd.DataFrame]:
-    meta = json.loads((folder / "sweep.json").read_text())
-    return meta, pd.read_parquet(folder / "aggregate.parquet")
+    return (read_json(folder / "sweep.json", ("sweep", "points", "replications")),
+            read_frame(folder / "aggregate.parquet", ("point", "replications")))
 
 
+def _damaged_is_one_line(fn):
+    """A results folder whose files parse but lack what they should hold: ResultsError, not a traceback."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(folder, *args, **kwargs):
+        try:
+            return fn(folder, *args, **kwargs)
+        except (KeyError, TypeError, IndexError) as e:
+            raise ResultsError(f"{folder}: damaged results: missing or malformed {e}") from None
+    return wrapper
+
+
+@_damaged_is_one_line
 def figure(folder: Path, kind: str | None = None, x: str | None = None, y: str | None = None,
            color: str | None = None, facet: str | None = None):
     what = kind_of(folder)
@@ -38,8 +78,8 @@ def figure(folder: Path, kind: str | None = None, x: str | None = None, y: str |
         kind = kind or "timeline"
         if kind not in RUN_KINDS:
             raise ResultsError(f"--kind: {kind!r} is not a figure of a run (choose from {', '.join(RUN_KINDS)})")
-        summary = json.loads((folder / "summary.json").read_text())
-        tl = pd.read_parquet(folder / "timeline.parquet")
+        summary = read_json(folder / "summary.json", ("scenario", "seed", "exit_fractions"))
+        tl = read_frame(folder / "timeline.parquet", ("window_start_s", "window_end_s"))
         if kind == "timeline":
             return plots.accuracy_timeline(tl)
         if kind == "link_utilisation":
@@ -70,10 +110,11 @@ def figure(folder: Path, kind: str | None = None, x: str | None = None, y: str |
     return (plots.pareto if kind == "pareto" else plots.sweep_lines)(agg, x, y, color, title, facet=facet, log_x=log_x)
 
 
+@_damaged_is_one_line
 def report(folder: Path, out: Path) -> Path:
     what = kind_of(folder)
     if what == "run":
-        summary = json.loads((folder / "summary.json").read_text())
+        summary = read_json(folder / "summary.json", ("scenario", "seed", "exit_fractions"))
         rows = {k: v for k, v in summary.items() if k != "latency_quantiles_s"}
         figs = [figure(folder, k) for k in RUN_KINDS
                 if k != "exit_fractions" or (summary.get("exit_fractions") or {}).get("extension")]
