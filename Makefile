@@ -47,6 +47,11 @@ studies: $(VENV)/.installed-test
 	  $(BIN)/sim report results/studies/$$name || exit 1; \
 	done
 
+# the slow validation (a simulated week of every shipped scenario in both modes, ...)
+.PHONY: validate
+validate: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -q -m validate
+
 .PHONY: bench
 bench: $(VENV)/.installed-run
 	$(BIN)/python benchmarks/run_all.py

@@ -213,6 +213,7 @@ def sweep(sweep_file: Path = typer.Argument(..., help="sweep YAML file"),
     if workers > cpus and not force_workers:
         typer.echo(f"warning: --workers {workers} capped at the {cpus} CPUs (--force-workers to override)", err=True)
         workers = cpus
+    out = out.resolve()  # absolute: Dask workers may run in another directory
     folder = out / sw.spec.name
     writable_out(out)
     if quiet:
