@@ -39,6 +39,8 @@ from typing import Iterable, Sequence
 
 import simpy
 
+from sim.simclock import call_in
+
 _EPS_S = 1e-12  # completion-time tolerance (seconds), besides the clock's own resolution
 SWEEP_SLACK = 16  # idle classes a component keeps beyond twice its active ones
 _ULPS = 4.0  # a flow is done when what is left of it is within this many units of rounding
@@ -229,8 +231,7 @@ class Network:
         ended it), with no event of its own: after the network has settled its state, so
         ``then`` may start other flows."""
         if cls.setup_s > 0:
-            timer = self.env.timeout(cls.setup_s, (cls, 8.0 * size_bytes, then))
-            timer.callbacks.append(self._after_setup)
+            call_in(self.env, cls.setup_s, self._after_setup, (cls, 8.0 * size_bytes, then))
         else:
             self._start(cls, 8.0 * size_bytes, then)
 
@@ -388,7 +389,7 @@ class Network:
 
     def _timer(self, comp: _Component, delay: float) -> None:
         # the timeout carries the generation it was set for; the callback is bound once per component
-        self.env.timeout(delay if delay > 0 else 0.0, comp.generation).callbacks.append(comp.on_timer)
+        call_in(self.env, delay if delay > 0 else 0.0, comp.on_timer, comp.generation)
 
     def _on_timer(self, comp: _Component, timer: simpy.Event) -> None:
         if timer._value != comp.generation:

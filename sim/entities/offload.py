@@ -17,6 +17,7 @@ from sim.entities.energy import JobEnergy
 from sim.entities.link import DirectedLink, Network
 from sim.entities.server import Server
 from sim.rng import Stream
+from sim.simclock import call_in
 from sim.traces import TimingDistribution
 
 NAN = float("nan")
@@ -87,7 +88,7 @@ class Offload:
             return
         g.record.rec.flow("inference_input", g.p.input_bytes, t.up_name)
         if t.up_latency_s:
-            g.env.timeout(t.up_latency_s).callbacks.append(self._arrived)
+            call_in(g.env, t.up_latency_s, self._arrived)
         else:
             self._arrived()
 

@@ -18,6 +18,8 @@ from typing import Callable
 
 import simpy
 
+from sim.simclock import call_in
+
 
 class Server:
     def __init__(self, env: simpy.Environment, name: str, workers: int,
@@ -107,7 +109,7 @@ class Server:
 
     def _begin(self, service_s: float, then) -> None:
         self.busy += 1
-        self.env.timeout(service_s, then).callbacks.append(self._finish)  # the timeout carries the job's then()
+        call_in(self.env, service_s, self._finish, then)  # the timer carries the job's then()
 
     def _finish(self, timer: simpy.Event) -> None:
         then = timer._value
