@@ -77,7 +77,7 @@ def run(scenario: Path = typer.Argument(..., help="scenario YAML file"),
     from sim import metrics
     from sim.build import BuildError
     from sim.results_io import RequestWriter, write_run
-    from sim.run import run as run_scenario
+    from sim.runner import run as run_scenario
 
     if mode not in (None, "request", "scale"):
         fail(f"--mode: expected scale or request, found {mode!r}")

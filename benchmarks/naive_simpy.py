@@ -186,7 +186,7 @@ def main() -> None:
            "naive_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1), "naive": naive}
     if a.compare:
         from sim import metrics
-        from sim.run import run
+        from sim.runner import run
 
         t0 = time.perf_counter()
         s = metrics.frames(run(sc, traces))[0]

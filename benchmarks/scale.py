@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from sim import metrics  # noqa: E402
 from sim.build import load_traces  # noqa: E402
-from sim.run import run, run_until  # noqa: E402
+from sim.runner import run, run_until  # noqa: E402
 from sim.scenario_io import apply_overrides, read_yaml, validate  # noqa: E402
 
 SCENARIO = ROOT / "scenarios" / "multi_device.yaml"
@@ -43,7 +43,7 @@ HEADLINE = ("inferences", "arrivals", "unfinished", "offloaded_fraction", "mean_
 
 def simpy_baseline(events: int = 300_000, processes: int = 100) -> float:
     """Events per second of a bare SimPy loop of ``processes`` processes yielding timeouts,
-    run and counted by the same loop as the simulator (:func:`sim.run.run_until`)."""
+    run and counted by the same loop as the simulator (:func:`sim.runner.run_until`)."""
     env = simpy.Environment()
 
     def tick(k):

@@ -299,6 +299,13 @@ class Scenario(Frozen):
     def routing_of(self, group: DeviceGroup) -> RoutingPolicy:
         return group.routing or self.policies.routing
 
+    def with_(self, overrides: dict | None = None, **fields) -> "Scenario":
+        """A validated copy with dotted-path ``overrides`` and top-level ``fields`` changed
+        (:func:`sim.api.with_`)."""
+        from sim.api import with_
+
+        return with_(self, overrides, **fields)
+
     @property
     def devices(self) -> int:
         return sum(g.count for g in self.device_groups)

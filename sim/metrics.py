@@ -13,7 +13,7 @@ import pandas as pd
 from sim.entities.energy import DeviceEnergy
 from sim.policies.routing import EXIT_NAMES
 from sim.recorder import C, EXITS, REQUEST_COLUMNS
-from sim.run import RunResult
+from sim.runner import RunResult
 from sim.sketch import ALPHA
 
 

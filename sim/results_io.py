@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 
 from sim.recorder import REQUEST_COLUMNS
 from sim.scenario_io import scenario_sha256
-from sim.run import RunResult
+from sim.runner import RunResult
 
 ROW_GROUP = 65_536  # per-request rows written per Parquet row group
 REQUEST_TYPES = {"group": pa.int32(), "device": pa.int32(), "place": pa.int32(), "exit": pa.int8(),

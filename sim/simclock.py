@@ -13,7 +13,7 @@ value as ``ev._value`` inline: the public ``now`` is a property, a function call
   ``step`` reads (``callbacks``, ``_ok``, ``_value``); it lands on the same float time
   with the same priority and takes the next event id, so the order of events is the
   one ``env.timeout`` gives (the per-event paths of links, servers and offloads use it).
-* :func:`event_ids` gives the event-id counter and queue, from which :mod:`sim.run`
+* :func:`event_ids` gives the event-id counter and queue, from which :mod:`sim.runner`
   counts events exactly.
 """
 

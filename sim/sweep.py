@@ -158,7 +158,7 @@ def run_task(scenario_json: str, base_dir: str, replication: int, folder: str) -
     from sim import metrics
     from sim.build import load_traces
     from sim.config import Scenario
-    from sim.run import run
+    from sim.runner import run
 
     final = Path(folder)
     key = task_key(scenario_json, base_dir, replication)

@@ -1,7 +1,7 @@
 """Shared test helper: run a scenario and keep its per-request rows."""
 
 from sim import metrics
-from sim.run import run
+from sim.runner import run
 
 
 def run_with_rows(scenario, traces, replication: int = 0):

@@ -8,7 +8,7 @@ import pytest
 
 from sim import metrics, results_io
 from sim.build import load_traces
-from sim.run import run
+from sim.runner import run
 from sim.scenario_io import load_scenario
 from tests.rows import run_with_rows
 

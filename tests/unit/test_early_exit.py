@@ -136,7 +136,7 @@ def test_exits_follow_the_data_as_it_drifts():
 
     from sim import metrics
     from sim.build import load_traces
-    from sim.run import run
+    from sim.runner import run
     from sim.scenario_io import load_scenario
 
     root = Path(__file__).resolve().parents[2]

@@ -5,10 +5,11 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-CORE = ["sim.config", "sim.scenario_io", "sim.rng", "sim.traces", "sim.recorder", "sim.build", "sim.run",
+CORE = ["sim.config", "sim.scenario_io", "sim.rng", "sim.traces", "sim.recorder", "sim.build", "sim.runner",
         "sim.entities.link", "sim.entities.server", "sim.entities.device", "sim.entities.arrivals",
         "sim.entities.outcomes", "sim.entities.energy", "sim.entities.offload", "sim.entities.updates",
-        "sim.sketch", "sim.simclock", "sim.policies.routing", "sim.policies.scheduling"]
+        "sim.sketch", "sim.simclock", "sim.policies.routing", "sim.policies.scheduling", "sim.policies.selection",
+        "sim.entities.selection", "sim.entities.drift", "sim.names", "sim.limits"]
 
 
 def loaded_after(code: str) -> set[str]:

@@ -99,7 +99,7 @@ def test_a_link_busy_for_a_week_keeps_its_rate():
 def test_tiny_scenario_runs_a_simulated_day(mode, data_dir):
     # the scenario that stalled at 9-18 simulated hours, at a quarter of its devices to stay quick
     from sim.build import load_traces
-    from sim.run import run
+    from sim.runner import run
     from sim.scenario_io import load_scenario
 
     sc = load_scenario(data_dir / "tiny.yaml")

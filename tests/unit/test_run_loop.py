@@ -7,7 +7,7 @@ import simpy
 from sim.build import build, load_traces
 from sim.entities.link import DirectedLink, Network
 from sim.rng import Streams
-from sim.run import run_until
+from sim.runner import run_until
 from sim.scenario_io import load_scenario
 
 

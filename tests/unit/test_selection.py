@@ -12,7 +12,7 @@ from sim.build import load_traces
 from sim.entities.selection import Selector
 from sim.entities.server import Server
 from sim.policies import selection as sel
-from sim.run import run
+from sim.runner import run
 from sim.scenario_io import ScenarioError, apply_overrides, read_yaml, validate
 
 ROOT = Path(__file__).resolve().parents[2]

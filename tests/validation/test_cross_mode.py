@@ -18,7 +18,7 @@ import pytest
 
 from sim import metrics
 from sim.build import load_traces
-from sim.run import run
+from sim.runner import run
 from sim.scenario_io import apply_overrides, read_yaml, validate
 
 ROOT = Path(__file__).resolve().parents[2]
