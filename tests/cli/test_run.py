@@ -118,3 +118,36 @@ def test_a_full_or_read_only_disk_is_one_line_and_leaves_nothing(tmp_path, opts,
         assert not [p for p in disk.rglob(".*") if p.name != ".write-check"], "partial files left"
     finally:
         subprocess.run(["umount", str(disk)], capture_output=True)
+
+
+def test_a_killed_run_leaves_only_hidden_partials_that_the_next_run_removes(tmp_path):
+    import os
+    import signal
+    import time
+
+    import yaml
+
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "run", "scenarios/multi_device.yaml", "--quiet", "--out",
+                             str(tmp_path), "--requests"], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    folder = tmp_path / "multi_device"
+    deadline = time.time() + 60
+    while time.time() < deadline and not list(folder.glob(".requests.*")):
+        time.sleep(0.05)
+    time.sleep(1.0)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    left = list(folder.iterdir())
+    assert left and all(p.name.startswith(".") and p.name.endswith(".partial") for p in left), left
+    # the next run of the same scenario name (here a small copy of it) removes them
+    data = yaml.safe_load((ROOT / "scenarios/multi_device.yaml").read_text().replace("../traces/",
+                                                                                     f"{ROOT / 'traces'}/"))
+    data["horizon_s"] = 5
+    for g in data["device_groups"]:
+        g["count"] = 10
+    small = tmp_path / "small.yaml"
+    small.write_text(yaml.safe_dump(data))
+    r = subprocess.run([sys.executable, "-m", "cli", "run", str(small), "--quiet", "--out", str(tmp_path)],
+                       cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert not [p for p in folder.iterdir() if p.name.startswith(".")], "stale partials were not removed"
