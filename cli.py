@@ -151,14 +151,51 @@ def _print_summary(summary: dict, result, folder: Path) -> None:
     console.print(f"{result.events:,} events in {result.wall_s:.2f} s wall -> {folder}")
 
 
+def load_sweep_checked(sweep_file: Path):
+    """A sweep whose every point is valid and within the limits, and whose traces load; or exit 2."""
+    from sim import sweep as sweep_mod
+    from sim.build import BuildError, load_traces
+    from sim.config import Scenario
+    from sim.limits import LimitError, check
+    from sim.scenario_io import ScenarioError
+
+    try:
+        sw = sweep_mod.load_sweep(sweep_file)
+        for p in sw.points:
+            try:
+                check(Scenario.model_validate_json(p.scenario_json))
+            except LimitError as e:
+                fail(f"{sweep_file} [point {p.index}]: {e}")
+        for p in sw.points[:1] + sw.points[-1:]:  # traces are shared by all points: check them up front
+            load_traces(Scenario.model_validate_json(p.scenario_json), sw.base_dir)
+    except ScenarioError as e:
+        fail(e.problems)
+    except BuildError as e:
+        fail(f"{sweep_file}: base scenario: {e}")
+    return sw
+
+
+def _is_sweep(path: Path) -> bool:
+    from sim.scenario_io import ScenarioError, read_yaml
+
+    try:
+        return "base" in read_yaml(path)
+    except ScenarioError:
+        return False
+
+
 @app.command()
-def validate(scenario: Path = typer.Argument(..., help="scenario YAML file")) -> None:
-    """Check a scenario file and the traces it references, without running it."""
+def validate(scenario: Path = typer.Argument(..., help="scenario or sweep YAML file")) -> None:
+    """Check a scenario file (or a sweep file: every point) and the traces it references, without running it."""
     from sim.build import BuildError, build
     from sim.rng import Streams
 
     from sim.limits import LimitError, check
 
+    if _is_sweep(scenario):
+        sw = load_sweep_checked(scenario)
+        typer.echo(f"{scenario}: ok ({len(sw.points)} points x {sw.spec.replications} replications)")
+        return
     sc, traces = load_checked(scenario)
     try:
         est = check(sc)  # before building: a runaway scenario would not fit in memory
@@ -188,27 +225,10 @@ def sweep(sweep_file: Path = typer.Argument(..., help="sweep YAML file"),
           force_workers: bool = typer.Option(False, "--force-workers", help="allow more workers than CPUs")) -> None:
     """Run a parameter study: every grid point x replication, resumable; writes points/aggregate Parquet."""
     from sim import sweep as sweep_mod
-    from sim.build import BuildError, load_traces
-    from sim.config import Scenario
-    from sim.scenario_io import ScenarioError
 
     if scheduler is not None and not scheduler.startswith(("tcp://", "tls://", "inproc://")):
         fail(f"--scheduler: expected tcp://HOST:PORT, found {scheduler!r}")
-    try:
-        sw = sweep_mod.load_sweep(sweep_file)
-        from sim.limits import LimitError, check
-
-        for p in sw.points:
-            try:
-                check(Scenario.model_validate_json(p.scenario_json))
-            except LimitError as e:
-                fail(f"{sweep_file} [point {p.index}]: {e}")
-        for p in sw.points[:1] + sw.points[-1:]:  # traces are shared by all points: check them up front
-            load_traces(Scenario.model_validate_json(p.scenario_json), sw.base_dir)
-    except ScenarioError as e:
-        fail(e.problems)
-    except BuildError as e:
-        fail(f"{sweep_file}: base scenario: {e}")
+    sw = load_sweep_checked(sweep_file)
     cpus = os.cpu_count() or 1
     if workers > cpus and not force_workers:
         typer.echo(f"warning: --workers {workers} capped at the {cpus} CPUs (--force-workers to override)", err=True)

@@ -275,3 +275,14 @@ def test_an_error_in_the_base_scenario_is_reported_once_against_it(tmp_path):
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == [
         f"error: {tmp_path / 'base.yaml'} (with the sweep's overrides): device_groups[0].energy.colour: unknown field"]
+
+
+def test_sim_validate_checks_a_sweep_file(tmp_path):
+    r = sim("validate", SWEEP)
+    assert r.returncode == 0 and "ok (6 points x 2 replications)" in r.stdout
+    spec = {**yaml.safe_load(SWEEP.read_text()), "base": str(DATA / "tiny.yaml"),
+            "grid": {"device_groups.0.count": [5, 0]}}
+    f = tmp_path / "s.yaml"
+    f.write_text(yaml.safe_dump(spec))
+    r = sim("validate", f)
+    assert r.returncode == 2 and "[point 1: device_groups.0.count=0]" in r.stderr
