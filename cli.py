@@ -19,8 +19,20 @@ EXIT_ENVIRONMENT = 1
 DEBUG = {"on": False}  # --debug: let exceptions show their traceback
 
 
+def _version(value: bool) -> None:
+    if value:
+        from sim import __version__
+        from sim.results_io import git_commit
+
+        commit = git_commit()
+        typer.echo(f"edge-sim {__version__}" + (f" ({commit[:12]})" if commit else ""))
+        raise typer.Exit()
+
+
 @app.callback()
-def _options(debug: bool = typer.Option(False, "--debug", help="show the traceback of any failure")) -> None:
+def _options(debug: bool = typer.Option(False, "--debug", help="show the traceback of any failure"),
+             version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                          help="print the version and the simulator's commit")) -> None:
     """edge-sim: discrete-event simulation of end-edge-cloud collaborative AI."""
     DEBUG["on"] = debug
 

@@ -151,3 +151,8 @@ def test_a_killed_run_leaves_only_hidden_partials_that_the_next_run_removes(tmp_
                        cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert not [p for p in folder.iterdir() if p.name.startswith(".")], "stale partials were not removed"
+
+
+def test_version():
+    r = subprocess.run([sys.executable, "-m", "cli", "--version"], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.startswith("edge-sim ")
