@@ -35,11 +35,20 @@ def test_two_workers():
     assert t == pytest.approx([1.0, 1.0, 2.0])
 
 
+# while the first job runs, a short job and then a long one arrive: the three orders differ
+QUEUED = [(0, 1.0), (0.1, 0.5), (0.2, 2.0), (0.3, 0.25)]
+
+
 def test_sjf_serves_short_job_first():
-    t, _ = run_jobs(ShortestJobFirst(), 1, [(0, 1.0), (0.1, 2.0), (0.2, 0.5)])
-    assert t == pytest.approx([1.0, 3.5, 1.5])
+    t, _ = run_jobs(ShortestJobFirst(), 1, QUEUED)
+    assert t == pytest.approx([1.0, 1.75, 3.75, 1.25])
 
 
 def test_lifo_serves_last_arrival_first():
-    t, _ = run_jobs(Lifo(), 1, [(0, 1.0), (0.1, 2.0), (0.2, 0.5)])
-    assert t == pytest.approx([1.0, 3.5, 1.5])
+    t, _ = run_jobs(Lifo(), 1, QUEUED)
+    assert t == pytest.approx([1.0, 3.75, 3.25, 1.25])
+
+
+def test_fifo_serves_in_arrival_order():
+    t, _ = run_jobs(Fifo(), 1, QUEUED)
+    assert t == pytest.approx([1.0, 1.5, 3.5, 3.75])

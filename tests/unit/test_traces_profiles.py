@@ -149,7 +149,8 @@ def test_malformed_adaptation(tmp_path):
     with pytest.raises(TraceError, match="grid incomplete"):
         load_adaptation(p)
     data = json.loads(ADAPT.read_text())
-    data["surface"][0]["map"] = math.nan
-    p.write_text(json.dumps(data).replace("NaN", "NaN"))
-    with pytest.raises(TraceError, match="finite number"):
-        load_adaptation(p)
+    for bad in (math.nan, math.inf):  # json writes NaN and Infinity, and Python's json reads them back
+        data["surface"][0]["map"] = bad
+        p.write_text(json.dumps(data))
+        with pytest.raises(TraceError, match="finite number"):
+            load_adaptation(p)
