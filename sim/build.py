@@ -16,7 +16,7 @@ import simpy
 
 from sim.config import EarlyExit, Scenario, TimingRef
 from sim.entities.device import DeviceGroup, GroupParams
-from sim.entities.drift import ConditionSchedule
+from sim.entities.drift import ConditionSchedule, schedule_of
 from sim.entities.energy import DeviceEnergy, JobEnergy
 from sim.entities.link import DirectedLink, Network
 from sim.entities.offload import OffloadTarget, service_times
@@ -297,11 +297,8 @@ def _group(env, i, g, scenario, traces, targets_by_ap, streams, states, network,
                                    streams[prefix + "correct"], streams[prefix + "service"], select_rng, fixed)
         if ee.drift is None:
             return DeviceGroup(env, params, sampler, **common)
-        d = ee.drift
-        schedule = ConditionSchedule(
-            env, tuple((x.start_s, x.key) for x in d.segments),
-            (d.switching.mean_holding_s, tuple(c.key for c in d.switching.conditions)) if d.switching else None,
-            streams[prefix + "drift"], before=lambda: None, after=lambda: None)
+        schedule = ConditionSchedule(env, *schedule_of(ee.drift), streams[prefix + "drift"],
+                                     before=lambda: None, after=lambda: None)
         group = DeviceGroup(env, params, sampler, drift=schedule, **common)
         schedule.before, schedule.after = group.before_change, group.after_drift
         return group

@@ -98,20 +98,12 @@ class EarlyExit(Frozen):
         return self
 
 
-class DriftSegment(Frozen):
+class DriftSegment(Condition):
+    """From ``start_s`` on, the data has this condition (clean, or a corruption and severity)."""
+
     start_s: NonNegFloat
     corruption: Name
     severity: Annotated[int, Field(ge=0, le=5)]
-
-    @model_validator(mode="after")
-    def _clean_has_no_severity(self) -> "DriftSegment":
-        if (self.corruption == "clean") != (self.severity == 0):
-            raise ValueError("severity must be 0 for clean data and 1..5 for a corruption")
-        return self
-
-    @property
-    def key(self) -> str:
-        return f"{self.corruption}/{self.severity}"
 
 
 class DriftSwitching(Frozen):

@@ -14,6 +14,14 @@ import math
 from typing import Callable
 
 
+def schedule_of(drift) -> tuple[tuple[tuple[float, str], ...], tuple[float, tuple[str, ...]] | None]:
+    """The (segments, switching) arguments of :class:`ConditionSchedule` from a scenario's
+    ``drift`` block (config.Drift)."""
+    segments = tuple((x.start_s, x.key) for x in drift.segments)
+    switching = drift.switching
+    return segments, (switching.mean_holding_s, tuple(c.key for c in switching.conditions)) if switching else None
+
+
 class ConditionSchedule:
     def __init__(self, env, segments: tuple[tuple[float, str], ...], switching, rng,
                  before: Callable[[], None], after: Callable[[], None]):

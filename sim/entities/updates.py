@@ -22,7 +22,7 @@ import simpy
 
 from dataclasses import dataclass
 
-from sim.entities.drift import ConditionSchedule
+from sim.entities.drift import ConditionSchedule, schedule_of
 from sim.policies.allocation import AllocationContext, DeviceType
 from sim.traces import AdaptationSurface, TimingDistribution
 
@@ -68,9 +68,7 @@ class UpdateParams:
         whose ``energy`` block (config.Energy) gives the radio costs."""
         d, j = u.drift, u.job
         return cls(count, u.period_s, u.sample_bytes, u.samples_per_s, u.model_bytes, u.payload_bits,
-                   tuple((x.start_s, x.key) for x in d.segments),
-                   (d.switching.mean_holding_s, tuple(c.key for c in d.switching.conditions)) if d.switching else None,
-                   j.batch_size, j.train_factor, j.epochs, j.speed_factor,
+                   *schedule_of(d), j.batch_size, j.train_factor, j.epochs, j.speed_factor,
                    energy.radio_up_j_per_bit if energy else 0.0, energy.radio_down_j_per_bit if energy else 0.0)
 
 
