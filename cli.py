@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -21,10 +22,9 @@ DEBUG = {"on": False}  # --debug: let exceptions show their traceback
 
 def _version(value: bool) -> None:
     if value:
-        from sim import __version__
-        from sim.results_io import git_commit
+        from sim import __version__, provenance
 
-        commit = git_commit()
+        commit = provenance.git_commit()
         typer.echo(f"edge-sim {__version__}" + (f" ({commit[:12]})" if commit else ""))
         raise typer.Exit()
 
@@ -58,21 +58,28 @@ def fail(lines: list[str] | str) -> None:
     raise typer.Exit(EXIT_BAD_INPUT)
 
 
-def load_checked(path: Path, seed: Optional[int] = None, mode: Optional[str] = None):
-    """Scenario and its traces, or exit 2 with one line per problem."""
-    from sim.build import BuildError, load_traces
-    from sim.scenario_io import ScenarioError, load_scenario
+@contextmanager
+def input_errors(where: Path | str | None = None):
+    """Bad input raised inside the block (:class:`sim.errors.InputError`) is one line per
+    problem, naming ``where`` (the file) for errors of one field, and exit 2."""
+    from sim.api import InputError, located
 
     try:
-        overrides = {"fidelity.mode": mode} if mode else None
-        scenario = load_scenario(path, overrides)
-        if seed is not None:
-            scenario = scenario.model_copy(update={"seed": seed})
-        traces = load_traces(scenario, path.parent)
-    except ScenarioError as e:
-        fail(e.problems)
-    except BuildError as e:
-        fail(f"{path}: {e}")
+        yield
+    except InputError as e:
+        if DEBUG["on"]:
+            raise
+        fail(located(e, where))
+
+
+def load_checked(path: Path, seed: Optional[int] = None, mode: Optional[str] = None):
+    """Scenario and its traces, or exit 2 with one line per problem."""
+    import sim
+
+    overrides = {k: v for k, v in (("fidelity.mode", mode), ("seed", seed)) if v is not None}
+    with input_errors(path):
+        scenario = sim.load(path, overrides or None)
+        traces = sim.api.traces(scenario, path.parent)
     return scenario, traces
 
 
@@ -86,58 +93,42 @@ def run(scenario: Path = typer.Argument(..., help="scenario YAML file"),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar or table"),
         force: bool = typer.Option(False, "--force", help="run even if the estimate exceeds this machine")) -> None:
     """Run a scenario and write results/<name>/<run id>/."""
-    from sim import metrics
-    from sim.build import BuildError
-    from sim.results_io import RequestWriter, write_run
-    from sim.runner import run as run_scenario
+    import sim
 
     if mode not in (None, "request", "scale"):
         fail(f"--mode: expected scale or request, found {mode!r}")
     sc, traces = load_checked(scenario, seed, mode)
-    from sim.limits import LimitError, check
-
-    try:
-        check(sc, force)
-    except LimitError as e:
-        fail(f"{scenario}: {e}")
+    with input_errors(scenario):
+        sim.check(sc, force)
     writable_out(out)
-    started = dt.datetime.now(dt.timezone.utc)
-    sink = RequestWriter(out, sc.name) if requests else None
+    with input_errors(scenario):
+        result = _run_with_progress(sc, traces, quiet, out if requests else None)
     try:
-        result = _run_with_progress(sc, traces, run_scenario, quiet, sink)
-        rows = sink.close() if sink is not None else None
-    except BuildError as e:
-        if sink is not None:
-            sink.discard()
-        fail(f"{scenario}: {e}")
-    except BaseException:
-        if sink is not None:
-            sink.discard()
-        raise
-    summary, timeline, devices = metrics.frames(result)
-    try:
-        folder = write_run(result, summary, timeline, devices, out, str(scenario), started, rows)
+        folder = result.save(out, str(scenario))
     except OSError as e:
         if DEBUG["on"]:
             raise
         typer.echo(f"error: --out: cannot write the results in {out}: {e.strerror or e}", err=True)
         raise typer.Exit(EXIT_ENVIRONMENT)
     if not quiet:
-        _print_summary(summary, result, folder)
+        _print_summary(result.summary, result, folder)
     else:
         typer.echo(str(folder))
 
 
-def _run_with_progress(sc, traces, run_scenario, quiet: bool, sink=None):
+def _run_with_progress(sc, traces, quiet: bool, requests_dir: Optional[Path]):
+    from sim.api import simulate
+
     if quiet:
-        return run_scenario(sc, traces, sink=sink)
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+        return simulate(sc, traces, requests_dir=requests_dir)
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     columns = (TextColumn("[bold]{task.description}"), BarColumn(),
-               TextColumn("{task.completed:,.0f}/{task.total:,.0f} sim s"), TimeElapsedColumn())
+               TextColumn("{task.completed:,.0f}/{task.total:,.0f} sim s"), TimeElapsedColumn(),
+               TextColumn("ETA"), TimeRemainingColumn())
     with Progress(*columns, transient=True) as bar:
         task = bar.add_task(sc.name, total=sc.horizon_s)
-        return run_scenario(sc, traces, progress=lambda t: bar.update(task, completed=t), sink=sink)
+        return simulate(sc, traces, progress=lambda t: bar.update(task, completed=t), requests_dir=requests_dir)
 
 
 def _print_summary(summary: dict, result, folder: Path) -> None:
@@ -165,57 +156,24 @@ def _print_summary(summary: dict, result, folder: Path) -> None:
 
 def load_sweep_checked(sweep_file: Path):
     """A sweep whose every point is valid and within the limits, and whose traces load; or exit 2."""
-    from sim import sweep as sweep_mod
-    from sim.build import BuildError, load_traces
-    from sim.config import Scenario
-    from sim.limits import LimitError, check
-    from sim.scenario_io import ScenarioError
+    import sim
 
-    try:
-        sw = sweep_mod.load_sweep(sweep_file)
-        for p in sw.points:
-            try:
-                check(Scenario.model_validate_json(p.scenario_json))
-            except LimitError as e:
-                fail(f"{sweep_file} [point {p.index}]: {e}")
-        for p in sw.points[:1] + sw.points[-1:]:  # traces are shared by all points: check them up front
-            load_traces(Scenario.model_validate_json(p.scenario_json), sw.base_dir)
-    except ScenarioError as e:
-        fail(e.problems)
-    except BuildError as e:
-        fail(f"{sweep_file}: base scenario: {e}")
-    return sw
-
-
-def _is_sweep(path: Path) -> bool:
-    from sim.scenario_io import ScenarioError, read_yaml
-
-    try:
-        return "base" in read_yaml(path)
-    except ScenarioError:
-        return False
+    with input_errors(sweep_file):
+        return sim.load_sweep(sweep_file)
 
 
 @app.command()
 def validate(scenario: Path = typer.Argument(..., help="scenario or sweep YAML file")) -> None:
     """Check a scenario file (or a sweep file: every point) and the traces it references, without running it."""
-    from sim.build import BuildError, build
-    from sim.rng import Streams
+    import sim
 
-    from sim.limits import LimitError, check
-
-    if _is_sweep(scenario):
+    if sim.api.is_sweep_file(scenario):
         sw = load_sweep_checked(scenario)
         typer.echo(f"{scenario}: ok ({len(sw.points)} points x {sw.spec.replications} replications)")
         return
-    sc, traces = load_checked(scenario)
-    try:
-        est = check(sc)  # before building: a runaway scenario would not fit in memory
-        build(sc, traces, Streams(sc.seed))  # wiring problems (e.g. no route to a server) without running
-    except BuildError as e:
-        fail(f"{scenario}: {e}")
-    except LimitError as e:
-        fail(f"{scenario}: {e}")
+    sc, _ = load_checked(scenario)
+    with input_errors(scenario):
+        est = sim.validate(sc, scenario.parent)
     typer.echo(f"{scenario}: ok ({sc.devices:,} devices, {len(sc.servers)} servers, horizon {sc.horizon_s:g} s); "
                f"{est.line()}")
 
@@ -223,9 +181,9 @@ def validate(scenario: Path = typer.Argument(..., help="scenario or sweep YAML f
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of scenario files."""
-    from sim.scenario_io import json_schema
+    import sim
 
-    typer.echo(json.dumps(json_schema(), indent=2))
+    typer.echo(json.dumps(sim.schema(), indent=2))
 
 
 @app.command()
@@ -236,31 +194,29 @@ def sweep(sweep_file: Path = typer.Argument(..., help="sweep YAML file"),
           quiet: bool = typer.Option(False, "--quiet", "-q"),
           force_workers: bool = typer.Option(False, "--force-workers", help="allow more workers than CPUs")) -> None:
     """Run a parameter study: every grid point x replication, resumable; writes points/aggregate Parquet."""
-    from sim import sweep as sweep_mod
+    import sim
 
     if scheduler is not None and not scheduler.startswith(("tcp://", "tls://", "inproc://")):
         fail(f"--scheduler: expected tcp://HOST:PORT, found {scheduler!r}")
     sw = load_sweep_checked(sweep_file)
-    cpus = os.cpu_count() or 1
+    cpus = sim.api.cpus()
     if workers > cpus and not force_workers:
         typer.echo(f"warning: --workers {workers} capped at the {cpus} CPUs (--force-workers to override)", err=True)
         workers = cpus
-    out = out.resolve()  # absolute: Dask workers may run in another directory
-    folder = out / sw.spec.name
-    writable_out(out)
+    writable_out(out.resolve())
     if quiet:
-        ran, skipped, stale = sweep_mod.execute(sw, folder, workers, scheduler)
+        done = sim.api.sweep(sw, out, workers, scheduler)
     else:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                   TimeRemainingColumn)
 
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), transient=True) as bar:
+                      TextColumn("tasks"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                      transient=True) as bar:
             task = bar.add_task(sw.spec.name, total=None)
-            ran, skipped, stale = sweep_mod.execute(sw, folder, workers, scheduler,
-                                                    progress=lambda d, t: bar.update(task, completed=d, total=t))
-    points, aggregate = sweep_mod.collect(sw, folder)
-    typer.echo(f"{len(sw.points)} points x {sw.spec.replications} replications: ran {ran} "
-               f"({stale} replacing stale results), skipped {skipped} already done -> {folder}")
+            done = sim.api.sweep(sw, out, workers, scheduler, progress=lambda d, t: bar.update(task, completed=d, total=t))
+    typer.echo(f"{len(sw.points)} points x {sw.spec.replications} replications: ran {done.ran} "
+               f"({done.stale} replacing stale results), skipped {done.skipped} already done -> {done.folder}")
 
 
 @app.command()
@@ -272,15 +228,12 @@ def plot(results: Path = typer.Argument(..., help="a run folder or a sweep folde
          color: Optional[str] = typer.Option(None, help="sweep: one line per value of this parameter"),
          out: Optional[Path] = typer.Option(None, help="HTML file (default: RESULTS/<kind>.html)")) -> None:
     """Write one interactive figure as self-contained HTML."""
-    from sim import plots
-    from sim.report import ResultsError, figure
+    import sim
 
-    try:
-        fig = figure(results, kind, x, y, color)
-    except ResultsError as e:
-        fail(str(e))
+    with input_errors():
+        fig = sim.figure(results, kind, x, y, color)
     path = out or results / f"{kind or 'figure'}.html"
-    plots.write_html([fig], path, fig.layout.title.text or str(results))
+    sim.plot.write_html([fig], path, fig.layout.title.text or str(results))
     typer.echo(f"wrote {path}")
 
 
@@ -288,12 +241,10 @@ def plot(results: Path = typer.Argument(..., help="a run folder or a sweep folde
 def report(results: Path = typer.Argument(..., help="a run folder or a sweep folder"),
            out: Optional[Path] = typer.Option(None, help="HTML file (default: RESULTS/report.html)")) -> None:
     """One HTML page with a run's or a sweep's summary and its figures."""
-    from sim.report import ResultsError, report as make_report
+    import sim
 
-    try:
-        path = make_report(results, out or results / "report.html")
-    except ResultsError as e:
-        fail(str(e))
+    with input_errors():
+        path = sim.api.report(results, out)
     typer.echo(f"wrote {path}")
 
 
@@ -377,15 +328,21 @@ def profile_exits(
     severities: str = typer.Option("1,2,3,4,5"),
     threshold: float = typer.Option(0.8, min=0.0, help="entropy threshold (nats) of the measured MEANet routing"),
     seed: int = typer.Option(0, min=0), threads: int = typer.Option(1, min=1),
+    adapt_samples: str = typer.Option("", help="also the records of the device blocks adapted to each condition "
+                                               "(normalisation statistics recomputed) on N of its samples, for each "
+                                               "N of this comma-separated list (multiples of 32); empty: none"),
     out: Path = typer.Option(Path("traces/exits_mnist.parquet"), help="trace file to write")) -> None:
     """Train a MEANet-style network and write one exit record per test input and condition."""
     from sim.profiling import exits
     from sim.profiling.data import DataError
 
+    grid = tuple(_csv_ints(adapt_samples, "--adapt-samples")) if adapt_samples.strip() else ()
+    if any(n % exits.ADAPT_BATCH for n in grid):
+        fail(f"--adapt-samples: expected multiples of {exits.ADAPT_BATCH}, found {adapt_samples!r}")
     try:
         meta = exits.profile_exits(_data_option(data), out, train_samples, val_samples, test_samples, epochs,
                                    cloud_epochs, _corruptions(corruptions), _severities(severities), threshold,
-                                   seed, threads, _say)
+                                   seed, threads, _say, adapt_samples=grid)
     except DataError as e:
         fail(f"--data: {e}")
     for key, m in meta["measured_meanet"].items():

@@ -1,97 +1,178 @@
-"""The Python API: load a scenario, change it, run it, keep the results.
+"""The Python API: load a scenario, change it, run it, study it, plot it.
 
     import sim
     sc = sim.load("scenarios/early_exit.yaml")
     r = sim.run(sc.with_({"horizon_s": 60, "device_groups.0.count": 50}), seed=3)
-    r.summary["mean_accuracy"], r.timeline, r.devices
+    r.summary["mean_accuracy"], r.timeline, r.devices, r.flows
     r.save("results")
+    study = sim.sweep("scenarios/sweeps/early_exit_threshold.yaml", out="results")
+    sim.plot.sweep_lines(study.aggregate, x=..., y="mean_accuracy")
 
 Every scenario the API hands out has been validated like a scenario file (one
-:class:`ScenarioError` line per problem); ``with_`` validates again.  ``run`` is the
-same pipeline ``sim run`` uses (build, run, metrics), so the same seed gives the same
-numbers from the command line and from Python.  See docs/api.md.
+:class:`ScenarioError` line per problem); ``with_`` validates again.  ``run`` and
+``sweep`` are the pipeline ``sim run`` and ``sim sweep`` use (:mod:`sim.pipeline`), so
+the same seed gives the same numbers from the command line and from Python.  Bad
+input raises the classes of :mod:`sim.errors`.  This module and the ones it names
+(``sim.plots``, ``sim.reports``, ``sim.errors``, ``sim.provenance``, ``sim.profiling``)
+are the public surface; the command line uses nothing else.  See docs/api.md.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
-from dataclasses import dataclass, field
+import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import pandas as pd
 
+from sim import pipeline
 from sim.config import Scenario
-from sim.scenario_io import ScenarioError, apply_overrides, load_scenario, validate
+from sim.errors import (BuildError, DataError, FieldError, InputError, LimitError, ResultsError, ScenarioError,
+                        TraceError)
+from sim.limits import Estimate
+from sim.pipeline import Result, load, located, simulate, source_of, traces, with_
 
-__all__ = ["Scenario", "ScenarioError", "Result", "load", "with_", "run"]
-
-
-def load(path: str | Path, overrides: dict[str, Any] | None = None) -> Scenario:
-    """The scenario in ``path`` (YAML), with dotted-path ``overrides`` applied, validated.
-    Its trace paths stay relative to the file's folder."""
-    path = Path(path)
-    sc = load_scenario(path, overrides)
-    object.__setattr__(sc, "__sim_source__", path.resolve())
-    return sc
+__all__ = ["Scenario", "Result", "Estimate", "SweepResult", "load", "with_", "traces", "simulate", "run", "check",
+           "validate",
+           "load_sweep", "sweep", "schema", "report", "figure", "located", "source_of",
+           "InputError", "ScenarioError", "BuildError", "LimitError", "TraceError", "ResultsError", "DataError",
+           "FieldError"]
 
 
-def source_of(scenario: Scenario) -> Path | None:
-    return getattr(scenario, "__sim_source__", None)
+def _module(name: str):
+    """A module whose name the package's API also uses for a function (``sim.sweep``)."""
+    import importlib
 
-
-def with_(scenario: Scenario, overrides: dict[str, Any] | None = None, **fields: Any) -> Scenario:
-    """A copy of ``scenario`` with dotted-path ``overrides`` (``{"device_groups.0.count": 5}``)
-    and top-level ``fields`` (``horizon_s=60``) changed, validated again (unlike
-    ``model_copy``, which pydantic does not validate)."""
-    src = source_of(scenario)
-    data = apply_overrides(scenario.model_dump(mode="json", exclude_unset=True), {**(overrides or {}), **fields},
-                           str(src or scenario.name))
-    sc = validate(data, str(src or scenario.name))
-    if src is not None:
-        object.__setattr__(sc, "__sim_source__", src)
-    return sc
-
-
-@dataclass
-class Result:
-    """One run: ``summary`` (dict), ``timeline`` and ``devices`` (pandas), the raw ``run``."""
-
-    scenario: Scenario
-    summary: dict
-    timeline: pd.DataFrame
-    devices: pd.DataFrame
-    run: Any = field(repr=False)
-    started: _dt.datetime = field(repr=False, default_factory=lambda: _dt.datetime.now(_dt.timezone.utc))
-
-    def save(self, out: str | Path = "results") -> Path:
-        """Write the run folder ``out/<scenario>/<run id>/`` as ``sim run`` does; returns it."""
-        from sim.results_io import write_run
-
-        src = source_of(self.scenario)
-        return write_run(self.run, self.summary, self.timeline, self.devices, Path(out),
-                         str(src) if src else "(python)", self.started)
+    return importlib.import_module(name)
 
 
 def run(scenario: Scenario | str | Path, seed: int | None = None, mode: str | None = None, replication: int = 0,
-        traces_dir: str | Path | None = None, progress: Callable[[float], None] | None = None) -> Result:
-    """Simulate ``scenario`` (a Scenario or a path).  ``seed`` and ``mode`` (``scale`` or
-    ``request``: the same answers) override the scenario's; ``traces_dir`` is where its
-    trace paths are relative to (default: the scenario file's folder)."""
-    from sim import metrics
-    from sim.build import load_traces
-    from sim.runner import run as run_model
+        traces_dir: str | Path | None = None, progress: Callable[[float], None] | None = None,
+        requests_dir: str | Path | None = None, **pipeline_options: Any) -> Result:
+    """Simulate ``scenario`` (a Scenario or a path to a scenario file).
 
+    ``seed`` and ``mode`` (``scale`` or ``request``: the same answers) override the
+    scenario's; ``traces_dir`` is where its trace paths are relative to (default: the
+    scenario file's folder); ``progress(sim_time_s)`` is called 100 times over the run;
+    ``requests_dir``: stream one row per finished inference to a file there, which
+    :meth:`Result.save` moves into the run folder as ``requests.parquet``."""
     sc = load(scenario) if isinstance(scenario, (str, Path)) else scenario
-    changes = {}
+    changes: dict[str, Any] = {}
     if seed is not None:
         changes["seed"] = seed
     if mode is not None:
         changes["fidelity.mode"] = mode
     if changes:
         sc = with_(sc, changes)
-    base = Path(traces_dir) if traces_dir is not None else (source_of(sc).parent if source_of(sc) else Path.cwd())
-    started = _dt.datetime.now(_dt.timezone.utc)
-    result = run_model(sc, load_traces(sc, base), replication=replication, progress=progress)
-    summary, timeline, devices = metrics.frames(result)
-    return Result(sc, summary, timeline, devices, result, started)
+    return pipeline.simulate(sc, pipeline.traces(sc, traces_dir), replication=replication, progress=progress,
+                             requests_dir=requests_dir, **pipeline_options)
+
+
+def check(scenario: Scenario, force: bool = False) -> Estimate:
+    """The estimated cost of a run (arrivals, windows, memory, wall time); raises
+    :class:`LimitError` when it would not fit this machine (``force``: hard limits only)."""
+    return pipeline.check(scenario, force)
+
+
+def validate(scenario: Scenario | str | Path, traces_dir: str | Path | None = None) -> Estimate:
+    """Everything ``run`` would check, without running: the schema, the traces, the limits,
+    and the wiring (the model is built, e.g. a route to every server).  Returns the estimate."""
+    from sim.build import build
+    from sim.rng import Streams
+
+    sc = load(scenario) if isinstance(scenario, (str, Path)) else scenario
+    loaded = pipeline.traces(sc, traces_dir)
+    est = check(sc)  # before building: a runaway scenario would not fit in memory
+    build(sc, loaded, Streams(sc.seed))
+    return est
+
+
+def is_sweep_file(path: str | Path) -> bool:
+    """Whether ``path`` holds a sweep (a mapping with a ``base`` scenario) rather than a scenario."""
+    from sim.scenario_io import read_yaml
+
+    try:
+        data = read_yaml(Path(path))
+    except ScenarioError:
+        return False
+    return isinstance(data, dict) and "base" in data
+
+
+def load_sweep(path: str | Path):
+    """A sweep file, every point validated, within the limits, and its traces loaded once
+    (:class:`sim.sweep.Sweep`).  Raises :class:`ScenarioError` (one line per problem, naming
+    the point) or :class:`InputError`."""
+    sweep_mod = _module("sim.sweep")
+
+    path = Path(path)
+    sw = sweep_mod.load_sweep(path)
+    for p in sw.points:
+        try:
+            check(Scenario.model_validate_json(p.scenario_json))
+        except LimitError as e:
+            raise ScenarioError([f"{path} [point {p.index}]: {e}"]) from None
+    for p in sw.points[:1] + sw.points[-1:]:  # traces are shared by all points: check them up front
+        try:
+            pipeline.traces(Scenario.model_validate_json(p.scenario_json), sw.base_dir)
+        except BuildError as e:
+            raise ScenarioError([f"{path}: base scenario: {e}"]) from None
+    return sw
+
+
+@dataclass
+class SweepResult:
+    """A finished parameter study: ``points`` (one row per point and replication),
+    ``aggregate`` (mean and 95% confidence half-width per point), where it was written,
+    and how many tasks ran now, were reused, or replaced stale results."""
+
+    points: pd.DataFrame
+    aggregate: pd.DataFrame
+    folder: Path
+    ran: int
+    skipped: int
+    stale: int
+
+
+def sweep(study, out: str | Path = "results", workers: int = 1, scheduler: str | None = None,
+          progress: Callable[[int, int], None] | None = None) -> SweepResult:
+    """Run a parameter study (a sweep file's path, or what :func:`load_sweep` returned) into
+    ``out/<sweep name>/``: every grid point x replication not already done for this content,
+    serially, on ``workers`` local processes (at most the CPUs), or on a Dask scheduler."""
+    sweep_mod = _module("sim.sweep")
+
+    sw = load_sweep(study) if isinstance(study, (str, Path)) else study
+    if workers < 1:
+        raise InputError(f"workers: expected at least 1, found {workers}")
+    out = Path(out).resolve()  # absolute: Dask workers may run in another directory
+    folder = out / sw.spec.name
+    ran, skipped, stale = sweep_mod.execute(sw, folder, workers, scheduler, progress=progress)
+    points, aggregate = sweep_mod.collect(sw, folder)
+    return SweepResult(points, aggregate, folder, ran, skipped, stale)
+
+
+def cpus() -> int:
+    return os.cpu_count() or 1
+
+
+def schema() -> dict:
+    """The JSON Schema of scenario files."""
+    from sim.scenario_io import json_schema
+
+    return json_schema()
+
+
+def report(results: str | Path, out: str | Path | None = None) -> Path:
+    """One self-contained HTML page with a run's or a sweep's summary and figures; returns its path."""
+    make_report = _module("sim.reports").report
+
+    results = Path(results)
+    return make_report(results, Path(out) if out is not None else results / "report.html")
+
+
+def figure(results: str | Path, kind: str | None = None, x: str | None = None, y: str | None = None,
+           color: str | None = None):
+    """One plotly figure of a run folder or a sweep folder (the figures of ``sim plot``)."""
+    make_figure = _module("sim.reports").figure
+
+    return make_figure(Path(results), kind, x, y, color)

@@ -14,6 +14,7 @@ from pathlib import Path
 import networkx as nx
 import simpy
 
+from sim import simclock
 from sim.config import EarlyExit, Scenario, TimingRef
 from sim.entities.device import DeviceGroup, GroupParams
 from sim.entities.drift import ConditionSchedule, schedule_of
@@ -22,20 +23,13 @@ from sim.entities.link import DirectedLink, Network
 from sim.entities.offload import OffloadTarget, service_times
 from sim.entities.outcomes import EarlyExitSampler, WholeModelSampler
 from sim.entities.selection import Selector
-from sim.entities.updates import UpdateController, UpdateParams, UpdateState
+from sim.entities.updates import RecordSurface, UpdateController, UpdateParams, UpdateState
 from sim.entities.server import Server
 from sim.recorder import Recorder
 from sim.rng import Streams
 from sim.traces import (AccuracyTrace, AdaptationSurface, ExitRecords, TimingDistribution, TimingTrace, TraceError,
                         load_accuracy, load_adaptation, load_exits, load_timings)
-
-
-class BuildError(Exception):
-    """A scenario that validates but cannot be built; ``field`` names the scenario field."""
-
-    def __init__(self, field: str, message: str):
-        self.field, self.message = field, message
-        super().__init__(f"{field}: {message}")
+from sim.errors import BuildError  # noqa: F401  (defined with the other errors; importable from here too)
 
 
 @dataclass(frozen=True)
@@ -105,7 +99,13 @@ def load_traces(scenario: Scenario, base_dir: Path) -> LoadedTraces:
                 if len(set(sizes.values())) > 1:
                     raise BuildError(f"{f}.early_exit.drift", f"{ee.records} has different numbers of records "
                                                               f"per condition ({sizes}); a drifting group needs equal")
-        if g.updates is not None:
+            if g.updates is not None:  # a version adapted to each condition the group sees: adapted records
+                where = f"{f}.early_exit.condition" if ee.drift is None else f"{f}.early_exit.drift"
+                for key in _ee_keys(ee):
+                    check(where, lambda: rec.adapted_grid(key))
+                check(f"{f}.updates.job.batch_size", lambda: [t.get(ee.model, seg, g.updates.job.batch_size)
+                                                              for seg in ("main", "adaptive", "extension")])
+        if g.updates is not None and g.early_exit is None:
             u = g.updates
             surf = load(f"{f}.updates.surface", u.surface, load_adaptation, surfaces)
             d = u.drift
@@ -123,7 +123,7 @@ def load_traces(scenario: Scenario, base_dir: Path) -> LoadedTraces:
                     why = "the distributed baseline" if not offloads else "offloaded inputs, served by the large model"
                     raise BuildError(f"{f}.updates.surface", f"{u.surface} has no edge-model accuracy for {missing[0]} "
                                                              f"(needed by {why}; regenerate it)")
-            jt = load(f"{f}.updates.job.trace", u.job.trace, load_timings, timings)
+            jt = load(f"{f}.updates.job.trace", u.job.trace, load_timings, timings)  # a whole model's job
             check(f"{f}.updates.job.teacher", lambda: jt.get(u.job.teacher, u.job.teacher_segment, u.job.batch_size))
             check(f"{f}.updates.job.student", lambda: jt.get(u.job.student, u.job.student_segment, u.job.batch_size))
     # servers that whole-model devices without updates offload to: their model's accuracy is needed
@@ -139,7 +139,7 @@ def load_traces(scenario: Scenario, base_dir: Path) -> LoadedTraces:
             cloud = exits[g.early_exit.records].network.get("cloud_model")
             for n in names:
                 served_by.setdefault(n, []).append((cloud, f"early-exit group {g.name!r}", g.early_exit.records))
-        elif g.updates is not None:
+        elif g.updates is not None:  # a whole model's updates: offloaded inputs meet the surface's teacher
             teacher = surfaces[g.updates.surface].setup["teacher"]
             for n in names | ({g.updates.edge} if distributed else set()):
                 served_by.setdefault(n, []).append((teacher, f"group {g.name!r} (with updates)", g.updates.surface))
@@ -190,9 +190,11 @@ def topology(scenario: Scenario) -> nx.Graph:
     return g
 
 
-def build(scenario: Scenario, traces: LoadedTraces, streams: Streams, sink=None) -> Model:
-    """The model of one run.  ``sink`` (optional) receives per-request rows (:class:`Recorder`)."""
-    env = simpy.Environment()
+def build(scenario: Scenario, traces: LoadedTraces, streams: Streams, sink=None, tracer=None) -> Model:
+    """The model of one run.  ``sink`` (optional) receives per-request rows (:class:`Recorder`);
+    ``tracer`` (optional, :class:`sim.tracing.Tracer`) records a timeline: the network and the
+    servers are then its observed subclasses, and the groups report to it."""
+    env = simclock.Environment()
     links: list[DirectedLink] = []
     ap_links = {}
     for ap in scenario.access_points:
@@ -212,8 +214,9 @@ def build(scenario: Scenario, traces: LoadedTraces, streams: Streams, sink=None)
         hop[(a, b)] = DirectedLink(f"{link.name}.{a}>{b}", link.bandwidth_bps, link.latency_s, link.goodput_factor)
         hop[(b, a)] = DirectedLink(f"{link.name}.{b}>{a}", link.bandwidth_bps, link.latency_s, link.goodput_factor)
         links += [hop[(a, b)], hop[(b, a)]]
-    network = Network(env, links)
-    servers = [Server(env, s.name, s.workers, s.scheduling.priority) for s in scenario.servers]
+    network = Network(env, links) if tracer is None else tracer.network(env, links)
+    server = Server if tracer is None else tracer.server
+    servers = [server(env, s.name, s.workers, s.scheduling.priority) for s in scenario.servers]
     recorder = Recorder([l.name for l in links], [s.name for s in scenario.servers], scenario.horizon_s,
                         scenario.metrics.window_s, sink)
 
@@ -240,21 +243,21 @@ def build(scenario: Scenario, traces: LoadedTraces, streams: Streams, sink=None)
 
     groups, states = [], {}
     for i, g in enumerate(scenario.device_groups):
-        groups.append(_group(env, i, g, scenario, traces, targets_by_ap, streams, states, network, recorder))
+        groups.append(_group(env, i, g, scenario, traces, targets_by_ap, streams, states, network, recorder, tracer))
     controllers = []
     aps = {ap.name: ap for ap in scenario.access_points}
     for (ap, edge, _), sts in states.items():
-        job = scenario.device_groups[sts[0].index].updates.job
-        jt = traces.timings[job.trace]
         controllers.append(UpdateController(
             env, sts, scenario.policies.allocation, network, targets_by_ap[ap][edge], aps[ap].uplink_bps,
-            jt.get(job.teacher, job.teacher_segment, job.batch_size), jt.get(job.student, job.student_segment, job.batch_size),
             streams[f"edge/{edge}/{ap}/jobs"], recorder))
     for ap in scenario.access_points:
         for start, end in ap.outages:
             env.process(_outage(env, network, set(ap_links[ap.name]), start, end))
     env.process(_sampler(env, scenario.metrics.window_s, network, servers, recorder))
-    return Model(env, network, servers, groups, recorder, [s for sts in states.values() for s in sts])
+    model = Model(env, network, servers, groups, recorder, [s for sts in states.values() for s in sts])
+    if tracer is not None:
+        tracer.attach(model, scenario)
+    return model
 
 
 def finish(model: "Model") -> None:
@@ -264,7 +267,7 @@ def finish(model: "Model") -> None:
     model.recorder.finish()
 
 
-def _group(env, i, g, scenario, traces, targets_by_ap, streams, states, network, recorder) -> DeviceGroup:
+def _group(env, i, g, scenario, traces, targets_by_ap, streams, states, network, recorder, tracer=None) -> DeviceGroup:
     """Device group ``i``: its typed parameters, outcome sampler and driver."""
     energy = DeviceEnergy.of(g.energy)
     params = GroupParams(i, g.name, g.count, g.arrivals.process, g.arrivals.rate_hz, g.input_bytes, g.result_bytes)
@@ -284,17 +287,21 @@ def _group(env, i, g, scenario, traces, targets_by_ap, streams, states, network,
     select_rng = streams[prefix + "select"] if rule is not None and not isinstance(rule, str) and rule.uniforms else None
     common = dict(network=network, record=record, policy=policy, target=target,
                   arrival_rng=streams[prefix + "arrivals"], horizon_s=scenario.horizon_s,
-                  driver=scenario.fidelity.mode)
+                  driver=scenario.fidelity.mode, tracer=tracer)
     if g.early_exit is not None:
         ee = g.early_exit
         exits = traces.exits[ee.records]
-        if ee.drift is None:
-            keys, fixed = [ee.condition.key], ee.condition.key
-        else:
-            keys, fixed = _drift_keys(ee.drift), None
-        sampler = EarlyExitSampler(traces.blocks(ee), ee.speed_factor,
-                                   {k: exits.condition(*_split(k)) for k in keys}, policy, energy,
+        keys = _ee_keys(ee)
+        fixed = keys[0] if ee.drift is None and g.updates is None else None
+        sets = {k: exits.condition(*_split(k)) for k in keys}
+        if g.updates is not None:  # and the records of the blocks adapted to each condition
+            sets |= {f"{k}@{n}": exits.adapted[k][n] for k in keys for n in exits.adapted_grid(k)}
+        sampler = EarlyExitSampler(traces.blocks(ee), ee.speed_factor, sets, policy, energy,
                                    streams[prefix + "correct"], streams[prefix + "service"], select_rng, fixed)
+        if g.updates is not None:  # the update loop owns the one drift process; the group follows it
+            st, edge = _update_state(env, i, g, traces, targets_by_ap, streams, states,
+                                     RecordSurface(exits, sampler, keys))
+            return DeviceGroup(env, params, sampler, updates=st, edge_target=edge, drift=st.schedule, **common)
         if ee.drift is None:
             return DeviceGroup(env, params, sampler, **common)
         schedule = ConditionSchedule(env, *schedule_of(ee.drift), streams[prefix + "drift"],
@@ -316,18 +323,37 @@ def _drift_keys(drift) -> list[str]:
     return list(dict.fromkeys(keys))
 
 
+def _ee_keys(ee: EarlyExit) -> list[str]:
+    """The condition keys an early-exit group sees: its fixed condition, or its drift's."""
+    return [ee.condition.key] if ee.drift is None else _drift_keys(ee.drift)
+
+
 def _split(key: str) -> tuple[str, int]:
     corruption, severity = key.split("/")
     return corruption, int(severity)
 
 
-def _update_state(env, i, g, traces, targets_by_ap, streams, states):
-    """The update-loop state of group ``g``, registered with its access point's controller."""
+def _update_state(env, i, g, traces, targets_by_ap, streams, states, records=None):
+    """The update-loop state of group ``g``, registered with its access point's controller;
+    ``records``: an early-exit group's RecordSurface (its drift is ``early_exit``'s, its edge
+    job the statistics pass over its own blocks: main, then main + adaptive + extension)."""
     if g.updates.edge not in targets_by_ap[g.access_point]:
         raise BuildError(f"device_groups[{i}].updates.edge",
                          f"no route from access point {g.access_point!r} to server {g.updates.edge!r}")
-    st = UpdateState(env, i, UpdateParams.of(g.count, g.updates, g.energy), traces.surfaces[g.updates.surface],
-                     streams[f"group/{g.name}/drift"])
+    job = g.updates.job
+    if records is None:
+        jt = traces.timings[job.trace]
+        params = UpdateParams.of(g.count, g.updates, g.energy)
+        surface, parts = traces.surfaces[g.updates.surface], (
+            jt.get(job.teacher, job.teacher_segment, job.batch_size), jt.get(job.student, job.student_segment,
+                                                                              job.batch_size))
+    else:
+        ee = g.early_exit
+        t = traces.timings[ee.timing]
+        main, adaptive, extension = (t.get(ee.model, seg, job.batch_size) for seg in ("main", "adaptive", "extension"))
+        params = UpdateParams.of(g.count, g.updates, g.energy, ee.drift if ee.drift is not None else ee.condition)
+        surface, parts = records, (main, main, adaptive, extension)
+    st = UpdateState(env, i, params, surface, streams[f"group/{g.name}/drift"], parts)
     states.setdefault((g.access_point, g.updates.edge, g.updates.period_s), []).append(st)
     return st, targets_by_ap[g.access_point][g.updates.edge]
 

@@ -19,9 +19,42 @@ from sim.policies.allocation import AllocationPolicy, EqualShare
 from sim.policies.routing import LocalOnly, RoutingPolicy
 from sim.policies.scheduling import SchedulingPolicy, Fifo
 
-PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-NonNegFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+# Every number of a scenario is finite and bounded (docs/robustness.md, "Bounds"): the bounds
+# are far beyond any real system, and keep every derived quantity (a transfer or compute
+# time, an energy, a count of events) a finite float, so a typo such as 1e308 is refused here
+# with one line instead of overflowing to inf or running for ever.
+MAX_TIME_S = 1e9  # the longest horizon (about 32 years): a time on the clock beyond it never comes
+MAX_DELAY_S = 3600.0  # one hop's latency or a flow's set-up: an hour is beyond any network
+MIN_BPS, MAX_BPS = 1.0, 1e12  # 1 b/s .. 1 Tb/s (above 800G Ethernet); >= 1 b/s keeps a transfer finite
+MAX_BYTES = 10**12  # 1 TB per input, result, sample or model
+MAX_COUNT = 1_000_000  # workers, batch sizes, epochs
+MAX_DEVICES = 100_000_000  # devices of a group; sim.limits then checks the memory the run needs
+MAX_RATE_HZ = 1e6  # events per second of one device
+MIN_SPEED, MAX_SPEED = 1e-6, 1e6  # declared speed-ups: a millionth .. a million times the profiled CPU
+MAX_POWER_W = 1e6  # a megawatt: a data-centre hall, far above one device or server
+MAX_J_PER_MAC = 1e-6  # a microjoule per MAC: 200,000 times the 4.6 pJ of a 45 nm fp32 MAC
+MAX_J_PER_BIT = 1e-3  # a millijoule per radio bit: 10,000 times a cellular radio's 100 nJ
+MAX_SEED = 2**63 - 1  # written as a 64-bit integer in the results
+MAX_FACTOR = 1e6  # a declared multiplier (training steps per forward pass)
+
+
+def _bounded(lo: float, hi: float, lo_open: bool = False) -> object:
+    return Field(gt=lo, le=hi, allow_inf_nan=False) if lo_open else Field(ge=lo, le=hi, allow_inf_nan=False)
+
+
+Time = Annotated[float, _bounded(0, MAX_TIME_S)]  # a time on the simulation clock, >= 0
+Duration = Annotated[float, _bounded(0, MAX_TIME_S, lo_open=True)]  # a span of time, > 0
+Delay = Annotated[float, _bounded(0, MAX_DELAY_S)]
+Bandwidth = Annotated[float, _bounded(MIN_BPS, MAX_BPS)]
+Bytes = Annotated[int, Field(gt=0, le=MAX_BYTES)]
+Count = Annotated[int, Field(ge=1, le=MAX_COUNT)]
+Speed = Annotated[float, _bounded(MIN_SPEED, MAX_SPEED)]
+Power = Annotated[float, _bounded(0, MAX_POWER_W)]
+JPerMac = Annotated[float, _bounded(0, MAX_J_PER_MAC)]
+JPerBit = Annotated[float, _bounded(0, MAX_J_PER_BIT)]
+# payload share of the raw rate: >= 0.001 keeps a transfer at the slowest rate finite
+Goodput = Annotated[float, _bounded(1e-3, 1)]
+Severity = Annotated[int, Field(ge=0, le=5)]
 
 
 class Frozen(BaseModel):
@@ -32,7 +65,7 @@ class Arrivals(Frozen):
     """Inference arrivals of one device."""
 
     process: Literal["poisson", "periodic"] = "poisson"
-    rate_hz: Annotated[float, Field(gt=0, le=1e6, allow_inf_nan=False)]
+    rate_hz: Annotated[float, _bounded(0, MAX_RATE_HZ, lo_open=True)]
 
 
 class Energy(Frozen):
@@ -43,11 +76,11 @@ class Energy(Frozen):
     4.6 pJ is a common figure for an fp32 MAC at 45 nm)."""
 
     compute_model: Literal["time", "macs"] = "time"
-    energy_per_mac_j: NonNegFloat = 4.6e-12
-    active_power_w: NonNegFloat = 2.0
-    idle_power_w: NonNegFloat = 0.0
-    radio_up_j_per_bit: NonNegFloat = 0.0
-    radio_down_j_per_bit: NonNegFloat = 0.0
+    energy_per_mac_j: JPerMac = 4.6e-12
+    active_power_w: Power = 2.0
+    idle_power_w: Power = 0.0
+    radio_up_j_per_bit: JPerBit = 0.0
+    radio_down_j_per_bit: JPerBit = 0.0
 
 
 class TimingRef(Frozen):
@@ -56,8 +89,8 @@ class TimingRef(Frozen):
     trace: str = Field(description="path of the timing trace, relative to the scenario file")
     model: Name
     segment: Name = "full"
-    batch_size: Annotated[int, Field(ge=1)] = 1
-    speed_factor: PositiveFloat = Field(
+    batch_size: Count = 1
+    speed_factor: Speed = Field(
         1.0, description="declared (not measured) speed-up of the target hardware over the profiled one"
     )
 
@@ -66,7 +99,7 @@ class Condition(Frozen):
     """The data a device sees: clean, or an ImageNet-C corruption at a severity 1..5."""
 
     corruption: Name = "clean"
-    severity: Annotated[int, Field(ge=0, le=5)] = 0
+    severity: Severity = 0
 
     @model_validator(mode="after")
     def _clean_has_no_severity(self) -> "Condition":
@@ -86,8 +119,8 @@ class EarlyExit(Frozen):
     records: str = Field(description="exit-record trace (sim.exits/1), relative to the scenario file")
     timing: str = Field(description="timing trace with the main/adaptive/extension segments")
     model: Name = Field("meanet_mnist", description="MEANet variant in the timing trace")
-    batch_size: Annotated[int, Field(ge=1)] = 1
-    speed_factor: PositiveFloat = Field(1.0, description="declared (not measured) speed-up over the profiled CPU")
+    batch_size: Count = 1
+    speed_factor: Speed = Field(1.0, description="declared (not measured) speed-up over the profiled CPU")
     condition: Condition = Condition()
     drift: "Drift | None" = Field(None, description="the data condition over time (instead of a fixed condition)")
 
@@ -101,16 +134,16 @@ class EarlyExit(Frozen):
 class DriftSegment(Condition):
     """From ``start_s`` on, the data has this condition (clean, or a corruption and severity)."""
 
-    start_s: NonNegFloat
+    start_s: Time
     corruption: Name
-    severity: Annotated[int, Field(ge=0, le=5)]
+    severity: Severity
 
 
 class DriftSwitching(Frozen):
     """A random switching process: after an exponential holding time (mean
     ``mean_holding_s``) the condition jumps to another one drawn uniformly."""
 
-    mean_holding_s: PositiveFloat
+    mean_holding_s: Duration
     conditions: Annotated[list[Condition], Field(min_length=2)]
 
 
@@ -135,17 +168,22 @@ class EdgeJob(Frozen):
     """Service time of a fine-tune + distil job at the edge, from timing traces:
     per uploaded sample, ``train_factor`` x (teacher + student forward time per sample at
     ``batch_size``) x ``epochs``; a training step costs about three forward passes
-    (forward, backward of activations, backward of weights): a declared factor."""
+    (forward, backward of activations, backward of weights): a declared factor.
 
-    trace: str
-    teacher: Name
+    An early-exit group's job recomputes the normalisation statistics of its own blocks
+    (what its adapted exit records measured): per sample the main block, then main +
+    adaptive + extension, timed from ``early_exit.timing`` at ``batch_size``; it names no
+    trace, teacher or student (a forward-only pass: give ``train_factor: 1``)."""
+
+    trace: str | None = Field(None, description="timing trace of teacher and student (whole-model groups)")
+    teacher: Name | None = Field(None, description="the edge's large model (whole-model groups)")
     teacher_segment: Name = "full"
-    student: Name
+    student: Name | None = Field(None, description="the distilled device model (whole-model groups)")
     student_segment: Name = "full"
-    batch_size: Annotated[int, Field(ge=1)] = 4
-    train_factor: PositiveFloat = 3.0
-    epochs: Annotated[int, Field(ge=1)] = 1
-    speed_factor: PositiveFloat = Field(1.0, description="declared (not measured) edge speed-up over the profiled CPU")
+    batch_size: Count = 4
+    train_factor: Annotated[float, _bounded(0, MAX_FACTOR, lo_open=True)] = 3.0
+    epochs: Count = 1
+    speed_factor: Speed = Field(1.0, description="declared (not measured) edge speed-up over the profiled CPU")
 
 
 EarlyExit.model_rebuild()
@@ -153,36 +191,42 @@ EarlyExit.model_rebuild()
 
 class Updates(Frozen):
     """The model-update loop (PAPERS.md A): every ``period_s`` each device uploads samples
-    to ``edge``, the edge fine-tunes and distils, and the updated model comes back."""
+    to ``edge``, the edge fine-tunes and distils, and the updated model comes back.  An
+    early-exit group takes its data condition from ``early_exit`` (``condition`` or
+    ``drift``) and its accuracy from its exit records (adapted ones included), so it gives
+    neither ``surface`` nor ``drift`` here (docs/early_exit.md)."""
 
-    surface: str = Field(description="adaptation surface trace (sim.adaptation/1)")
+    surface: str | None = Field(None, description="adaptation surface trace (sim.adaptation/1); whole-model groups")
     edge: Name
-    period_s: PositiveFloat = 60.0
-    sample_bytes: Annotated[int, Field(gt=0)] = 784
-    samples_per_s: PositiveFloat = Field(10.0, description="new data samples a device produces per second")
-    model_bytes: Annotated[int, Field(gt=0)] | None = Field(
-        None, description="full model payload; default: the surface's measured student payload")
+    period_s: Duration = 60.0
+    sample_bytes: Bytes = 784
+    samples_per_s: Annotated[float, _bounded(0, MAX_RATE_HZ, lo_open=True)] = Field(
+        10.0, description="new data samples a device produces per second")
+    model_bytes: Bytes | None = Field(
+        None, description="full model payload; default: the surface's measured student payload (an early-exit "
+                          "group: the normalisation payload its adapted exit records measured)")
     payload_bits: Literal[32, 16, 8] = Field(
         32, description="bits per delivered parameter: 32 sends fp32, 16 or 8 a quantised copy (payload scaled; "
                         "its accuracy is taken as the fp32 model's: declared, not measured)")
-    job: EdgeJob
-    drift: Drift
+    job: EdgeJob = EdgeJob()
+    drift: Drift | None = Field(None, description="the data condition over time (whole-model groups; an "
+                                                  "early-exit group gives early_exit.drift)")
 
 
 class DeviceGroup(Frozen):
     name: Name
-    count: Annotated[int, Field(gt=0, le=100_000_000)]
+    count: Annotated[int, Field(gt=0, le=MAX_DEVICES)]
     access_point: Name
     model: Name = Field("device_model", description="model the device runs; its accuracy comes from the accuracy trace")
     compute: TimingRef | None = Field(None, description="whole-model timing (required unless early_exit is given)")
     early_exit: EarlyExit | None = None
     arrivals: Arrivals
-    input_bytes: Annotated[int, Field(gt=0)] = 3072
-    result_bytes: Annotated[int, Field(gt=0)] = 64
+    input_bytes: Bytes = 3072
+    result_bytes: Bytes = 64
     energy: Energy = Energy()
     routing: RoutingPolicy | None = Field(None, description="overrides policies.routing for this group")
     updates: Updates | None = None
-    deadline_s: PositiveFloat | None = Field(
+    deadline_s: Duration | None = Field(
         None, description="an inference completed later than this after its arrival is counted as missed")
 
 
@@ -192,15 +236,15 @@ class AccessPoint(Frozen):
     model-update loop then splits one capacity between data upload and model download)."""
 
     name: Name
-    uplink_bps: PositiveFloat
-    downlink_bps: PositiveFloat | None = Field(None, description="defaults to uplink_bps; unused when half duplex")
+    uplink_bps: Bandwidth
+    downlink_bps: Bandwidth | None = Field(None, description="defaults to uplink_bps; unused when half duplex")
     duplex: Literal["full", "half"] = "full"
-    latency_s: NonNegFloat = 0.0
-    goodput_factor: Annotated[float, Field(gt=0, le=1)] = Field(
+    latency_s: Delay = 0.0
+    goodput_factor: Goodput = Field(
         1.0, description="payload share of the raw rate (IP/TCP/MAC headers take the rest), e.g. 0.94")
-    flow_setup_s: NonNegFloat = Field(
+    flow_setup_s: Delay = Field(
         0.0, description="fixed delay before each flow's first byte: connection set-up and slow start")
-    outages: list[tuple[NonNegFloat, NonNegFloat]] = Field(
+    outages: list[tuple[Time, Time]] = Field(
         [], description="[start_s, end_s] intervals when the access point carries nothing; flows crossing it abort")
 
     @model_validator(mode="after")
@@ -216,9 +260,9 @@ class Link(Frozen):
 
     name: Name
     between: tuple[Name, Name]
-    bandwidth_bps: PositiveFloat
-    latency_s: NonNegFloat = 0.0
-    goodput_factor: Annotated[float, Field(gt=0, le=1)] = 1.0
+    bandwidth_bps: Bandwidth
+    latency_s: Delay = 0.0
+    goodput_factor: Goodput = 1.0
 
 
 class ServerEnergy(Frozen):
@@ -226,14 +270,14 @@ class ServerEnergy(Frozen):
     ``energy_per_mac_j`` x the model's MACs."""
 
     compute_model: Literal["time", "macs"] = "macs"
-    energy_per_mac_j: NonNegFloat = 4.6e-12
-    active_power_w: NonNegFloat = 0.0
+    energy_per_mac_j: JPerMac = 4.6e-12
+    active_power_w: Power = 0.0
 
 
 class Server(Frozen):
     name: Name
     tier: Literal["edge", "cloud"]
-    workers: Annotated[int, Field(gt=0)] = 1
+    workers: Count = 1
     model: Name = Field(description="model served; its accuracy comes from the accuracy trace")
     compute: TimingRef
     scheduling: SchedulingPolicy = Fifo()
@@ -246,7 +290,7 @@ class Policies(Frozen):
 
 
 class Metrics(Frozen):
-    window_s: PositiveFloat = 10.0
+    window_s: Duration = 10.0
 
 
 class Fidelity(Frozen):
@@ -267,9 +311,9 @@ class Traces(Frozen):
 class Scenario(Frozen):
     name: Name
     description: str = ""
-    horizon_s: Annotated[float, Field(gt=0, le=1e9, allow_inf_nan=False)] = Field(
+    horizon_s: Duration = Field(
         description="simulated seconds (at most 1e9, about 32 years)")
-    seed: Annotated[int, Field(ge=0)] = 0
+    seed: Annotated[int, Field(ge=0, le=MAX_SEED)] = 0
     traces: Traces
     access_points: Annotated[list[AccessPoint], Field(min_length=1)]
     links: list[Link] = []
@@ -293,8 +337,8 @@ class Scenario(Frozen):
 
     def with_(self, overrides: dict | None = None, **fields) -> "Scenario":
         """A validated copy with dotted-path ``overrides`` and top-level ``fields`` changed
-        (:func:`sim.api.with_`)."""
-        from sim.api import with_
+        (:func:`sim.scenario_io.with_`)."""
+        from sim.scenario_io import with_
 
         return with_(self, overrides, **fields)
 
@@ -347,8 +391,7 @@ def reference_errors(s: Scenario) -> list[tuple[str, str]]:
             errors.append((where, f"kind {policy.kind!r} needs early_exit in group {g.name!r}"))
     for i, g in enumerate(s.device_groups):
         if g.updates is not None:
-            if g.compute is None:
-                errors.append((f"device_groups[{i}].updates", "the update loop needs a whole-model device (compute)"))
+            errors += _updates_errors(s, i, g)
             if g.updates.edge not in servers:
                 errors.append((f"device_groups[{i}].updates.edge", f"undefined server {g.updates.edge!r}"))
     if s.traces.accuracy is None and any(g.compute is not None and g.updates is None for g in s.device_groups):
@@ -364,6 +407,35 @@ def reference_errors(s: Scenario) -> list[tuple[str, str]]:
 
 def _set(model: BaseModel, field: str) -> bool:
     return field in model.model_fields_set
+
+
+def _updates_errors(s: Scenario, i: int, g: DeviceGroup) -> list[tuple[str, str]]:
+    """A group's ``updates`` against its family: a whole model needs the adaptation surface,
+    its drift and the edge's teacher and student; an early-exit group has its drift in
+    ``early_exit`` and its accuracy in its exit records (docs/early_exit.md)."""
+    u, where, errors = g.updates, f"device_groups[{i}].updates", []
+    if g.compute is not None:
+        for field, value in (("surface", u.surface), ("drift", u.drift), ("job.trace", u.job.trace),
+                             ("job.teacher", u.job.teacher), ("job.student", u.job.student)):
+            if value is None:
+                errors.append((f"{where}.{field}", "required for a whole-model group (compute)"))
+        return errors
+    if g.early_exit is None:
+        return errors
+    if u.drift is not None:
+        errors.append((f"{where}.drift", "an early-exit group's data is early_exit.condition or early_exit.drift "
+                                         "(its exit records and its updates follow that one)"))
+    if u.surface is not None:
+        errors.append((f"{where}.surface", "an early-exit group's accuracy comes from its exit records "
+                                           "(early_exit.records, adapted records included), not a surface"))
+    for field in ("trace", "teacher", "teacher_segment", "student", "student_segment"):
+        if _set(u.job, field):
+            errors.append((f"{where}.job.{field}", "an early-exit group's edge job recomputes the normalisation "
+                                                   "statistics of its own blocks, timed from early_exit.timing"))
+    if s.policies.allocation.kind == "distributed":
+        errors.append(("policies.allocation", f"kind 'distributed' serves every input with the edge's large model; "
+                                              f"early-exit group {g.name!r} routes by its exits (use another kind)"))
+    return errors
 
 
 def unused_settings(s: Scenario) -> list[tuple[str, str]]:

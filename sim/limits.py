@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass
 
 from sim.recorder import COLUMNS, EXITS, window_count
+from sim.errors import LimitError  # noqa: F401  (defined with the other errors; importable from here too)
 
 BASE_MEMORY_B = 200e6
 MEMORY_PER_DEVICE_B = 1400.0
@@ -32,12 +33,6 @@ class Estimate:
     def line(self) -> str:
         return (f"estimated {self.arrivals:,.0f} arrivals, {self.windows:,} windows, peak memory about "
                 f"{self.memory_b / 1e6:,.0f} MB, wall time about {self.wall_s:,.0f} s")
-
-
-class LimitError(Exception):
-    def __init__(self, field: str, message: str):
-        self.field, self.message = field, message
-        super().__init__(f"{field}: {message}")
 
 
 def physical_memory_b() -> float:

@@ -95,12 +95,18 @@ def devices(result: RunResult) -> pd.DataFrame:
 UP_PURPOSES = ("inference_input", "data_upload")  # the rest (inference_result, model_download) go down
 POOLED = {
     "mean_accuracy": "completed inferences of every group (groups may see different data sets: see groups)",
-    "mean_map": "completed inferences of the groups that report mAP (those with updates)",
+    "mean_map": "completed inferences of the groups that report mAP (whole-model groups with updates)",
     "mean_accuracy_all_arrivals": "arrivals of every group; a failed, unfinished or missed input counts as wrong",
-    "mean_map_all_arrivals": "arrivals of the groups with updates; a failed, unfinished or missed input scores 0",
+    "mean_map_all_arrivals": "arrivals of the whole-model groups with updates; a failed, unfinished or missed "
+                             "input scores 0",
     "latency": "completed inferences of every group",
     "exit_fractions": "completed inferences of the early-exit groups",
 }
+
+
+def _reports_map(g) -> bool:
+    """A whole-model group with updates reports mAP (an early-exit group's records hold top-1 only)."""
+    return g.updates is not None and g.early_exit is None
 
 
 def _div(a: float, b: float):
@@ -135,12 +141,12 @@ def accounting(result: RunResult, x: np.ndarray) -> tuple[dict, dict]:
             "accuracy": _div(t[C["correct"]], t[C["n"]]),
             "accuracy_all_arrivals": _div(rec.on_time_correct, rec.arrivals),
             "map": _div(t[C["map_sum"]], t[C["map_n"]]),
-            "map_all_arrivals": _div(rec.on_time_map, rec.arrivals) if g.updates is not None else None,
+            "map_all_arrivals": _div(rec.on_time_map, rec.arrivals) if _reports_map(g) else None,
             "latency_mean_s": _div(t[C["latency_sum"]], t[C["n"]]),
         }
     recs = list(zip(sc.device_groups, r.groups))
     arrivals = sum(rec.arrivals for _, rec in recs)
-    map_arrivals = sum(rec.arrivals for g, rec in recs if g.updates is not None)
+    map_arrivals = sum(rec.arrivals for g, rec in recs if _reports_map(g))
     overall = {
         "arrivals": arrivals,
         "completed": sum(rec.completed for _, rec in recs),
@@ -149,7 +155,7 @@ def accounting(result: RunResult, x: np.ndarray) -> tuple[dict, dict]:
         "missed": sum(rec.missed for _, rec in recs),
         "offloaded_fraction": _div(sum(rec.offload_decided for _, rec in recs), arrivals),
         "mean_accuracy_all_arrivals": _div(sum(rec.on_time_correct for _, rec in recs), arrivals),
-        "mean_map_all_arrivals": _div(sum(rec.on_time_map for g, rec in recs if g.updates is not None), map_arrivals),
+        "mean_map_all_arrivals": _div(sum(rec.on_time_map for g, rec in recs if _reports_map(g)), map_arrivals),
     }
     return overall, per
 
@@ -240,6 +246,19 @@ def frames(result: RunResult) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     x = cells(result)
     dev = devices(result)
     return summary(result, x, dev), timeline(result, x), dev
+
+
+def flows(result: RunResult) -> pd.DataFrame:
+    """Traffic per link and purpose: one row per (link, purpose) that carried anything, with
+    the finished flows that entered there, their bytes and the share of the link's capacity
+    over the horizon they took (the same figures as the summary's ``bytes_by_purpose`` and
+    ``link_utilisation_by_purpose``)."""
+    horizon = result.scenario.horizon_s
+    rows = [{"link": link, "purpose": purpose, "flows": int(n), "bytes": int(b),
+             "utilisation": 8 * float(b) / (result.link_capacity_bps[link] * horizon)}
+            for (link, purpose), (n, b) in sorted(result.recorder.flow_bytes.items())]
+    return pd.DataFrame(rows, columns=["link", "purpose", "flows", "bytes", "utilisation"]).astype(
+        {"flows": "int64", "bytes": "int64", "utilisation": "float64"})
 
 
 def requests_frame(chunks: list[dict]) -> pd.DataFrame:

@@ -1,64 +1,42 @@
-"""The only writer of ``results/``.
+"""The writer of run folders (``results/<scenario>/<run id>/``).
 
-A run is written into a hidden temporary folder beside its destination and renamed
-into place at the end, so an interrupted run never leaves a folder that looks
-complete.  ``summary.json`` and the Parquet files depend only on scenario and seed;
-times, versions and wall seconds go to ``manifest.json``.
+A run is written into a hidden partial folder beside its destination and renamed into
+place at the end (:mod:`sim.atomic`), so an interrupted run never leaves a folder that
+looks complete, and two runs into one ``--out`` never lose each other's results.
+``summary.json`` and the Parquet files depend only on scenario and seed; times,
+versions and wall seconds go to ``manifest.json`` (:mod:`sim.provenance`).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import errno
 import json
-import os
-import platform
 import shutil
-import subprocess
-import tempfile
-from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from sim import atomic, provenance
+from sim.atomic import clean_stale_partials, publish  # noqa: F401  (the run folder's helpers, importable here)
 from sim.recorder import REQUEST_COLUMNS
 from sim.scenario_io import scenario_sha256
-from sim.runner import RunResult
+
+if TYPE_CHECKING:
+    from sim.pipeline import Result
 
 ROW_GROUP = 65_536  # per-request rows written per Parquet row group
 REQUEST_TYPES = {"group": pa.int32(), "device": pa.int32(), "place": pa.int32(), "exit": pa.int8(),
                  "correct": pa.bool_(), "version": pa.int32(), "bytes_up": pa.int64(), "bytes_down": pa.int64()}
 REQUEST_SCHEMA = pa.schema([(c, REQUEST_TYPES.get(c, pa.float64())) for c in REQUEST_COLUMNS])
-
-PACKAGES = ("simpy", "numpy", "pandas", "pyarrow", "pydantic", "networkx", "typer", "torch")
-
-
-def package_versions() -> dict[str, str | None]:
-    out = {}
-    for name in PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    out["python"] = platform.python_version()
-    return out
-
-
-def git_commit(cwd: Path | None = None) -> str | None:
-    """The commit of the simulator's own checkout (not of the current directory), or None."""
-    cwd = Path(__file__).resolve().parents[1] if cwd is None else cwd
-    try:
-        proc = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return proc.stdout.strip() if proc.returncode == 0 else None
+FRAMES = ("timeline", "devices", "flows")  # the Parquet files of a run folder, one per frame of the result
 
 
 def write_json(path: Path, data) -> None:
-    path.write_text(json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n")
+    path.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n")
 
 
 def write_frame(path: Path, df: pd.DataFrame) -> None:
@@ -74,60 +52,13 @@ def new_run_dir(out: Path, scenario_name: str, seed: int, started: _dt.datetime)
     return final
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def clean_stale_partials(folder: Path) -> None:
-    """Remove hidden ``.partial`` files and folders left in ``folder`` by runs that died (their
-    writer's process id, in the name, is no longer alive); a live run's are left alone."""
-    if not folder.is_dir():
-        return
-    for p in folder.glob(".*.partial"):
-        pid = next((int(part[1:]) for part in p.name.split(".") if part[:1] == "p" and part[1:].isdigit()), None)
-        if pid is None or pid == os.getpid() or _pid_alive(pid):
-            continue
-        if p.is_dir():
-            shutil.rmtree(p, ignore_errors=True)
-        else:
-            p.unlink(missing_ok=True)
-
-
-def publish(tmp: Path, final: Path) -> Path:
-    """Rename the finished folder ``tmp`` to ``final``, or to ``final-2``, ``-3``, ... when another
-    run took that name first (two runs into one --out in the same second): never lost."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp made it 0700; a published run is as readable as any folder
-    base, k = final, 1
-    while True:
-        try:
-            os.rename(tmp, final)
-            return final
-        except OSError as e:
-            if e.errno not in (errno.EEXIST, errno.ENOTEMPTY) or k > 10_000:
-                raise
-        k += 1
-        final = base.with_name(f"{base.name}-{k}")
-
-
 class RequestWriter:
     """A run's ``sink`` for per-request rows (``sim run --requests``): streams them to a
     hidden Parquet file beside the results, a row group of :data:`ROW_GROUP` rows at a time,
     so they are never all in memory.  :func:`write_run` moves the file into the run folder."""
 
     def __init__(self, out: Path, scenario_name: str):
-        folder = out / scenario_name
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".requests.p{os.getpid()}.", suffix=".parquet.partial", dir=folder)
-        os.close(fd)
-        self.path = Path(name)
+        self.path = atomic.partial_file(out / scenario_name / "requests.parquet")
         self._writer = pq.ParquetWriter(self.path, REQUEST_SCHEMA)
         self._chunks: list[dict] = []
         self._rows = 0
@@ -158,35 +89,36 @@ class RequestWriter:
             self.path.unlink(missing_ok=True)
 
 
-def write_run(result: RunResult, summary: dict, timeline: pd.DataFrame, devices: pd.DataFrame,
-              out: Path, scenario_path: str, started: _dt.datetime, requests: Path | None = None) -> Path:
-    """Write one run's folder atomically; returns its final path.  ``requests``: a finished
-    :class:`RequestWriter` file, moved in as ``requests.parquet``."""
+def write_run(result: "Result", out: Path, scenario_path: str) -> Path:
+    """Write one run's folder atomically; returns its final path.  The result's streamed
+    per-request rows (``sim run --requests``), if any, are moved in as ``requests.parquet``."""
     sc = result.scenario
-    final = new_run_dir(out, sc.name, sc.seed, started)
+    final = new_run_dir(out, sc.name, sc.seed, result.started)
     final.parent.mkdir(parents=True, exist_ok=True)
     clean_stale_partials(final.parent)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.p{os.getpid()}.", suffix=".partial", dir=final.parent))
+    tmp = atomic.partial_folder(final)
     try:
         manifest = {
             "scenario_file": scenario_path,
             "scenario": sc.model_dump(mode="json"),
             "scenario_sha256": scenario_sha256(sc),
             "seed": sc.seed,
-            "replication": result.replication,
-            "packages": package_versions(),
-            "git_commit": git_commit(),
-            "host": {"machine": platform.machine(), "cpus": os.cpu_count(), "system": platform.system()},
-            "started_utc": started.isoformat(),
-            "wall_s": result.wall_s,
-            "events": result.events,
+            "replication": result.run.replication,
+            "simulator": {"version": provenance.version(), "git_commit": provenance.git_commit(),
+                          "code_sha256": provenance.code_version()},
+            "packages": provenance.package_versions(),
+            "host": provenance.host(),
+            "command": provenance.command(),
+            "started_utc": result.started.isoformat(),
+            "wall_s": result.run.wall_s,
+            "events": result.run.events,
         }
         write_json(tmp / "manifest.json", manifest)
-        write_json(tmp / "summary.json", summary)
-        write_frame(tmp / "timeline.parquet", timeline)
-        write_frame(tmp / "devices.parquet", devices)
-        if requests is not None:
-            os.replace(requests, tmp / "requests.parquet")
+        write_json(tmp / "summary.json", result.summary)
+        for name in FRAMES:
+            write_frame(tmp / f"{name}.parquet", getattr(result, name))
+        if result.requests_file is not None:
+            shutil.move(result.requests_file, tmp / "requests.parquet")
         final = publish(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -12,7 +12,7 @@ from sim.build import LoadedTraces, Model, build, finish
 from sim.config import Scenario
 from sim.recorder import Recorder
 from sim.rng import Streams
-from sim.simclock import event_ids
+from sim.simclock import run_until  # noqa: F401  (importable from here too)
 
 PROGRESS_STEPS = 100  # progress callbacks per run (equal slices of simulated time)
 # allocations between young collections while the event loop runs (Python's default: 700): each
@@ -34,14 +34,16 @@ class RunResult:
 
 
 def run(scenario: Scenario, traces: LoadedTraces, replication: int = 0,
-        progress: Callable[[float], None] | None = None, sink: Callable[[dict], None] | None = None) -> RunResult:
+        progress: Callable[[float], None] | None = None, sink: Callable[[dict], None] | None = None,
+        tracer=None) -> RunResult:
     """Simulate ``scenario`` up to its horizon.  ``progress(sim_time_s)`` is called now and then;
-    ``sink`` receives per-request rows in chunks, if given (see :class:`sim.recorder.Recorder`)."""
+    ``sink`` receives per-request rows in chunks, if given (see :class:`sim.recorder.Recorder`);
+    ``tracer`` (a :class:`sim.tracing.Tracer`) records a timeline, written afterwards by its ``write``."""
     t0 = time.perf_counter()
-    model: Model = build(scenario, traces, Streams(scenario.seed, replication), sink)
+    model: Model = build(scenario, traces, Streams(scenario.seed, replication), sink, tracer=tracer)
     env, horizon = model.env, scenario.horizon_s
     with frozen_heap():
-        events = run_until(env, horizon, progress)
+        events = run_until(env, horizon, progress, PROGRESS_STEPS)
     finish(model)
     model.network.advance()
     for s in model.servers:
@@ -74,31 +76,3 @@ def frozen_heap():
     finally:
         gc.set_threshold(*thresholds)
         gc.unfreeze()
-
-
-def run_until(env, horizon_s: float, progress: Callable[[float], None] | None = None,
-              slices: int = PROGRESS_STEPS) -> int:
-    """Process every event before ``horizon_s``; return how many (SimPy steps).
-
-    SimPy's own ``run`` loop does the stepping, in ``slices`` equal slices of simulated
-    time with ``progress(now)`` after each.  The count comes from SimPy's event-id
-    counter (ids handed out) and its queue (events still waiting), minus the slices'
-    own stop events, so the loop itself counts nothing.
-    """
-    eid, queue = event_ids(env)  # SimPy 4 internals: the event-id counter and the event heap
-    before = len(queue)
-    first_id = next(eid)
-    stops = 0
-    start = env.now
-    for k in range(1, slices + 1):
-        t = horizon_s if k == slices else start + (horizon_s - start) * k / slices
-        if t <= env.now:
-            continue
-        env.run(until=t)
-        stops += 1
-        if progress is not None:
-            progress(env.now)
-    scheduled = next(eid) - first_id - 1
-    # a slice's stop event is processed, then rescheduled (SimPy 4) and processed again when
-    # the next slice starts; the last one is still queued
-    return before + scheduled - len(queue) - (2 * stops - 1 if stops else 0)

@@ -22,22 +22,23 @@ scenario's, the replication index selects independent streams).
 
 from __future__ import annotations
 
-import functools
+import copy
 import hashlib
 import itertools
 import json
 import math
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Callable, Iterable
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from sim import atomic, provenance
 from sim.names import Name
-from sim.scenario_io import ScenarioError, apply_overrides, field_path, read_yaml, validate
+from sim.scenario_io import (ScenarioError, at, model_problems, read_document, scenario_problems,
+                             set_path, under)
 
 
 class SweepSpec(BaseModel):
@@ -75,48 +76,68 @@ class Sweep:
 
 
 def load_sweep(path: Path | str) -> Sweep:
-    """Read and fully validate a sweep file; raises ScenarioError with one line per problem."""
+    """Read and fully validate a sweep file; raises ScenarioError with one line per problem.
+
+    Each line names the file and line of the value at fault: the sweep file's where the
+    value comes from it (an override, a point, a grid value), else the base scenario's."""
     path = Path(path)
-    data = read_yaml(path)
-    try:
-        spec = SweepSpec.model_validate(data)
-    except ValidationError as e:
-        raise ScenarioError([f"{path}: {field_path(err['loc'])}: "
-                             f"{'unknown field' if err['type'] == 'extra_forbidden' else err['msg']}"
-                             for err in e.errors(include_url=False)]) from None
+    doc = read_document(path)
+    spec, spec_problems = model_problems(SweepSpec, doc.data)
+    if spec_problems:
+        raise ScenarioError([p.line(str(path), doc.where) for p in spec_problems])
     n = max(len(spec.points), 1) * math.prod(len(v) for v in spec.grid.values())
     if n > MAX_POINTS:
-        raise ScenarioError([f"{path}: grid: {n:,} points (at most {MAX_POINTS:,})"])
+        raise ScenarioError([f"{at(str(path), doc.where(('grid',), True))}: grid: {n:,} points "
+                             f"(at most {MAX_POINTS:,})"])
     base_path = (path.parent / spec.base).resolve()
-    base = read_yaml(base_path)
-    combos = [dict(zip(spec.grid, values)) for values in itertools.product(*spec.grid.values())] or [{}]
+    base = read_document(base_path)
+
+    def place(loc: tuple, key: bool, origin: dict[str, tuple]) -> str:
+        """FILE:LINE:COLUMN of the value at ``loc``: where the last override covering it
+        (``origin``: dotted path -> its value's place in the sweep file) set it, else the base's."""
+        covering = [k for k in origin if under(loc, k)]
+        if not covering:
+            return at(str(base_path), base.where(loc, key))
+        k = covering[-1]
+        return at(str(path), doc.where(origin[k] + tuple(loc[len(k.split(".")):]), key))
+
+    def check(overrides: dict[str, Any], origin: dict[str, tuple]) -> tuple[Any, list[tuple[str, str, str]]]:
+        """The scenario (or None) and its problems as (place, field, message)."""
+        data = copy.deepcopy(base.data)
+        for dotted, value in overrides.items():
+            problem = set_path(data, dotted, value)
+            if problem:
+                return None, [(at(str(path), doc.where(origin[dotted], True)), dotted, problem)]
+        scenario, problems = scenario_problems(data)
+        return scenario, [(place(p.loc, p.key, origin), p.path, p.message) for p in problems]
+
     explicit = spec.points or [{}]
-    points, problems = [], []  # problems: (point label, "field: message")
-    all_params = [{**p, **c} for p in explicit for c in combos]
-    for i, params in enumerate(all_params):
-        label = ", ".join(f"{k}={json.dumps(v, sort_keys=True)}" for k, v in params.items()) or "(base)"
-        source = f"{path} [point {i}: {label}]"
-        try:
-            data = apply_overrides(base, {**spec.overrides, **params}, str(path))
-            scenario = validate(data, source)
-        except ScenarioError as e:
-            problems += [(source, line.removeprefix(source + ": ")) for line in e.problems]
+    grid_index = list(itertools.product(*(range(len(v)) for v in spec.grid.values())))
+    points, problems, labels = [], [], []  # problems: (point index, place, field, message)
+    for j, indices in ((j, ix) for j in range(len(explicit)) for ix in grid_index):
+        i = len(labels)
+        combo = {k: spec.grid[k][m] for k, m in zip(spec.grid, indices)}
+        params = {**explicit[j], **combo}
+        labels.append(", ".join(f"{k}={json.dumps(v, sort_keys=True)}" for k, v in params.items()) or "(base)")
+        # where each override's value stands in the sweep file; later ones take precedence
+        origin = {k: ("overrides", k) for k in spec.overrides}
+        origin.update({k: ("points", j, k) for k in explicit[j]})
+        origin.update({k: ("grid", k, m) for k, m in zip(spec.grid, indices)})
+        scenario, found = check({**spec.overrides, **params}, origin)
+        if found:
+            problems += [(i, *f) for f in found]
             continue
         points.append(Point(i, params, scenario.model_dump_json(exclude_unset=True)))
     if problems:
         # a problem every point has is the base scenario's (or the overrides'): said once, against it
-        where = base_path if not spec.overrides else f"{base_path} (with the sweep's overrides)"
-        try:
-            validate(apply_overrides(base, dict(spec.overrides), str(path)), str(where))
-            own: set[str] = set()
-        except ScenarioError as e:
-            own = {line.removeprefix(f"{where}: ") for line in e.problems}
-        counts: dict[str, int] = {}
-        for _, msg in problems:
-            counts[msg] = counts.get(msg, 0) + 1
-        shared = {m for m, n in counts.items() if n == len(all_params) and m in own}
-        lines = [f"{where}: {m}" for m in sorted(shared)]
-        lines += [f"{src}: {m}" for src, m in problems if m not in shared]
+        _, own = check(dict(spec.overrides), {k: ("overrides", k) for k in spec.overrides})
+        counts: dict[tuple[str, str], int] = {}
+        for _, _, field, msg in problems:
+            counts[field, msg] = counts.get((field, msg), 0) + 1
+        shared = {(f, m) for f, m in counts if counts[f, m] == len(labels)} & {(f, m) for _, f, m in own}
+        lines = [f"{where}: {f}: {m}" for where, f, m in own if (f, m) in shared]
+        lines += [f"{where} [point {i}: {labels[i]}]: {f}: {m}" for i, where, f, m in problems
+                  if (f, m) not in shared]
         raise ScenarioError(lines)
     return Sweep(spec, path, base_path.parent, points)
 
@@ -125,21 +146,10 @@ def task_dir(out: Path, point: Point, replication: int) -> Path:
     return out / "points" / f"p{point.index:04d}-r{replication}"
 
 
-@functools.lru_cache(maxsize=1)
-def code_version() -> str:
-    """A hash of the simulator's source (``sim/*.py``): results of other code are stale."""
-    h = hashlib.sha256()
-    root = Path(__file__).resolve().parent
-    for f in sorted(root.rglob("*.py")):
-        h.update(str(f.relative_to(root)).encode())
-        h.update(f.read_bytes())
-    return h.hexdigest()[:16]
-
-
 def task_key(scenario_json: str, base_dir: str, replication: int) -> dict:
     """What a finished task folder must match to be reused."""
     scenario = hashlib.sha256(f"{base_dir}\n{scenario_json}".encode()).hexdigest()[:16]
-    return {"scenario": scenario, "replication": replication, "code": code_version()}
+    return {"scenario": scenario, "replication": replication, "code": provenance.code_version()}
 
 
 def task_state(folder: Path, key: dict) -> str:
@@ -154,34 +164,29 @@ def task_state(folder: Path, key: dict) -> str:
 
 
 def run_task(scenario_json: str, base_dir: str, replication: int, folder: str) -> dict:
-    """Run one (point, replication) and write its folder atomically.  Safe to call in any process."""
-    from sim import metrics
-    from sim.build import load_traces
+    """Run one (point, replication) through the one pipeline and write its folder
+    atomically.  Safe to call in any process."""
+    from sim import pipeline
     from sim.config import Scenario
-    from sim.runner import run
 
     final = Path(folder)
     key = task_key(scenario_json, base_dir, replication)
     if task_state(final, key) == "done":
         return json.loads((final / "summary.json").read_text())
     scenario = Scenario.model_validate_json(scenario_json)
-    result = run(scenario, load_traces(scenario, Path(base_dir)), replication=replication)
-    summary = metrics.frames(result)[0]
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    summary = pipeline.simulate(scenario, pipeline.traces(scenario, base_dir), replication=replication).summary
+    tmp = atomic.partial_folder(final)
     try:
         (tmp / "summary.json").write_text(json.dumps(summary, indent=1, allow_nan=False) + "\n")
         (tmp / "scenario.json").write_text(scenario_json)
         (tmp / "task.json").write_text(json.dumps(key) + "\n")
         if task_state(final, key) == "stale":
             shutil.rmtree(final, ignore_errors=True)
-        try:
-            os.rename(tmp, final)
-        except OSError:  # another worker finished the same task first: keep theirs
-            shutil.rmtree(tmp, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    # another worker may have finished the same task first: keep theirs (the same content)
+    atomic.publish(tmp, final, keep_existing=True)
     return json.loads((final / "summary.json").read_text())
 
 
@@ -190,8 +195,8 @@ def execute(sweep: Sweep, out: Path, workers: int = 1, scheduler: str | None = N
     """Run every task not done for this sweep's current content; returns (tasks run now, tasks
     skipped as done, of those run how many replaced stale results)."""
     out.mkdir(parents=True, exist_ok=True)
-    for stale in (out / "points").glob(".*") if (out / "points").exists() else []:
-        shutil.rmtree(stale, ignore_errors=True)  # partial folders of an interrupted run
+    atomic.clean_stale_partials(out / "points")  # partial folders of an interrupted run
+    atomic.clean_stale_partials(out)
     todo, skipped, stale = [], 0, 0
     for point, r in sweep.tasks():
         folder = task_dir(out, point, r)
@@ -309,12 +314,9 @@ def collect(sweep: Sweep, out: Path):
     meta = {"sweep": sweep.spec.model_dump(mode="json"), "sweep_file": str(sweep.path),
             "points": len(sweep.points), "replications": sweep.spec.replications}
     # each file written beside and renamed into place: a kill leaves the old file or the new one
-    for name, write in (("points.parquet", lambda f: points.to_parquet(f, index=False)),
-                        ("aggregate.parquet", lambda f: aggregate.to_parquet(f, index=False)),
-                        ("sweep.json", lambda f: f.write_text(json.dumps(meta, indent=1) + "\n"))):
-        tmp = out / f".{name}.partial"
-        write(tmp)
-        os.replace(tmp, out / name)
+    atomic.write_with(out / "points.parquet", lambda f: points.to_parquet(f, index=False))
+    atomic.write_with(out / "aggregate.parquet", lambda f: aggregate.to_parquet(f, index=False))
+    atomic.write_json(out / "sweep.json", meta, indent=1)
     return points, aggregate
 
 

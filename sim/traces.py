@@ -16,6 +16,9 @@ Formats
     severity): main-block entropy and confidence, predictions and correctness at the
     main block, the extension block and the cloud model; format, provenance, network
     description and the network's own measured accuracy in the ``sim`` metadata key.
+    Optionally an ``adapted_samples`` column: rows with N > 0 are the records of the
+    device blocks adapted to that condition on N of its samples (``adaptation`` and
+    ``stream_filters`` in the metadata), 0 the blocks as trained.
 ``sim.adaptation/1``  JSON: ``surface`` rows (accuracy and mAP per condition, uploaded
     samples D and delivered fraction phi), per-batch ``curves`` and ``stream_filters``
     (per-sample entropy and redundancy inputs of CEMA's upload filters).
@@ -29,16 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from sim.errors import TraceError  # noqa: F401  (defined with the other errors; importable from here too)
 
 PROVENANCE_KEYS = ("command", "date", "hardware")
-
-
-class TraceError(Exception):
-    """A trace that cannot be used; ``str()`` is one line naming file and field."""
-
-    def __init__(self, path: Path | str, field: str, message: str):
-        self.path, self.field, self.message = str(path), field, message
-        super().__init__(f"{path}: {field}: {message}")
 
 
 def _read_json(path: Path) -> dict:
@@ -197,7 +193,6 @@ def load_accuracy(path: Path | str) -> AccuracyTrace:
     return AccuracyTrace(str(path), prov, top1)
 
 
-
 # --------------------------------------------------------------------------- exit records
 
 EXIT_COLUMNS = {  # column -> kind: f = float in [lo, hi], i = integer class, b = bool, s = string
@@ -231,6 +226,10 @@ class ExitRecords:
     classes: int
     measured: dict
     conditions: dict[str, ExitCondition] = field(repr=False)
+    # condition key -> {samples N: records of the blocks adapted to that condition on N of its samples}
+    adapted: dict[str, dict[int, ExitCondition]] = field(default_factory=dict, repr=False)
+    adaptation: dict = field(default_factory=dict, repr=False)  # how they were adapted, the payload bytes
+    filters: dict = field(default_factory=dict, repr=False)  # condition -> CEMA filter inputs of the stream
 
     def condition(self, corruption: str = "clean", severity: int = 0) -> ExitCondition:
         key = f"{corruption}/{severity}"
@@ -238,6 +237,14 @@ class ExitRecords:
             raise TraceError(self.path, "corruption/severity",
                              f"no records for {key} (has: {', '.join(sorted(self.conditions))})")
         return self.conditions[key]
+
+    def adapted_grid(self, key: str) -> tuple[int, ...]:
+        """The sample counts N with records of blocks adapted to condition ``key`` (raises if none)."""
+        if not self.adapted.get(key):
+            has = ", ".join(sorted(self.adapted)) or "none"
+            raise TraceError(self.path, "adapted_samples", f"no records of blocks adapted to {key} (adapted to: "
+                                                           f"{has}; `sim profile exits --adapt-samples`)")
+        return tuple(sorted(self.adapted[key]))
 
 
 def load_exits(path: Path | str) -> ExitRecords:
@@ -280,12 +287,38 @@ def load_exits(path: Path | str) -> ExitRecords:
             raise TraceError(path, name, "expected booleans")
         cols[name] = a
     keys = np.char.add(np.char.add(cols["corruption"].astype(str), "/"), cols["severity"].astype(str))
-    conditions = {}
+    if "adapted_samples" in table.column_names:
+        n = table.column("adapted_samples").to_numpy()
+        if not np.issubdtype(n.dtype, np.integer) or (n < 0).any():
+            raise TraceError(path, "adapted_samples", "expected non-negative integers (samples adapted on)")
+    else:
+        n = np.zeros(len(keys), dtype=np.int64)
+    conditions, adapted = {}, {}
     for key in dict.fromkeys(keys.tolist()):
-        mask = keys == key
         corruption, severity = key.rsplit("/", 1)
-        conditions[key] = ExitCondition(corruption, int(severity), {k: v[mask] for k, v in cols.items()})
-    return ExitRecords(str(path), prov, meta.get("network", {}), classes, meta.get("measured_meanet", {}), conditions)
+        for samples in sorted(set(n[keys == key].tolist())):
+            mask = (keys == key) & (n == samples)
+            rec = ExitCondition(corruption, int(severity), {k: v[mask] for k, v in cols.items()})
+            if samples:
+                adapted.setdefault(key, {})[int(samples)] = rec
+            else:
+                conditions[key] = rec
+        if key in adapted and key not in conditions:
+            raise TraceError(path, "adapted_samples", f"{key} has adapted records but none of the blocks as trained")
+        if key in adapted and any(not np.array_equal(r["sample_id"], conditions[key]["sample_id"])
+                                  for r in adapted[key].values()):
+            raise TraceError(path, "sample_id", f"{key}: adapted records are not of the same inputs as the others")
+    adaptation = meta.get("adaptation", {})
+    if adapted and not isinstance(adaptation.get("payload_bytes"), int):
+        raise TraceError(path, "(metadata).adaptation.payload_bytes", "missing: the bytes an update delivers")
+    filters = meta.get("stream_filters", {})
+    for cond, f in filters.items():
+        for k in ("entropy_nats", "cosine_to_average"):
+            values = f.get(k) if isinstance(f, dict) else None
+            if not isinstance(values, list) or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
+                raise TraceError(path, f"(metadata).stream_filters.{cond}.{k}", "expected a list of finite numbers")
+    return ExitRecords(str(path), prov, meta.get("network", {}), classes, meta.get("measured_meanet", {}), conditions,
+                       adapted, adaptation, filters)
 
 
 # --------------------------------------------------------------------------- adaptation surfaces

@@ -70,9 +70,12 @@ class DeviceGroup:
     def __init__(self, env: simpy.Environment, params: GroupParams, sampler, *, network: Network,
                  record: GroupRecord, policy, target, arrival_rng: Stream,
                  horizon_s: float, driver: str, accuracy: float | None = None, updates=None,
-                 edge_target: OffloadTarget | None = None, drift=None):
+                 edge_target: OffloadTarget | None = None, drift=None, tracer=None):
         if driver not in DRIVERS:
             raise ValueError(f"unknown driver {driver!r}")
+        # a timeline trace (sim.tracing) sees this group's blocks and its chosen devices' offloads;
+        # without one (or with none of its devices chosen) offloads are plain Offload chains
+        self.tracer, self.job = (None, Offload) if tracer is None else tracer.hooks(params.index)
         self.env, self.p, self.sampler, self.net, self.record = env, params, sampler, network, record
         self.policy, self.horizon_s, self.accuracy = policy, horizon_s, accuracy
         self.updates, self.edge_target = updates, edge_target
@@ -109,10 +112,12 @@ class DeviceGroup:
         self.n_valid = bisect_left(self.times, self.horizon_s)  # arrivals before the horizon
         self.i = 0
         d = self.draws = self.sampler.draw(self.n)
-        if self.drift is not None:  # realized by the pass, under the condition each arrival sees
+        if self.drift is not None:  # realized by the pass, under the condition (and version) each arrival sees
             self.seconds, self.energy = [0.0] * self.n, [0.0] * self.n
             self.exits, self.correct = [0] * self.n, [False] * self.n
             self.done: list[float] = []
+            if self.updates is not None:
+                self.rec = d.record.tolist()  # the record each arrival draws (for :meth:`_next_wake`)
             return
         self.seconds, self.energy = d.seconds.tolist(), d.energy_j.tolist()
         self.done: list[float] = []  # per processed arrival: when its on-device part ends (0.0 if none)
@@ -139,6 +144,9 @@ class DeviceGroup:
         self.record.arrivals += i
         t, dev, d = self.times_a[:i], self.dev_a[:i], self.draws
         done = np.asarray(self.done)
+        if self.tracer is not None:
+            self.tracer.on_device(self.p.index, t, dev, done,
+                                  d.exits[:i] == OFFLOAD if self.family == "early_exit" else None)
         if self.family == "early_exit":
             loc = d.exits[:i] != OFFLOAD
             self.record.local(t[loc], done[loc], dev[loc], d.exits[:i][loc], d.correct[:i][loc],
@@ -160,7 +168,7 @@ class DeviceGroup:
             self._step()
 
     def _step(self) -> None:
-        now = self.env._now
+        now = self.env.now
         while True:
             if not self.ahead:
                 j = bisect_right(self.times, now, self.i, self.n_valid)
@@ -184,7 +192,13 @@ class DeviceGroup:
         if self.exact:
             return self.times[i]
         st = self.updates
-        if st is not None and (st.offload or self.target is not None):
+        if st is not None and self.family == "early_exit":
+            if self.target is not None:  # the next input whose exit, under the state now, leaves the device
+                exits, rec, sets, dev = self.sampler.exit_rows, self.rec, st.records, self.dev
+                for k in range(i, self.n_valid):
+                    if exits[sets[dev[k]]][rec[k]] == OFFLOAD:
+                        return self.times[k]
+        elif st is not None and (st.offload or self.target is not None):
             if st.offload or self.route is None:
                 return self.times[i]  # every input leaves, or the policy reads the queue: each arrival
             route = self.route
@@ -201,11 +215,11 @@ class DeviceGroup:
         else:
             return  # the horizon is inside this block: nothing more to do
         self.gen += 1
-        call_at(self.env, max(t, self.env._now), self._wake, self.gen)
+        call_at(self.env, max(t, self.env.now), self._wake, self.gen)
 
     def before_change(self) -> None:
         """The update loop is about to change this group's state: pass the arrivals up to now."""
-        j = bisect_right(self.times, self.env._now, self.i, self.n_valid)
+        j = bisect_right(self.times, self.env.now, self.i, self.n_valid)
         if j > self.i:
             self._pass(j)
 
@@ -216,6 +230,13 @@ class DeviceGroup:
     def after_routing_change(self) -> None:
         """Whether arrivals are offloaded has changed: plan the next wake anew."""
         self._schedule()
+
+    def after_change(self) -> None:
+        """The update loop has changed this group's state (drift, an install).  An early-exit
+        group's exits follow it, so which arrival leaves the device next may have changed: the
+        scale driver plans its next wake anew (a whole-model group's routing does not change)."""
+        if self.family == "early_exit" and not self.exact:
+            self._schedule()
 
     def finish(self) -> None:
         """At the horizon: pass what is left before it and hand over the last block."""
@@ -231,13 +252,13 @@ class DeviceGroup:
         ``correct`` None: decided by the server a selector picks (see :class:`Offload`)."""
         self.record.offload_decided += 1
         if target.__class__ is OffloadTarget:
-            job = Offload(self, d, t_s, target, correct, compute_j, map_)
+            job = self.job(self, d, t_s, target, correct, compute_j, map_)
         else:
             us = self.draws.u_select
-            job = Offload(self, d, t_s, target, correct, compute_j, map_,
-                          (self.u_correct[k] if correct is None else 0.0,
-                           *((float(us[k, 0]), float(us[k, 1])) if us is not None else (0.0, 0.0))))
-        if ready_s == self.env._now:
+            job = self.job(self, d, t_s, target, correct, compute_j, map_,
+                           (self.u_correct[k] if correct is None else 0.0,
+                            *((float(us[k, 0]), float(us[k, 1])) if us is not None else (0.0, 0.0))))
+        if ready_s == self.env.now:
             job.start()
         else:  # planned ahead, or after the main block: starts at that float time exactly
             call_at(self.env, ready_s, job.start)
@@ -290,9 +311,15 @@ class DeviceGroup:
         self.i = j
 
     def _realize(self, j: int) -> None:
-        """Arrivals ``i .. j-1`` of a drifting early-exit group under the current condition."""
+        """Arrivals ``i .. j-1`` of a drifting or updating early-exit group under the current
+        condition: with updates, each with the record set its device's version selects."""
         i, d = self.i, self.draws
-        self.sampler.realize(d, i, j, self.drift.condition)
+        st = self.updates
+        if st is None:
+            self.sampler.realize(d, i, j, self.sampler.sets[self.drift.condition])
+        else:
+            sets = st.records
+            self.sampler.realize(d, i, j, np.array([sets[x] for x in self.dev[i:j]], dtype=np.int64))
         self.exits[i:j], self.correct[i:j] = d.exits[i:j].tolist(), d.correct[i:j].tolist()
         self.seconds[i:j], self.energy[i:j] = d.seconds[i:j].tolist(), d.energy_j[i:j].tolist()
 

@@ -16,7 +16,9 @@ from typing import Callable
 
 def schedule_of(drift) -> tuple[tuple[tuple[float, str], ...], tuple[float, tuple[str, ...]] | None]:
     """The (segments, switching) arguments of :class:`ConditionSchedule` from a scenario's
-    ``drift`` block (config.Drift)."""
+    ``drift`` block (config.Drift), or from a fixed condition (config.Condition: one segment)."""
+    if not hasattr(drift, "segments"):
+        return ((0.0, drift.key),), None
     segments = tuple((x.start_s, x.key) for x in drift.segments)
     switching = drift.switching
     return segments, (switching.mean_holding_s, tuple(c.key for c in switching.conditions)) if switching else None
@@ -29,6 +31,7 @@ class ConditionSchedule:
         (mean holding seconds, (condition key, ...)) starting in the first condition."""
         self.env, self.segments, self.switching, self.rng = env, segments, switching, rng
         self.before, self.after = before, after
+        self.observers: list[Callable] = []  # observer(schedule) after each change (a timeline trace)
         self.condition = segments[0][1] if segments else switching[1][0]
         # known from the start, so a group may pass its first arrivals in bulk up to it
         if segments:
@@ -47,6 +50,8 @@ class ConditionSchedule:
                 self.condition = condition
                 self.next_change_s = self.segments[k + 1][0] if k + 1 < len(self.segments) else math.inf
                 self.after()
+                for observe in self.observers:
+                    observe(self)
             return
         mean_holding_s, keys = self.switching
         hold = self._hold
@@ -59,3 +64,5 @@ class ConditionSchedule:
             self.condition = nxt
             self.next_change_s = env.now + hold
             self.after()
+            for observe in self.observers:
+                observe(self)

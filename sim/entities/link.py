@@ -25,9 +25,9 @@ keeps one per path) joins again on its next flow; its bits stay counted on its l
 Propagation latency is not part of the fluid model: callers add the path's
 latency after the transfer (see :meth:`Network.path_latency_s`).
 
-SimPy's clock is read as ``env._now`` in the per-event paths here: the public ``now`` is a
-property, a function call per read (3.5% of an event's instructions, measured with
-cachegrind); SimPy is pinned below 5 and every test exercises these paths.
+The per-event paths read the clock as ``env.now``, an attribute of
+:class:`sim.simclock.Environment` (SimPy's own ``now`` is a property, a function call
+per read); they work, more slowly, with a plain ``simpy.Environment`` too.
 """
 
 from __future__ import annotations
@@ -301,7 +301,7 @@ class Network:
         comp = cls.path[0].component
         cls.seq += 1
         if not comp.active:  # an idle component (the common case): the flow has its bottleneck alone
-            comp.last_s = self.env._now
+            comp.last_s = self.env.now
             comp.active.append(cls)
             cls.heap.append((size_bits, cls.seq, size_bits, done))  # served_bits is 0 when idle
             cls.rate_bps = cls.bottleneck_bps
@@ -348,7 +348,7 @@ class Network:
             self._advance(comp)
 
     def _advance(self, comp: _Component) -> None:
-        now = self.env._now
+        now = self.env.now
         dt = now - comp.last_s
         if dt > 0:
             for c in comp.active:
@@ -396,7 +396,7 @@ class Network:
             return  # superseded by a later start, end or merge
         self._advance(comp)
         active = comp.active
-        tol_s = _finish_tolerance_s(self.env._now)
+        tol_s = _finish_tolerance_s(self.env.now)
         finished = []  # each flow's then(cut), called once the component is settled
         for c in (active[:] if len(active) > 1 else active):  # a copy when classes may be removed mid-loop
             heap = c.heap

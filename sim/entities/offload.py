@@ -74,7 +74,7 @@ class Offload:
         t, net = self.t, self.g.net
         if t.__class__ is not OffloadTarget:
             u = self.u
-            t = self.t = t.pick(self.g.env._now, u[1], u[2])
+            t = self.t = t.pick(self.g.env.now, u[1], u[2])
             if self.correct is None:
                 self.correct = u[0] < t.accuracy
         if t.up_class is None:
@@ -108,7 +108,7 @@ class Offload:
             g.record.failed += 1
             return
         g.record.rec.flow("inference_result", g.p.result_bytes, t.down_name)
-        done = g.env._now + t.down_latency_s
+        done = g.env.now + t.down_latency_s
         if done <= g.horizon_s:  # else unfinished at the horizon
             g.record.offloaded((self.arrival_s, done, self.d, t.index, self.correct, self.map_, self.compute_j,
                                 t.energy.job_j(self.service)))

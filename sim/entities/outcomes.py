@@ -66,36 +66,48 @@ class WholeModelSampler:
 class EarlyExitSampler:
     """A MEANet device: each input is an exit record drawn uniformly from the records of
     the condition its device sees; the (pure) routing policy's exit for every record is
-    computed once per condition; the main block runs unless the policy sends raw inputs,
+    computed once per record set; the main block runs unless the policy sends raw inputs,
     the adaptive and extension blocks too for the extension exit.
 
-    ``draw`` draws what does not depend on the condition (the record index and the block
+    A *record set* is the records of one condition measured on one version of the device
+    blocks: as trained (key ``corruption/severity``) or adapted to that condition on N of
+    its samples (key ``corruption/severity@N``, for a group with model updates).
+    ``draw`` draws what does not depend on the set (the record index and the block
     times); ``realize`` turns arrivals ``lo .. hi-1`` of a draw into exits, correctness,
-    seconds and energy under a condition.  A group with one condition realizes each draw
-    at once; a drifting group when its arrivals are passed (:mod:`sim.entities.device`)."""
+    seconds and energy under one set, or one set per arrival (its device's version).  A
+    group with one condition and no updates realizes each draw at once; the others when
+    their arrivals are passed (:mod:`sim.entities.device`)."""
 
     family = "early_exit"
 
     def __init__(self, blocks: tuple[TimingDistribution, ...], speed_factor: float,
                  records: dict[str, ExitCondition], policy, energy: DeviceEnergy, outcome_rng: Stream,
                  service_rng: Stream, select_rng: Stream | None = None, condition: str | None = None):
-        """``records``: the exit records of each condition the group may see (all the same
-        length); ``condition``: the fixed one, or None when the group drifts."""
+        """``records``: the record sets the group may use, by key (all the same length);
+        ``condition``: the fixed one, or None when the group drifts or updates its model."""
         self.main, self.adaptive, self.extension = blocks
         self.select_rng = select_rng
         self.speed, self.energy, self.runs_main = speed_factor, energy, policy.runs_main
         self.outcome_rng, self.service_rng = outcome_rng, service_rng
-        self.exit_of, self.correct_of = {}, {}
-        for key, rec in records.items():
+        self.sets = {key: k for k, key in enumerate(records)}  # record-set key -> row of the tables
+        exits, correct = [], []
+        for rec in records.values():
             f = rec.columns
-            self.exit_of[key] = exit_table(policy, f)
-            self.correct_of[key] = np.choose(self.exit_of[key], [np.asarray(f[c]).astype(bool)
-                                                                 for c in ("main_correct", "ext_correct",
-                                                                           "cloud_correct")])
+            e = exit_table(policy, f)
+            exits.append(e)
+            correct.append(np.choose(e, [np.asarray(f[c]).astype(bool)
+                                         for c in ("main_correct", "ext_correct", "cloud_correct")]))
         (self.n_records,) = {len(r) for r in records.values()}
-        self.fixed = condition
+        self.exit_tab, self.correct_tab = np.stack(exits), np.stack(correct)  # (record set, record)
+        self.exit_rows = self.exit_tab.tolist()  # the same, read one exit at a time
+        self.fixed = None if condition is None else self.sets[condition]
         self.main_macs = self.main.macs or 0.0
         self.ext_macs = (self.adaptive.macs or 0.0) + (self.extension.macs or 0.0)
+
+    def accuracy(self, key: str) -> float:
+        """The expected correctness of one input under record set ``key`` and this policy
+        (an offloaded input counted with the cloud model's correctness)."""
+        return float(self.correct_tab[self.sets[key]].mean())
 
     def draw(self, k: int) -> Draws:
         i = self.outcome_rng.integers(k, self.n_records)
@@ -112,10 +124,12 @@ class EarlyExitSampler:
             self.realize(d, 0, k, self.fixed)
         return d
 
-    def realize(self, d: Draws, lo: int, hi: int, condition: str) -> None:
+    def realize(self, d: Draws, lo: int, hi: int, sets) -> None:
+        """``sets``: the record set (a row of the tables, :attr:`sets`) of all these arrivals,
+        or an array of one per arrival."""
         i = d.record[lo:hi]
-        exits = d.exits[lo:hi] = self.exit_of[condition][i]
-        d.correct[lo:hi] = self.correct_of[condition][i]
+        exits = d.exits[lo:hi] = self.exit_tab[sets, i]
+        d.correct[lo:hi] = self.correct_tab[sets, i]
         if self.runs_main:
             ext = exits == EXTENSION
             seconds = d.seconds[lo:hi] = d.main_s[lo:hi] + np.where(ext, d.extra_s[lo:hi], 0.0)

@@ -11,7 +11,9 @@ outage installs nothing and the device keeps its model.  A device's accuracy and
 come from the adaptation surface: ``F(condition, samples, phi)`` of the version it
 holds if that version was adapted to the current condition, else the unadapted
 model's ``F(condition, 0, 0)`` [this project's choice: the surface has no
-cross-condition measurements].
+cross-condition measurements].  An early-exit group's versions select exit records
+instead (:class:`RecordSurface`): the same loop, the same rule for a version adapted
+to another condition.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 
 from sim.entities.drift import ConditionSchedule, schedule_of
 from sim.policies.allocation import AllocationContext, DeviceType
-from sim.traces import AdaptationSurface, TimingDistribution
+from sim.traces import AdaptationSurface, ExitRecords, TimingDistribution
 
 ENTROPY_MAX_FRACTION = 0.4  # CEMA: E_max = 0.4 ln(classes)
 REDUNDANCY_MAX_COSINE = 0.95  # a sample whose prediction is closer than this to the running average is redundant
@@ -63,21 +65,69 @@ class UpdateParams:
     radio_down_j_per_bit: float = 0.0
 
     @classmethod
-    def of(cls, count: int, u, energy=None) -> "UpdateParams":
+    def of(cls, count: int, u, energy=None, drift=None) -> "UpdateParams":
         """From a scenario's ``updates`` block (config.Updates) for a group of ``count`` devices
-        whose ``energy`` block (config.Energy) gives the radio costs."""
-        d, j = u.drift, u.job
+        whose ``energy`` block (config.Energy) gives the radio costs; ``drift``: the group's data
+        condition when it is not ``u.drift`` (an early-exit group's ``early_exit.drift`` or
+        ``condition``)."""
+        d, j = drift if drift is not None else u.drift, u.job
         return cls(count, u.period_s, u.sample_bytes, u.samples_per_s, u.model_bytes, u.payload_bits,
                    *schedule_of(d), j.batch_size, j.train_factor, j.epochs, j.speed_factor,
                    energy.radio_up_j_per_bit if energy else 0.0, energy.radio_down_j_per_bit if energy else 0.0)
 
 
+class RecordSurface:
+    """What the update loop knows of an early-exit group's model versions (docs/early_exit.md).
+
+    A version adapted to the current condition on ``D`` samples serves with the exit records
+    of the device blocks adapted to that condition on the largest measured ``N <= D``; a
+    device with no such version (none yet, one adapted to another condition, or ``D`` below
+    the smallest ``N``) serves with the records of the blocks as trained.  The value of a
+    version, for the allocation policy, is the measured accuracy of its records under the
+    group's routing policy (its exits' correctness, the cloud's for offloaded inputs).  An
+    update delivers the normalisation tensors of the three blocks, one unit: ``phi`` 0 or 1."""
+
+    objective = "accuracy"
+    phis = (0.0, 1.0)
+
+    def __init__(self, records: ExitRecords, sampler, conditions: list[str]):
+        """``sampler``: the group's EarlyExitSampler, holding a record set for every condition in
+        ``conditions`` and every adapted one of them (keys ``condition@N``)."""
+        self.grid = {c: records.adapted_grid(c) for c in conditions}
+        self.sets = sampler.sets
+        self.acc = {key: sampler.accuracy(key) for key in sampler.sets}
+        self.setup = {"payload_bytes": records.adaptation["payload_bytes"], "classes": records.classes}
+        self.filters = records.filters  # CEMA's filter inputs over each condition's stream
+
+    def key(self, condition: str, samples: float, phi: float) -> str:
+        """The record set of a version adapted to ``condition`` on ``samples`` (``phi`` 0: none)."""
+        if phi > 0:
+            n = max((k for k in self.grid[condition] if k <= samples), default=0)
+            if n:
+                return f"{condition}@{n}"
+        return condition
+
+    def records(self, condition: str, samples: float, phi: float) -> int:
+        return self.sets[self.key(condition, samples, phi)]
+
+    def value(self, condition: str, samples: float, phi: float, metric: str = "accuracy") -> float:
+        if metric != "accuracy":
+            raise ValueError(f"exit records give accuracy, not {metric}")
+        return self.acc[self.key(condition, samples, phi)]
+
+
 class UpdateState:
     """Model versions and edge knowledge of one device group."""
 
-    def __init__(self, env: simpy.Environment, index: int, params: UpdateParams, surface: AdaptationSurface,
-                 drift_rng):
+    def __init__(self, env: simpy.Environment, index: int, params: UpdateParams,
+                 surface: AdaptationSurface | RecordSurface, drift_rng, job_parts: tuple[TimingDistribution, ...] = ()):
+        """``job_parts``: the forward passes the edge job runs per sample (teacher and student, or
+        an early-exit group's blocks); ``surface`` a RecordSurface for an early-exit group."""
         self.env, self.index, self.p, self.surface = env, index, params, surface
+        self.job_parts = job_parts
+        # an early-exit group: the record set each device's version selects (else None: accuracy and mAP)
+        self.records: list[int] | None = [0] * params.count if isinstance(surface, RecordSurface) else None
+        self.objective = getattr(surface, "objective", "map")  # what the allocation policy maximises
         u = params
         n = params.count
         setup = surface.setup
@@ -97,6 +147,7 @@ class UpdateState:
         self.installs = 0
         self.offload = False  # the distributed baseline: inputs go to the edge (set_offload)
         self.listeners: list = []  # the device group: told before every change of this state
+        self.on_install = None  # on_install(d) after device d installs a version (a timeline trace)
         self.schedule = ConditionSchedule(env, u.drift_segments, u.switching, drift_rng, self._before_change,
                                           self._after_drift)
         self.condition = self.schedule.condition
@@ -108,10 +159,15 @@ class UpdateState:
     def _after_drift(self) -> None:
         self.condition = self.schedule.condition
         self.refresh_all()
+        self._after_change()
 
     def _before_change(self) -> None:
         for g in self.listeners:
             g.before_change()
+
+    def _after_change(self) -> None:
+        for g in self.listeners:
+            g.after_change()
 
     def set_offload(self, offload: bool) -> None:
         """The distributed baseline's switch: inputs go to the edge from now on (or no longer)."""
@@ -123,12 +179,12 @@ class UpdateState:
 
     def refresh(self, d: int) -> None:
         c, s = self.condition, self.surface
-        if self.ver_cond[d] == c:
-            self.acc[d] = s.value(c, self.ver_samples[d], self.ver_phi[d], "accuracy")
-            self.map[d] = s.value(c, self.ver_samples[d], self.ver_phi[d], "map")
-        else:
-            self.acc[d] = s.value(c, 0, 0, "accuracy")
-            self.map[d] = s.value(c, 0, 0, "map")
+        samples, phi = (self.ver_samples[d], self.ver_phi[d]) if self.ver_cond[d] == c else (0, 0)
+        self.acc[d] = s.value(c, samples, phi, "accuracy")
+        if self.records is None:
+            self.map[d] = s.value(c, samples, phi, "map")
+        else:  # an early-exit group: the exit records its version selects (no mAP: the records hold top-1 only)
+            self.records[d] = s.records(c, samples, phi)
 
     def refresh_all(self) -> None:
         for d in range(self.p.count):
@@ -143,6 +199,9 @@ class UpdateState:
         self.installed_s[d] = self.env.now
         self.installs += 1
         self.refresh(d)
+        if self.on_install is not None:
+            self.on_install(d)
+        self._after_change()
         return True
 
     def deliverable(self, phi: float) -> float:
@@ -161,8 +220,10 @@ class UpdateState:
     def device_types(self) -> list[tuple[list[int], DeviceType]]:
         u = self.p
         groups: dict[tuple, list[int]] = {}
+        metric = self.objective
+        now = self.map if metric == "map" else self.acc
         for d in range(u.count):
-            groups.setdefault((self.samples_known(d), self.map[d]), []).append(d)
+            groups.setdefault((self.samples_known(d), now[d]), []).append(d)
         cond = self.condition
         out = []
         for (known, current), devices in sorted(groups.items()):
@@ -170,7 +231,7 @@ class UpdateState:
                 count=len(devices), samples_cum=known, max_samples=u.samples_per_s * u.period_s,
                 sample_bits=8.0 * u.sample_bytes, model_bits=self.model_bits, norm_phi=self.norm_phi,
                 pass_fraction=self.pass_fraction(), current_value=current, phis=self.surface.phis,
-                value=lambda samples, phi, c=cond: self.surface.value(c, samples, phi, "map"))))
+                value=lambda samples, phi, c=cond: self.surface.value(c, samples, phi, metric))))
         return out
 
     def edge_model(self) -> tuple[float, float]:
@@ -183,11 +244,11 @@ class UpdateState:
 class UpdateController:
     """Every period, the allocation policy decides for the devices behind one access point."""
 
-    def __init__(self, env, states: list[UpdateState], policy, network, target, capacity_bps: float,
-                 teacher: TimingDistribution, student: TimingDistribution, job_rng, recorder):
+    def __init__(self, env, states: list[UpdateState], policy, network, target, capacity_bps: float, job_rng,
+                 recorder):
         self.env, self.states, self.policy, self.network = env, states, policy, network
         self.target, self.capacity_bps = target, capacity_bps
-        self.teacher, self.student, self.job_rng, self.recorder = teacher, student, job_rng, recorder
+        self.job_rng, self.recorder = job_rng, recorder
         self.period_s = states[0].p.period_s
         env.process(self._periods())
 
@@ -209,7 +270,7 @@ class UpdateController:
     def _job_s(self, st: UpdateState, samples: float) -> float:
         p = st.p
         u = self.job_rng.random()
-        per_sample = (self.teacher.sample(u) + self.student.sample(u)) / p.job_batch_size
+        per_sample = sum(t.sample(u) for t in st.job_parts) / p.job_batch_size
         return samples * per_sample * p.job_train_factor * p.job_epochs / p.job_speed_factor
 
     def _chain(self, st: UpdateState, d: int, dec, weight: float):

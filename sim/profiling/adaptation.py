@@ -25,13 +25,13 @@ which CEMA's upload filters need.
 from __future__ import annotations
 
 import copy
-import json
 import time
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from sim import atomic
 from sim.profiling.common import provenance, setup_torch
 
 FORMAT = "sim.adaptation/1"
@@ -249,10 +249,7 @@ def profile_adaptation(data_path: str | None, out: Path, train_n: int = 20000, e
     trace = {"format": FORMAT,
              "provenance": provenance(threads, seed, data.name, data.sha256(), wall_s=round(time.perf_counter() - t0, 1)),
              "setup": setup, "surface": surface, "curves": curves, "stream_filters": filters}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(out.suffix + ".partial")
-    tmp.write_text(json.dumps(trace, separators=(",", ":")) + "\n")
-    tmp.replace(out)
+    atomic.write_json(out, trace, compact=True)
     return trace
 
 

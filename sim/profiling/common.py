@@ -6,7 +6,6 @@ import datetime as dt
 import hashlib
 import os
 import platform
-import shlex
 import sys
 import types
 
@@ -37,17 +36,6 @@ def import_torchvision_models():
     return models
 
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def sha256_bytes(*arrays) -> str:
     h = hashlib.sha256()
     for a in arrays:
@@ -60,26 +48,20 @@ def provenance(threads: int, seed: int | None, dataset: str, dataset_sha256: str
 
     import torch
 
-    from sim.results_io import git_commit
+    from sim import provenance as prov
 
     try:
         tv = metadata.version("torchvision")
     except metadata.PackageNotFoundError:
         tv = None
-    import subprocess
-
-    try:
-        # trace files being rewritten by `make traces` itself do not count as a code change
-        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
-                                     ":(exclude)traces/*"], capture_output=True, text=True, timeout=5).stdout.strip())
-    except (OSError, subprocess.SubprocessError):
-        dirty = None
     return {
-        "command": "sim " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else "sim profile",
-        "git_commit": git_commit(),
-        "git_dirty": dirty,  # True: code outside traces/ had uncommitted changes when the trace was made
+        "command": prov.command(),
+        "git_commit": prov.git_commit(),
+        # True: code outside traces/ had uncommitted changes when the trace was made (trace files
+        # being rewritten by `make traces` itself do not count as a code change)
+        "git_dirty": prov.git_dirty(exclude=("traces/*",)),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "hardware": f"{cpu_model()} ({platform.machine()}, {os.cpu_count()} logical CPUs)",
+        "hardware": f"{prov.cpu_model()} ({platform.machine()}, {os.cpu_count()} logical CPUs)",
         "threads": threads,
         "torch": torch.__version__,
         "torchvision": tv,

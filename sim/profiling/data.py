@@ -17,10 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-
-class DataError(Exception):
-    """A data set that cannot be read; one line naming the path."""
+from sim.errors import DataError  # noqa: F401  (defined with the other errors; importable from here too)
 
 
 @dataclass

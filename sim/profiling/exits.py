@@ -13,10 +13,24 @@
 The network's own accuracy under MEANet routing (entropy > threshold -> cloud; else
 predicted class easy -> main exit; else extension) is measured by a cascaded forward
 pass and stored in the trace metadata, so the records can be checked against it.
+
+With ``adapt_samples`` (``--adapt-samples N1,N2,...``) the trace also holds the records of
+*adapted* device blocks (column ``adapted_samples``; 0 = the blocks as trained): for each
+condition and each N, copies of the main, adaptive and extension blocks get their
+normalisation statistics (BatchNorm running means and variances) recomputed on the first
+N images of an unlabelled stream of that condition, in batches of 32, main block first
+(its features then feed the extension block); weights and affine parameters stay as
+trained, and the cloud model is not touched.  This is what an update of a MEANet device
+delivers in the simulator: its payload is the normalisation tensors of the three blocks
+(``adaptation.payload_bytes``).  The stream images are test images that are not record
+inputs, corrupted with another seed; the per-sample entropy and redundancy of the
+unadapted main block over the stream (``stream_filters``, as in ``sim profile
+adaptation``) give CEMA's upload filters their pass fraction.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from pathlib import Path
@@ -24,9 +38,11 @@ from typing import Callable
 
 import numpy as np
 
+from sim import atomic
 from sim.profiling.common import provenance, setup_torch
 
 FORMAT = "sim.exits/1"
+ADAPT_BATCH = 32  # adaptation samples per batch, as the update loop uploads them
 
 
 def pick_variant(data) -> tuple[str, str]:
@@ -63,8 +79,9 @@ class MEANet:
                 pred[complex_] = self.cloud(x[complex_]).argmax(1)
         return pred, exit_
 
-    def records(self, x):
-        """Per-input outputs of every block, computed independently of the routing."""
+    def records(self, x, cloud: dict | None = None):
+        """Per-input outputs of every block, computed independently of the routing; ``cloud``:
+        the cloud columns already computed for these inputs (the cloud model is shared)."""
         from sim.profiling.train import batched, entropy_nats
 
         torch = self.torch
@@ -73,7 +90,9 @@ class MEANet:
             p_main = batched(lambda f: torch.softmax(self.main.head(f), 1), feats)
             p_ext = torch.cat([torch.softmax(self.ext(feats[k:k + 500], self.adapt(x[k:k + 500])), 1)
                                for k in range(0, len(x), 500)])
-            p_cloud = batched(lambda xb: torch.softmax(self.cloud(xb), 1), x)
+            if cloud is None:
+                p_cloud = batched(lambda xb: torch.softmax(self.cloud(xb), 1), x)
+                cloud = {"cloud_confidence": p_cloud.max(1).values.numpy(), "cloud_pred": p_cloud.argmax(1).numpy()}
         return {
             "main_entropy_nats": entropy_nats(p_main).numpy(),
             "main_confidence": p_main.max(1).values.numpy(),
@@ -81,9 +100,45 @@ class MEANet:
             "ext_confidence": p_ext.max(1).values.numpy(),
             "ext_entropy_nats": entropy_nats(p_ext).numpy(),
             "ext_pred": self.hard[p_ext.argmax(1)].numpy(),
-            "cloud_confidence": p_cloud.max(1).values.numpy(),
-            "cloud_pred": p_cloud.argmax(1).numpy(),
+            **cloud,
         }
+
+    def norms(self) -> list:
+        """The normalisation layers of the device blocks (main, adaptive, extension)."""
+        bn = self.torch.nn.modules.batchnorm._BatchNorm
+        return [m for block in (self.main, self.adapt, self.ext) for m in block.modules() if isinstance(m, bn)]
+
+    def payload_bytes(self) -> int:
+        """Bytes of what an update delivers: the normalisation tensors (affine parameters and
+        running statistics) of the three device blocks."""
+        return int(sum(t.numel() * t.element_size() for m in self.norms() for t in m.state_dict().values()
+                       if t.dtype.is_floating_point))
+
+    def adapted(self, xs, batch: int = 32) -> "MEANet":
+        """Copies of the device blocks with their normalisation statistics recomputed on the
+        unlabelled stream ``xs`` (cumulative averages over batches of ``batch``): the main block
+        first, then the adaptive and extension blocks on the adapted main block's features.
+        Weights and affine parameters are unchanged; the cloud model is the same object."""
+        torch = self.torch
+        net = copy.copy(self)
+        net.main, net.adapt, net.ext = (copy.deepcopy(b) for b in (self.main, self.adapt, self.ext))
+        bn = torch.nn.modules.batchnorm._BatchNorm
+
+        def recompute(blocks, forward):
+            norms = [m for b in blocks for m in b.modules() if isinstance(m, bn)]
+            for m in norms:
+                m.reset_running_stats()
+                m.momentum = None  # a cumulative average over the batches
+                m.train()
+            with torch.no_grad():
+                for k in range(0, len(xs), batch):
+                    forward(xs[k:k + batch])
+            for m in norms:
+                m.eval()
+
+        recompute([net.main], net.main.features)
+        recompute([net.adapt, net.ext], lambda xb: net.ext(net.main.features(xb), net.adapt(xb)))
+        return net
 
 
 def train_meanet(torch, data, train_n: int, val_n: int, epochs: int, cloud_epochs: int, threshold: float,
@@ -132,29 +187,38 @@ def train_meanet(torch, data, train_n: int, val_n: int, epochs: int, cloud_epoch
 def profile_exits(data_path: str | None, out: Path, train_n: int = 20000, val_n: int = 5000, test_n: int = 2000,
                   epochs: int = 1, cloud_epochs: int = 2, corruptions: tuple[str, ...] | None = None,
                   severities: tuple[int, ...] = (1, 2, 3, 4, 5), threshold: float = 0.8, seed: int = 0,
-                  threads: int = 1, say: Callable[[str], None] = lambda s: None) -> dict:
+                  threads: int = 1, say: Callable[[str], None] = lambda s: None,
+                  adapt_samples: tuple[int, ...] = ()) -> dict:
+    """``adapt_samples``: also the records of the device blocks adapted to each condition on
+    each of these numbers of its samples (multiples of :data:`ADAPT_BATCH`; see the module)."""
     torch = setup_torch(threads)
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from sim.profiling import data as data_mod
+    from sim.profiling.adaptation import stream_filters
     from sim.profiling.train import CORRUPTIONS, condition_seed, corrupt, to_tensor
 
+    grid = tuple(sorted({int(n) for n in adapt_samples if n > 0}))
+    if any(n % ADAPT_BATCH for n in grid):
+        raise ValueError(f"adapted sample counts must be multiples of the batch size {ADAPT_BATCH}")
     t0 = time.perf_counter()
     data = data_mod.load(data_path)
     net, info, _ = train_meanet(torch, data, train_n, val_n, epochs, cloud_epochs, threshold, seed, say)
     test_idx = np.sort(np.random.default_rng(seed + 7).permutation(len(data.x_test))[:test_n])
     images, labels = data.x_test[test_idx], data.y_test[test_idx]
+    # the adaptation stream: test images that are not record inputs, in a seeded order
+    rest = np.setdiff1d(np.arange(len(data.x_test)), test_idx)
+    stream_idx = np.random.default_rng(seed + 13).permutation(rest)[:max(grid, default=0)]
+    if len(stream_idx) < max(grid, default=0):
+        raise ValueError(f"{len(rest)} test images are not record inputs: too few for {max(grid)} adaptation samples")
     conditions = [("clean", 0)] + [(c, s) for c in (corruptions or CORRUPTIONS) for s in severities]
     columns: dict[str, list] = {}
-    measured = {}
-    for corruption, severity in conditions:
-        say(f"records: {corruption} severity {severity}")
-        imgs = images if severity == 0 else corrupt(images, corruption, severity, condition_seed(seed, corruption, severity))
-        x = to_tensor(imgs)
-        rec = net.records(x)
-        pred, exit_ = net.route(x)
-        key = f"{corruption}/{severity}"
+    measured, filters = {}, {}
+
+    def add(key: str, x, model: MEANet, n: int, cloud: dict | None) -> dict:
+        rec = model.records(x, cloud)
+        pred, exit_ = model.route(x)
         measured[key] = {"accuracy": float((pred.numpy() == labels).mean()),
                          "exit_fractions": [float((exit_.numpy() == k).mean()) for k in range(3)]}
         rec.update({
@@ -163,10 +227,30 @@ def profile_exits(data_path: str | None, out: Path, train_n: int = 20000, val_n:
             "hard": np.isin(labels, info["hard_classes"]),
             "main_pred_hard": np.isin(rec["main_pred"], info["hard_classes"]),
         })
+        if grid:
+            rec["adapted_samples"] = np.full(len(x), n, dtype=np.int32)
         for k in ("main", "ext", "cloud"):
             rec[f"{k}_correct"] = rec[f"{k}_pred"] == labels
         for k, v in rec.items():
             columns.setdefault(k, []).append(v)
+        return {k: rec[k] for k in ("cloud_confidence", "cloud_pred")}
+
+    for corruption, severity in conditions:
+        say(f"records: {corruption} severity {severity}")
+        cs = condition_seed(seed, corruption, severity)
+        imgs = images if severity == 0 else corrupt(images, corruption, severity, cs)
+        x = to_tensor(imgs)
+        key = f"{corruption}/{severity}"
+        cloud = add(key, x, net, 0, None)
+        if not grid:
+            continue
+        stream = data.x_test[stream_idx]
+        xs = to_tensor(stream if severity == 0 else corrupt(stream, corruption, severity, cs + 1))
+        ent, cos = stream_filters(torch, net.main, xs)
+        filters[key] = {"entropy_nats": np.round(ent, 5).tolist(), "cosine_to_average": np.round(cos, 5).tolist()}
+        for n in grid:
+            say(f"records: {corruption} severity {severity}, blocks adapted on {n} samples")
+            add(f"{key}@{n}", x, net.adapted(xs[:n], ADAPT_BATCH), n, cloud)
     table = pa.table({k: np.concatenate(v) for k, v in columns.items()})
     table = table.cast(pa.schema([pa.field(f.name, pa.float32() if pa.types.is_floating(f.type) else
                                            (pa.int16() if f.name.endswith("_pred") else f.type)) for f in table.schema]))
@@ -174,9 +258,17 @@ def profile_exits(data_path: str | None, out: Path, train_n: int = 20000, val_n:
                       wall_s=round(time.perf_counter() - t0, 1))
     meta = {"format": FORMAT, "provenance": prov, "network": info, "classes": data.classes,
             "measured_meanet": measured}
+    if grid:
+        meta["adaptation"] = {
+            "method": "normalisation statistics of the main, adaptive and extension blocks recomputed on the "
+                      "first N images of an unlabelled stream of the condition (cumulative averages over batches "
+                      f"of {ADAPT_BATCH}, main block first); weights and affine parameters as trained; cloud "
+                      "model unchanged",
+            "samples_grid": list(grid), "batch_size": ADAPT_BATCH, "stream_samples": int(len(stream_idx)),
+            "stream": "test images that are not record inputs, corrupted with the condition seed + 1",
+            "payload_bytes": net.payload_bytes(), "payload_tensors": 4 * len(net.norms()),
+        }
+        meta["stream_filters"] = filters
     table = table.replace_schema_metadata({"sim": json.dumps(meta)})
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(out.suffix + ".partial")
-    pq.write_table(table, tmp, compression="zstd")
-    tmp.replace(out)
+    atomic.write_with(out, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
     return meta

@@ -8,13 +8,13 @@ samples, their count and mean, and the segment's MACs and parameter bytes.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from sim import atomic
 from sim.profiling.common import import_torchvision_models, provenance, setup_torch
 
 TORCHVISION = ("resnet18", "resnet101", "mobilenet_v2")
@@ -113,8 +113,5 @@ def profile_timings(models: list[str], batch_sizes: list[int], warmup: int, reps
              "provenance": provenance(threads, seed, "none (random inputs; timing does not depend on data)",
                                       warmup=warmup, reps=reps, batch_sizes=batch_sizes),
              "entries": entries}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(out.suffix + ".partial")
-    tmp.write_text(json.dumps(trace, indent=1) + "\n")
-    tmp.replace(out)
+    atomic.write_json(out, trace, indent=1)
     return trace

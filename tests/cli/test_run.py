@@ -15,8 +15,8 @@ def test_run_writes_a_complete_results_folder(tmp_path):
     assert r.returncode == 0, r.stderr
     (folder,) = (tmp_path / "tiny").iterdir()
     assert folder.name.endswith("-s9")
-    assert sorted(p.name for p in folder.iterdir()) == ["devices.parquet", "manifest.json", "summary.json",
-                                                         "timeline.parquet"]
+    assert sorted(p.name for p in folder.iterdir()) == ["devices.parquet", "flows.parquet", "manifest.json",
+                                                         "summary.json", "timeline.parquet"]
     summary = json.loads((folder / "summary.json").read_text())
     for key in ("devices", "horizon_s", "inferences", "mean_accuracy", "latency_p50_s", "latency_p95_s",
                 "latency_p99_s", "bytes_up", "bytes_down", "energy_j", "link_utilisation"):
@@ -25,6 +25,8 @@ def test_run_writes_a_complete_results_folder(tmp_path):
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["scenario"]["seed"] == 9 and len(manifest["scenario_sha256"]) == 64
     assert manifest["packages"]["simpy"] and manifest["wall_s"] > 0 and manifest["events"] > 0
+    assert manifest["simulator"]["version"] and len(manifest["simulator"]["code_sha256"]) == 16
+    assert manifest["command"].startswith("sim run tests/data/tiny.yaml")
     timeline = pd.read_parquet(folder / "timeline.parquet")
     assert len(timeline) == 12 and "link:ap1.up:utilisation" in timeline and "server:edge:queue_length_mean" in timeline
     assert "mean_accuracy" in r.stdout and str(folder) in r.stdout.replace("\n", "")

@@ -145,8 +145,9 @@ def test_a_task_folder_of_other_code_is_stale(tmp_path, monkeypatch):
     sweep_mod.run_task(point.scenario_json, str(sw.base_dir), r, str(sweep_mod.task_dir(out, point, r)))
     key = sweep_mod.task_key(point.scenario_json, str(sw.base_dir), r)
     assert sweep_mod.task_state(sweep_mod.task_dir(out, point, r), key) == "done"
-    sweep_mod.code_version.cache_clear()
-    monkeypatch.setattr(sweep_mod, "code_version", lambda: "other")
+    from sim import provenance
+
+    monkeypatch.setattr(provenance, "code_version", lambda: "other")
     other = sweep_mod.task_key(point.scenario_json, str(sw.base_dir), r)
     assert sweep_mod.task_state(sweep_mod.task_dir(out, point, r), other) == "stale"
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sim import metrics, results_io
+from sim import metrics, pipeline, results_io
 from sim.build import load_traces
 from sim.runner import run
 from sim.scenario_io import load_scenario
@@ -61,13 +61,12 @@ def test_main_scenario_meets_its_brief():
 def test_same_seed_same_results(tmp_path, data_dir):
     outs = []
     for k in range(2):
-        result, summary, timeline, devices = simulate(data_dir / "tiny.yaml")
-        folder = results_io.write_run(result, summary, timeline, devices, tmp_path / str(k), "tiny.yaml",
-                                      __import__("datetime").datetime(2026, 1, 1))
-        outs.append(folder)
+        r = pipeline.simulate(sc := pipeline.load(data_dir / "tiny.yaml"), pipeline.traces(sc))
+        r.started = __import__("datetime").datetime(2026, 1, 1)
+        outs.append(r.save(tmp_path / str(k), "tiny.yaml"))
     a, b = outs
     assert (a / "summary.json").read_bytes() == (b / "summary.json").read_bytes()
-    for name in ("timeline.parquet", "devices.parquet"):
+    for name in ("timeline.parquet", "devices.parquet", "flows.parquet"):
         pd.testing.assert_frame_equal(pd.read_parquet(a / name), pd.read_parquet(b / name))
         assert (a / name).read_bytes() == (b / name).read_bytes()
     manifest = json.loads((a / "manifest.json").read_text())
@@ -96,13 +95,12 @@ def test_changing_routing_leaves_arrivals_unchanged(data_dir):
 
 
 def test_interrupted_write_leaves_no_folder(tmp_path, data_dir, monkeypatch):
-    result, summary, timeline, devices = simulate(data_dir / "tiny.yaml")
+    r = pipeline.simulate(sc := pipeline.load(data_dir / "tiny.yaml"), pipeline.traces(sc))
 
     def boom(path, df):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(results_io, "write_frame", boom)
     with pytest.raises(KeyboardInterrupt):
-        results_io.write_run(result, summary, timeline, devices, tmp_path, "tiny.yaml",
-                             __import__("datetime").datetime(2026, 1, 1))
+        r.save(tmp_path, "tiny.yaml")
     assert list((tmp_path / "tiny").iterdir()) == []

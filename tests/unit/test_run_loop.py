@@ -66,3 +66,37 @@ def test_finished_flows_leave_no_reference_cycles():
             gc.enable()
     assert net.completed == 50 and cyclic == []
 
+
+
+def test_the_adapter_environment_steps_as_simpy_does():
+    """sim.simclock.Environment gives SimPy's event order and times, with ``now`` an attribute."""
+    from sim.simclock import Environment, call_at
+
+    runs = []
+    for make in (simpy.Environment, Environment):
+        env, seen = make(), []
+
+        def proc(k):
+            for d in (0.3, 0.0, 1.7):
+                yield env.timeout(d * k)
+                seen.append((env.now, k))
+
+        for k in range(1, 4):
+            env.process(proc(k))
+        call_at(env, 1.1, lambda ev: seen.append((env.now, "call")))
+        env.run(until=6.0)
+        runs.append(seen)
+        assert env.now == 6.0
+    assert runs[0] == runs[1] and len(runs[0]) == 9  # (the third tick of k=3 falls at 6.0, not before)
+
+
+def test_only_the_adapter_touches_simpys_internals():
+    """No module of the simulator but sim/simclock.py reads SimPy's private attributes."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "sim"
+    private = re.compile(r"\b(env|environment)\._(now|queue|eid)\b|\._(now|queue|eid)\b")
+    offenders = [f"{p.relative_to(root)}:{i}" for p in root.rglob("*.py") if p.name != "simclock.py"
+                 for i, line in enumerate(p.read_text().splitlines(), 1) if private.search(line)]
+    assert offenders == []

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 
 import pandas as pd
 
-from sim import plots
+from sim import labels, plots
+from sim.errors import ResultsError  # noqa: F401  (defined with the other errors; importable from here too)
 
 RUN_KINDS = ("timeline", "link_utilisation", "exit_fractions", "latency_cdf")
 SWEEP_KINDS = ("lines", "pareto", "exit_fractions")
-
-
-class ResultsError(Exception):
-    """Not a results folder, or a figure it cannot make; one line."""
 
 
 def kind_of(folder: Path) -> str:
@@ -81,11 +79,11 @@ def figure(folder: Path, kind: str | None = None, x: str | None = None, y: str |
         summary = read_json(folder / "summary.json", ("scenario", "seed", "exit_fractions"))
         tl = read_frame(folder / "timeline.parquet", ("window_start_s", "window_end_s"))
         if kind == "timeline":
-            return plots.accuracy_timeline(tl)
+            return plots.timeline(summary, tl)
         if kind == "link_utilisation":
-            return plots.link_utilisation(tl)
+            return plots.link_utilisation(summary, tl)
         if kind == "exit_fractions":
-            return plots.exit_fractions_bars([summary["scenario"]], [summary["exit_fractions"]])
+            return plots.exit_fractions(summary)
         return plots.latency_cdf(summary)
     meta, agg = _sweep(folder)
     spec_plot = meta["sweep"].get("plot", {})
@@ -94,9 +92,7 @@ def figure(folder: Path, kind: str | None = None, x: str | None = None, y: str |
         raise ResultsError(f"--kind: {kind!r} is not a figure of a sweep (choose from {', '.join(SWEEP_KINDS)})")
     params = [c[len("param:"):] for c in agg.columns if c.startswith("param:")]
     if kind == "exit_fractions":
-        labels = [", ".join(plots.label(r[f"param:{p}"], full=True) for p in params) for _, r in agg.iterrows()]
-        fr = [{n: r.get(f"exit_fractions.{n}") for n in plots.EXIT_NAMES} for _, r in agg.iterrows()]
-        return plots.exit_fractions_bars(labels, fr, f"Exit fractions: {meta['sweep']['name']}")
+        return plots.exit_fractions(agg, title=f"Exit fractions: {meta['sweep']['name']}")
     x = x or spec_plot.get("x") or (params[0] if params else None)
     y = y or spec_plot.get("y", "mean_accuracy")
     color = color or spec_plot.get("color") or (params[1] if len(params) > 1 else None)
@@ -105,9 +101,14 @@ def figure(folder: Path, kind: str | None = None, x: str | None = None, y: str |
             raise ResultsError(f"{name}: no column {col!r} in {folder / 'aggregate.parquet'}")
     if kind == spec_plot.get("kind", "lines") and facet is None:
         facet = spec_plot.get("facet")
-    title = f"{meta['sweep']['name']}: {y} vs {x}"
-    log_x = bool(spec_plot.get("log_x", x.endswith("_bps")))
+    title = f"{meta['sweep']['name']}: {_name(agg, y)} vs {_name(agg, x)}"
+    log_x = spec_plot.get("log_x")  # None: a log axis when x spans decades (plots.wants_log)
     return (plots.pareto if kind == "pareto" else plots.sweep_lines)(agg, x, y, color, title, facet=facet, log_x=log_x)
+
+
+def _name(agg: pd.DataFrame, column: str) -> str:
+    """The label of a metric column, or of a swept setting named without ``param:``."""
+    return labels.of(column if column in agg else f"param:{column}").name
 
 
 @_damaged_is_one_line
@@ -115,11 +116,10 @@ def report(folder: Path, out: Path) -> Path:
     what = kind_of(folder)
     if what == "run":
         summary = read_json(folder / "summary.json", ("scenario", "seed", "exit_fractions"))
-        rows = {k: v for k, v in summary.items() if k != "latency_quantiles_s"}
         figs = [figure(folder, k) for k in RUN_KINDS
                 if k != "exit_fractions" or (summary.get("exit_fractions") or {}).get("extension")]
         return plots.write_html(figs, out, f"Run {summary['scenario']} (seed {summary['seed']})",
-                                plots.table_html(rows))
+                                plots.summary_table(summary))
     meta, agg = _sweep(folder)
     spec = meta["sweep"]
     kinds = [spec.get("plot", {}).get("kind", "lines")]
@@ -129,10 +129,11 @@ def report(folder: Path, out: Path) -> Path:
     for extra in spec.get("plot", {}).get("also", []):
         figs.append(figure(folder, extra.get("kind", "lines"), extra.get("x"), extra.get("y"), extra.get("color"),
                            extra.get("facet")))
-    keep = [c for c in agg.columns if c.startswith("param:") or c in ("replications", "mean_accuracy", "mean_map",
-            "mean_accuracy:ci95", "mean_map:ci95", "energy_j_per_inference", "latency_p95_s")]
-    intro = (f"<p>{spec.get('description', '')}</p><p>{meta['points']} points x {meta['replications']} "
-             f"replications; base scenario {spec['base']}. Bands and error bars: 95% confidence intervals.</p>")
+    plotted = [spec.get("plot", {}).get("y")] + [extra.get("y") for extra in spec.get("plot", {}).get("also", [])]
+    metrics = [m for m in plotted if m] + ["mean_accuracy", "mean_map", "energy_j_per_inference", "latency_p95_s"]
+    intro = (f"<p>{html.escape(str(spec.get('description', '')))}</p><p>{meta['points']} points x "
+             f"{meta['replications']} replications; base scenario {html.escape(str(spec['base']))}. "
+             "Bands and error bars: 95% confidence intervals, held inside each metric's valid range.</p>")
     table = ("<details open><summary>Per-point means and 95% half-widths (aggregate.parquet)</summary>"
-             + plots.frame_html(agg[keep]) + "</details>")
+             + plots.sweep_table(agg, metrics) + "</details>")
     return plots.write_html(figs, out, f"Sweep {spec['name']}", intro, table)

@@ -1,0 +1,121 @@
+"""The one pipeline: load -> check -> run -> metrics -> write.
+
+``sim run``, every sweep task and the Python API (``sim.run``) go through these
+functions and nothing else, so the same scenario and seed give the same numbers by
+every road:
+
+* :func:`load` reads a scenario file (with dotted-path overrides) and validates it;
+* :func:`traces` loads the traces it references, relative to its folder;
+* :func:`check` holds it to the limits of this machine (:mod:`sim.limits`);
+* :func:`simulate` builds and runs the model and turns the recorder's aggregates into
+  the summary and the frames: a :class:`Result`;
+* :meth:`Result.save` writes the run folder (:mod:`sim.results_io`, atomically).
+
+Errors are the classes of :mod:`sim.errors`: the command line prints them as one line
+(naming the file) and exits 2; the API raises them.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+
+from sim.build import LoadedTraces, load_traces
+from sim.config import Scenario
+from sim.errors import FieldError, InputError
+from sim.limits import Estimate, check as check_limits
+from sim.scenario_io import load_scenario, mark_source, source_of, with_  # noqa: F401 (re-exported)
+
+
+
+def load(path: str | Path, overrides: dict[str, Any] | None = None) -> Scenario:
+    """The scenario in ``path`` (YAML), with dotted-path ``overrides`` applied, validated.
+    Raises :class:`sim.errors.ScenarioError` (one line per problem)."""
+    return mark_source(load_scenario(Path(path), overrides), Path(path))
+
+
+def traces(scenario: Scenario, traces_dir: str | Path | None = None) -> LoadedTraces:
+    """The traces ``scenario`` references, relative to ``traces_dir`` (default: the folder of
+    the file it was loaded from, else the current directory).  Raises
+    :class:`sim.errors.BuildError` naming the field."""
+    src = source_of(scenario)
+    base = Path(traces_dir) if traces_dir is not None else (src.parent if src is not None else Path.cwd())
+    return load_traces(scenario, base)
+
+
+def check(scenario: Scenario, force: bool = False) -> Estimate:
+    """The estimated cost of ``scenario`` (arrivals, windows, memory, wall time), or
+    :class:`sim.errors.LimitError` when it would not fit this machine (``force``: only the
+    hard limits)."""
+    return check_limits(scenario, force)
+
+
+def located(error: InputError, where: str | Path | None) -> list[str]:
+    """The lines to print for ``error``; a field error is prefixed by the file it is about."""
+    if isinstance(error, FieldError) and where is not None:
+        return [f"{where}: {error}"]
+    return error.lines()
+
+
+@dataclass
+class Result:
+    """One run: ``summary`` (dict), ``timeline`` (one row per metrics window), ``devices`` (one
+    row per device) and ``flows`` (traffic per link and purpose), as pandas frames; ``run`` is
+    the raw :class:`sim.runner.RunResult`."""
+
+    scenario: Scenario
+    summary: dict
+    timeline: pd.DataFrame
+    devices: pd.DataFrame
+    flows: pd.DataFrame
+    run: Any = field(repr=False)
+    started: _dt.datetime = field(repr=False, default_factory=lambda: _dt.datetime.now(_dt.timezone.utc))
+    requests_file: Path | None = field(repr=False, default=None)  # streamed per-request rows, moved in by save()
+
+    @property
+    def events(self) -> int:
+        return self.run.events
+
+    @property
+    def wall_s(self) -> float:
+        return self.run.wall_s
+
+    def save(self, out: str | Path = "results", scenario_file: str | None = None) -> Path:
+        """Write the run folder ``out/<scenario>/<run id>/`` (as ``sim run`` does); returns it."""
+        from sim.results_io import write_run
+
+        src = source_of(self.scenario)
+        folder = write_run(self, Path(out), scenario_file or (str(src) if src else "(python)"))
+        self.requests_file = None  # moved into the folder
+        return folder
+
+
+def simulate(scenario: Scenario, loaded: LoadedTraces, replication: int = 0,
+             progress: Callable[[float], None] | None = None, requests_dir: str | Path | None = None,
+             tracer: Any = None) -> Result:
+    """Build and run ``scenario`` with its ``loaded`` traces, then summarise it.
+
+    ``progress(sim_time_s)`` is called now and then; with ``requests_dir`` one row per
+    finished inference is streamed to a hidden file there (``sim run --requests``), which
+    :meth:`Result.save` moves into the run folder; ``tracer`` records a timeline trace
+    (:mod:`sim.tracing`)."""
+    from sim import metrics
+    from sim.results_io import RequestWriter
+    from sim.runner import run as run_model
+
+    started = _dt.datetime.now(_dt.timezone.utc)
+    sink = RequestWriter(Path(requests_dir), scenario.name) if requests_dir is not None else None
+    extra = {} if tracer is None else {"tracer": tracer}
+    try:
+        raw = run_model(scenario, loaded, replication=replication, progress=progress, sink=sink, **extra)
+        rows = sink.close() if sink is not None else None
+    except BaseException:
+        if sink is not None:
+            sink.discard()
+        raise
+    summary, timeline, devices = metrics.frames(raw)
+    return Result(scenario, summary, timeline, devices, metrics.flows(raw), raw, started, rows)
