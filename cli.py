@@ -91,7 +91,17 @@ def run(scenario: Path = typer.Argument(..., help="scenario YAML file"),
         requests: bool = typer.Option(False, "--requests", help="also write requests.parquet, one row per "
                                                                  "finished inference (streamed as the run goes)"),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar or table"),
-        force: bool = typer.Option(False, "--force", help="run even if the estimate exceeds this machine")) -> None:
+        force: bool = typer.Option(False, "--force", help="run even if the estimate exceeds this machine"),
+        trace: Optional[Path] = typer.Option(None, "--trace", help="also write a timeline trace to this file "
+                                                                    "(Chrome/Perfetto JSON; docs/tracing.md)"),
+        trace_devices: Optional[str] = typer.Option(None, "--trace-devices", help="devices with tracks in the "
+                                                    "trace: N (the first N; default 1) or group:index,..."),
+        trace_max_events: Optional[int] = typer.Option(None, "--trace-max-events", min=1, help="stop recording "
+                                                       "the trace at this many events (default 1,000,000)"),
+        trace_resolution: Optional[float] = typer.Option(None, "--trace-resolution", min=0.0, help="keep each "
+                                                         "counter at most once per this many simulated seconds "
+                                                         "(default max(0.001, horizon / 100,000); 0: every change)"),
+        ) -> None:
     """Run a scenario and write results/<name>/<run id>/."""
     import sim
 
@@ -100,9 +110,10 @@ def run(scenario: Path = typer.Argument(..., help="scenario YAML file"),
     sc, traces = load_checked(scenario, seed, mode)
     with input_errors(scenario):
         sim.check(sc, force)
+    tracer = _tracer(sc, trace, trace_devices, trace_max_events, trace_resolution)
     writable_out(out)
     with input_errors(scenario):
-        result = _run_with_progress(sc, traces, quiet, out if requests else None)
+        result = _run_with_progress(sc, traces, quiet, out if requests else None, tracer)
     try:
         folder = result.save(out, str(scenario))
     except OSError as e:
@@ -110,17 +121,50 @@ def run(scenario: Path = typer.Argument(..., help="scenario YAML file"),
             raise
         typer.echo(f"error: --out: cannot write the results in {out}: {e.strerror or e}", err=True)
         raise typer.Exit(EXIT_ENVIRONMENT)
+    if tracer is not None:
+        try:
+            tracer.write(trace)
+        except OSError as e:
+            if DEBUG["on"]:
+                raise
+            typer.echo(f"error: --trace: cannot write {trace}: {e.strerror or e}", err=True)
+            raise typer.Exit(EXIT_ENVIRONMENT)
+        if tracer.note:
+            typer.echo(f"warning: {tracer.note}", err=True)
     if not quiet:
         _print_summary(result.summary, result, folder)
+        if tracer is not None:
+            typer.echo(f"trace: {tracer.events:,} events -> {trace}")
     else:
         typer.echo(str(folder))
 
 
-def _run_with_progress(sc, traces, quiet: bool, requests_dir: Optional[Path]):
+def _tracer(sc, trace: Optional[Path], devices: Optional[str], max_events: Optional[int],
+            resolution_s: Optional[float]):
+    """The timeline tracer of ``--trace`` (None without it), its device selection checked
+    before anything runs or is written: a bad one is one line and exit 2."""
+    from sim.api import Tracer
+
+    if trace is None:
+        given = [f for f, v in (("--trace-devices", devices), ("--trace-max-events", max_events),
+                                ("--trace-resolution", resolution_s)) if v is not None]
+        if given:
+            fail(f"{given[0]}: only with --trace FILE")
+        return None
+    if trace.is_dir():
+        fail(f"--trace: {trace} is a directory; expected a file name")
+    options = {k: v for k, v in (("max_events", max_events), ("counter_resolution_s", resolution_s)) if v is not None}
+    with input_errors():
+        tracer = Tracer(sc, devices if devices is not None else "1", **options)
+    writable_out(trace.parent, "--trace")
+    return tracer
+
+
+def _run_with_progress(sc, traces, quiet: bool, requests_dir: Optional[Path], tracer=None):
     from sim.api import simulate
 
     if quiet:
-        return simulate(sc, traces, requests_dir=requests_dir)
+        return simulate(sc, traces, requests_dir=requests_dir, tracer=tracer)
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     columns = (TextColumn("[bold]{task.description}"), BarColumn(),
@@ -128,7 +172,8 @@ def _run_with_progress(sc, traces, quiet: bool, requests_dir: Optional[Path]):
                TextColumn("ETA"), TimeRemainingColumn())
     with Progress(*columns, transient=True) as bar:
         task = bar.add_task(sc.name, total=sc.horizon_s)
-        return simulate(sc, traces, progress=lambda t: bar.update(task, completed=t), requests_dir=requests_dir)
+        return simulate(sc, traces, progress=lambda t: bar.update(task, completed=t), requests_dir=requests_dir,
+                        tracer=tracer)
 
 
 def _print_summary(summary: dict, result, folder: Path) -> None:

@@ -4,7 +4,7 @@ The Python API (docs/api.md)::
 
     import sim
     r = sim.run(sim.load("scenarios/early_exit.yaml").with_({"horizon_s": 60}))
-    r.summary, r.timeline, r.devices, r.flows, r.save("results")
+    r.summary, r.timeline, r.devices, r.traffic, r.save("results")
     study = sim.sweep("scenarios/sweeps/bandwidth_allocation.yaml")
     fig = sim.plot.sweep_lines(study.aggregate, x="param:...", y="mean_map_all_arrivals")
 

@@ -3,7 +3,7 @@
     import sim
     sc = sim.load("scenarios/early_exit.yaml")
     r = sim.run(sc.with_({"horizon_s": 60, "device_groups.0.count": 50}), seed=3)
-    r.summary["mean_accuracy"], r.timeline, r.devices, r.flows
+    r.summary["mean_accuracy"], r.timeline, r.devices, r.traffic
     r.save("results")
     study = sim.sweep("scenarios/sweeps/early_exit_threshold.yaml", out="results")
     sim.plot.sweep_lines(study.aggregate, x=..., y="mean_accuracy")
@@ -20,6 +20,7 @@ are the public surface; the command line uses nothing else.  See docs/api.md.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -32,31 +33,30 @@ from sim.errors import (BuildError, DataError, FieldError, InputError, LimitErro
                         TraceError)
 from sim.limits import Estimate
 from sim.pipeline import Result, load, located, simulate, source_of, traces, with_
+from sim.tracing import Tracer, TraceSelectionError
 
 __all__ = ["Scenario", "Result", "Estimate", "SweepResult", "load", "with_", "traces", "simulate", "run", "check",
            "validate",
            "load_sweep", "sweep", "schema", "report", "figure", "located", "source_of",
            "InputError", "ScenarioError", "BuildError", "LimitError", "TraceError", "ResultsError", "DataError",
-           "FieldError"]
-
-
-def _module(name: str):
-    """A module whose name the package's API also uses for a function (``sim.sweep``)."""
-    import importlib
-
-    return importlib.import_module(name)
+           "FieldError", "Tracer", "TraceSelectionError"]
 
 
 def run(scenario: Scenario | str | Path, seed: int | None = None, mode: str | None = None, replication: int = 0,
         traces_dir: str | Path | None = None, progress: Callable[[float], None] | None = None,
-        requests_dir: str | Path | None = None, **pipeline_options: Any) -> Result:
+        requests_dir: str | Path | None = None, trace: str | Path | None = None, trace_devices: str | int = "1",
+        trace_max_events: int | None = None, trace_resolution_s: float | None = None,
+        **pipeline_options: Any) -> Result:
     """Simulate ``scenario`` (a Scenario or a path to a scenario file).
 
     ``seed`` and ``mode`` (``scale`` or ``request``: the same answers) override the
     scenario's; ``traces_dir`` is where its trace paths are relative to (default: the
     scenario file's folder); ``progress(sim_time_s)`` is called 100 times over the run;
     ``requests_dir``: stream one row per finished inference to a file there, which
-    :meth:`Result.save` moves into the run folder as ``requests.parquet``."""
+    :meth:`Result.save` moves into the run folder as ``requests.parquet``; ``trace``: write a
+    timeline trace of the run to that file (docs/tracing.md) with tracks for ``trace_devices``
+    (N: the first N devices, or ``group:index,...``), at most ``trace_max_events`` events
+    (a warning says when the cap cut it) and counters sampled every ``trace_resolution_s``."""
     sc = load(scenario) if isinstance(scenario, (str, Path)) else scenario
     changes: dict[str, Any] = {}
     if seed is not None:
@@ -65,8 +65,19 @@ def run(scenario: Scenario | str | Path, seed: int | None = None, mode: str | No
         changes["fidelity.mode"] = mode
     if changes:
         sc = with_(sc, changes)
-    return pipeline.simulate(sc, pipeline.traces(sc, traces_dir), replication=replication, progress=progress,
-                             requests_dir=requests_dir, **pipeline_options)
+    tracer = None
+    if trace is not None:  # the selection is checked before the run
+        options = {k: v for k, v in (("max_events", trace_max_events), ("counter_resolution_s", trace_resolution_s))
+                   if v is not None}
+        tracer = pipeline_options["tracer"] = Tracer(sc, trace_devices, replication=replication,
+                                                     flag="trace_devices", **options)
+    result = pipeline.simulate(sc, pipeline.traces(sc, traces_dir), replication=replication, progress=progress,
+                               requests_dir=requests_dir, **pipeline_options)
+    if tracer is not None:
+        tracer.write(trace)
+        if tracer.note:
+            warnings.warn(tracer.note, stacklevel=2)
+    return result
 
 
 def check(scenario: Scenario, force: bool = False) -> Estimate:
@@ -101,9 +112,9 @@ def is_sweep_file(path: str | Path) -> bool:
 
 def load_sweep(path: str | Path):
     """A sweep file, every point validated, within the limits, and its traces loaded once
-    (:class:`sim.sweep.Sweep`).  Raises :class:`ScenarioError` (one line per problem, naming
+    (:class:`sim.sweeps.Sweep`).  Raises :class:`ScenarioError` (one line per problem, naming
     the point) or :class:`InputError`."""
-    sweep_mod = _module("sim.sweep")
+    from sim import sweeps as sweep_mod
 
     path = Path(path)
     sw = sweep_mod.load_sweep(path)
@@ -139,7 +150,7 @@ def sweep(study, out: str | Path = "results", workers: int = 1, scheduler: str |
     """Run a parameter study (a sweep file's path, or what :func:`load_sweep` returned) into
     ``out/<sweep name>/``: every grid point x replication not already done for this content,
     serially, on ``workers`` local processes (at most the CPUs), or on a Dask scheduler."""
-    sweep_mod = _module("sim.sweep")
+    from sim import sweeps as sweep_mod
 
     sw = load_sweep(study) if isinstance(study, (str, Path)) else study
     if workers < 1:
@@ -164,7 +175,7 @@ def schema() -> dict:
 
 def report(results: str | Path, out: str | Path | None = None) -> Path:
     """One self-contained HTML page with a run's or a sweep's summary and figures; returns its path."""
-    make_report = _module("sim.reports").report
+    from sim.reports import report as make_report
 
     results = Path(results)
     return make_report(results, Path(out) if out is not None else results / "report.html")
@@ -173,6 +184,6 @@ def report(results: str | Path, out: str | Path | None = None) -> Path:
 def figure(results: str | Path, kind: str | None = None, x: str | None = None, y: str | None = None,
            color: str | None = None):
     """One plotly figure of a run folder or a sweep folder (the figures of ``sim plot``)."""
-    make_figure = _module("sim.reports").figure
+    from sim.reports import figure as make_figure
 
     return make_figure(Path(results), kind, x, y, color)

@@ -187,7 +187,7 @@ DEVICES: dict[str, Label] = {
     "energy_j": _pos("energy", "J"),
 }
 
-#: columns of a run's traffic per link and purpose (``sim.metrics.flows``)
+#: columns of a run's traffic per link and purpose (``sim.metrics.traffic``)
 FLOWS: dict[str, Label] = {
     "link": Label("link"),
     "purpose": Label("purpose"),
@@ -354,7 +354,7 @@ def _timeline(key: str) -> Label | None:
     return _named(base, f"{base.name}, {TIMELINE_OWNERS[owner]} {name}")
 
 
-FRAMES = {"timeline": TIMELINE, "devices": DEVICES, "flows": FLOWS}
+FRAMES = {"timeline": TIMELINE, "devices": DEVICES, "traffic": FLOWS}
 
 
 def of(key, frame: str | None = None) -> Label:
@@ -362,7 +362,7 @@ def of(key, frame: str | None = None) -> Label:
 
     ``key``: a summary key (dotted when nested, as sweep columns are; or a tuple of the
     nested keys, when names may hold dots), a sweep column (``param:<path>``,
-    ``<metric>:ci95``), or a column of ``frame`` ("timeline", "devices", "flows": their
+    ``<metric>:ci95``), or a column of ``frame`` ("timeline", "devices", "traffic": their
     columns share some names with the summary but not the meaning: a timeline's
     ``inferences`` are one window's)."""
     if isinstance(key, tuple) and key and all(isinstance(k, str) for k in key):

@@ -248,7 +248,7 @@ def frames(result: RunResult) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     return summary(result, x, dev), timeline(result, x), dev
 
 
-def flows(result: RunResult) -> pd.DataFrame:
+def traffic(result: RunResult) -> pd.DataFrame:
     """Traffic per link and purpose: one row per (link, purpose) that carried anything, with
     the finished flows that entered there, their bytes and the share of the link's capacity
     over the horizon they took (the same figures as the summary's ``bytes_by_purpose`` and

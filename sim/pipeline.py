@@ -64,14 +64,14 @@ def located(error: InputError, where: str | Path | None) -> list[str]:
 @dataclass
 class Result:
     """One run: ``summary`` (dict), ``timeline`` (one row per metrics window), ``devices`` (one
-    row per device) and ``flows`` (traffic per link and purpose), as pandas frames; ``run`` is
+    row per device) and ``traffic`` (per link and purpose), as pandas frames; ``run`` is
     the raw :class:`sim.runner.RunResult`."""
 
     scenario: Scenario
     summary: dict
     timeline: pd.DataFrame
     devices: pd.DataFrame
-    flows: pd.DataFrame
+    traffic: pd.DataFrame
     run: Any = field(repr=False)
     started: _dt.datetime = field(repr=False, default_factory=lambda: _dt.datetime.now(_dt.timezone.utc))
     requests_file: Path | None = field(repr=False, default=None)  # streamed per-request rows, moved in by save()
@@ -118,4 +118,4 @@ def simulate(scenario: Scenario, loaded: LoadedTraces, replication: int = 0,
             sink.discard()
         raise
     summary, timeline, devices = metrics.frames(raw)
-    return Result(scenario, summary, timeline, devices, metrics.flows(raw), raw, started, rows)
+    return Result(scenario, summary, timeline, devices, metrics.traffic(raw), raw, started, rows)

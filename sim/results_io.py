@@ -32,7 +32,7 @@ ROW_GROUP = 65_536  # per-request rows written per Parquet row group
 REQUEST_TYPES = {"group": pa.int32(), "device": pa.int32(), "place": pa.int32(), "exit": pa.int8(),
                  "correct": pa.bool_(), "version": pa.int32(), "bytes_up": pa.int64(), "bytes_down": pa.int64()}
 REQUEST_SCHEMA = pa.schema([(c, REQUEST_TYPES.get(c, pa.float64())) for c in REQUEST_COLUMNS])
-FRAMES = ("timeline", "devices", "flows")  # the Parquet files of a run folder, one per frame of the result
+FRAMES = ("timeline", "devices", "traffic")  # the Parquet files of a run folder, one per frame of the result
 
 
 def write_json(path: Path, data) -> None:

@@ -6,7 +6,7 @@ input; its ``problems`` are one line each, ready to print:
 (of its key for an unknown field), found in the composed YAML node tree, which PyYAML
 keeps with every node's position.  A value an override set (``--seed``, ``--mode``, the
 API's overrides) has no line in the file: ``FILE: field.path: message``
-(:func:`sim.sweep.load_sweep` names the sweep file's line for the values a sweep sets).
+(:func:`sim.sweeps.load_sweep` names the sweep file's line for the values a sweep sets).
 """
 
 from __future__ import annotations

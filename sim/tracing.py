@@ -47,6 +47,7 @@ import numpy as np
 from sim.entities.link import Network
 from sim.entities.offload import Offload
 from sim.entities.server import Server
+from sim.errors import InputError
 
 MAX_EVENTS = 1_000_000  # default cap: 80-90 bytes of JSON each (docs/tracing.md)
 COUNTER_RESOLUTION_S = 1e-3  # counters keep at most one value per millisecond of simulated time ...
@@ -55,8 +56,9 @@ DEFAULT_DEVICES = "1"
 FLAG = "--trace-devices"
 
 
-class TraceSelectionError(ValueError):
-    """A device selection that names no devices of the scenario; ``str()`` is one line naming the flag."""
+class TraceSelectionError(InputError, ValueError):
+    """A device selection that names no devices of the scenario; ``str()`` is one line naming the
+    flag (bad input: the command line prints it and exits 2)."""
 
     def __init__(self, message: str, flag: str = FLAG):
         self.flag, self.message = flag, message

@@ -60,7 +60,7 @@ class FixedSplit(_Policy):
     """Equal bandwidth per device, a fixed share ``alpha`` of it for data upload."""
 
     kind: Literal["fixed_split"] = "fixed_split"
-    alpha: Annotated[float, Field(ge=0, le=1)] = 0.5
+    alpha: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] = 0.5
 
     def allocate(self, ctx: AllocationContext) -> list[Decision]:
         from sim.optimize import split_at
@@ -100,7 +100,7 @@ class ModelOnly(_Policy):
     """The model extreme: one batch of samples up, the full model down."""
 
     kind: Literal["model_only"] = "model_only"
-    samples: Annotated[int, Field(ge=1)] = 32
+    samples: Annotated[int, Field(ge=1, le=1_000_000)] = 32
 
     def allocate(self, ctx: AllocationContext) -> list[Decision]:
         b = self._equal(ctx)
@@ -113,8 +113,9 @@ class Optimal(_Policy):
     the measured surface; across types, bandwidth by water-filling."""
 
     kind: Literal["optimal"] = "optimal"
-    quanta: Annotated[int, Field(ge=10)] = 200
-    lookahead: Annotated[int, Field(ge=1)] = 200
+    # steps of the water-filling search: beyond 100,000 only its cost grows, not its precision
+    quanta: Annotated[int, Field(ge=10, le=100_000)] = 200
+    lookahead: Annotated[int, Field(ge=1, le=100_000)] = 200
 
     def allocate(self, ctx: AllocationContext) -> list[Decision]:
         from sim.optimize import best_update, water_fill
@@ -155,7 +156,7 @@ class Cema(_Policy):
     (whole chunks only), download only the normalisation parameters."""
 
     kind: Literal["cema"] = "cema"
-    chunk_samples: Annotated[int, Field(ge=1)] = 32
+    chunk_samples: Annotated[int, Field(ge=1, le=1_000_000)] = 32
 
     def allocate(self, ctx: AllocationContext) -> list[Decision]:
         b = self._equal(ctx)

@@ -77,7 +77,7 @@ class OffloadFraction(_Policy):
     """Each inference is offloaded to ``target`` with probability ``fraction``."""
 
     kind: Literal["offload_fraction"] = "offload_fraction"
-    fraction: Annotated[float, Field(ge=0, le=1)] = 0.5
+    fraction: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] = 0.5
     target: Target = "edge"
 
     def offloads(self, u: float, backlog_s: float) -> bool:
@@ -94,7 +94,7 @@ class OffloadWhenBusy(_Policy):
     """Offload to ``target`` when the device already has more than ``max_backlog_s`` queued."""
 
     kind: Literal["offload_when_busy"] = "offload_when_busy"
-    max_backlog_s: Annotated[float, Field(ge=0)] = 0.0
+    max_backlog_s: Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)] = 0.0  # at most the longest horizon
     target: Target = "edge"
 
     def offloads(self, u: float, backlog_s: float) -> bool:
@@ -116,7 +116,8 @@ class Meanet(_ExitPolicy):
     predicted easy class exits at the main block; else the extension block."""
 
     kind: Literal["meanet"] = "meanet"
-    threshold_nats: Annotated[float, Field(ge=0)] = 0.8
+    # a softmax entropy over K classes is at most ln K (ImageNet: 6.9 nats); 100 nats is beyond any classifier
+    threshold_nats: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)] = 0.8
     target: Target = "cloud"
 
     def decide(self, entropy_nats: float, main_confidence: float, main_pred_hard: bool, ext_confidence: float) -> int:
@@ -130,7 +131,7 @@ class Confidence(_ExitPolicy):
     main block, then extension block, else offload."""
 
     kind: Literal["confidence"] = "confidence"
-    threshold: Annotated[float, Field(ge=0, le=1)] = 0.9
+    threshold: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] = 0.9
     target: Target = "cloud"
 
     def decide(self, entropy_nats: float, main_confidence: float, main_pred_hard: bool, ext_confidence: float) -> int:

@@ -24,7 +24,9 @@ from pydantic import (BaseModel, ConfigDict, Field, PlainSerializer, PlainValida
 
 from sim.names import Name
 
-NonNeg = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+# finite and bounded (docs/scenarios.md, "Bounds"): a delay at most the longest horizon (1e9 s), a weight
+# at most 1e9 s of latency per joule
+NonNeg = Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)]
 
 
 class _Rule(BaseModel):

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from sim import sweep as sweep_mod
+from sim import sweeps as sweep_mod
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data"
@@ -275,7 +275,7 @@ def test_an_error_in_the_base_scenario_is_reported_once_against_it(tmp_path):
     r = sim("sweep", f, "--out", tmp_path / "out", "-q")
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == [
-        f"error: {tmp_path / 'base.yaml'} (with the sweep's overrides): device_groups[0].energy.colour: unknown field"]
+        f"error: {tmp_path / 'base.yaml'}:17:5: device_groups[0].energy.colour: unknown field"]
 
 
 def test_sim_validate_checks_a_sweep_file(tmp_path):

@@ -66,7 +66,7 @@ def test_same_seed_same_results(tmp_path, data_dir):
         outs.append(r.save(tmp_path / str(k), "tiny.yaml"))
     a, b = outs
     assert (a / "summary.json").read_bytes() == (b / "summary.json").read_bytes()
-    for name in ("timeline.parquet", "devices.parquet", "flows.parquet"):
+    for name in ("timeline.parquet", "devices.parquet", "traffic.parquet"):
         pd.testing.assert_frame_equal(pd.read_parquet(a / name), pd.read_parquet(b / name))
         assert (a / name).read_bytes() == (b / name).read_bytes()
     manifest = json.loads((a / "manifest.json").read_text())

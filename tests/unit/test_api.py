@@ -22,6 +22,7 @@ def test_the_worked_example_in_docs_runs(tmp_path, monkeypatch, capsys):
         exec(compile(code, "docs/api.md", "exec"), {"OUT": tmp_path})
     out = capsys.readouterr().out
     assert "threshold 0.2" in out and "rejected:" in out and "saved" in out
+    assert "inference_input" in out and re.search(r"Figure [2-9] traces", out)  # flows; a line (and band) per count
     assert list((tmp_path / "early_exit").iterdir())
 
 

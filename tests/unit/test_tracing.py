@@ -15,10 +15,13 @@ binary at run time, which this project's machines cannot; docs/tracing.md.)
 """
 
 import json
+import subprocess
+import sys
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from sim import metrics
@@ -289,3 +292,40 @@ def test_device_selection():
         assert str(e.value).startswith("--trace-devices: ") and says in str(e.value) and "\n" not in str(e.value)
     with pytest.raises(TraceSelectionError, match="^trace_devices: "):
         Tracer(sc, "cameras:99", flag="trace_devices")
+
+
+def test_the_command_line_writes_the_trace_and_rejects_a_bad_selection(tmp_path):
+    def sim_run(*args):
+        return subprocess.run([sys.executable, "-m", "cli", "run", "tests/data/tiny.yaml", "--quiet", *args],
+                              cwd=ROOT, capture_output=True, text=True)
+
+    r = sim_run("--out", str(tmp_path / "out"), "--trace", str(tmp_path / "t.json"), "--trace-devices", "cams:0,cams:3")
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    tr = Trace(json.loads((tmp_path / "t.json").read_text()))
+    assert tr.meta["devices"] == ["cams:0", "cams:3"] and tr.meta["scenario"] == "tiny" and tr.meta["seed"] == 3
+    (folder,) = (tmp_path / "out" / "tiny").iterdir()
+    devices = pd.read_parquet(folder / "devices.parquet")
+    for d in (0, 3):
+        assert len([e for e in tr.device("cams", d) if e["cat"] == "inference"]) == devices.inferences[d] > 0
+    for bad in ("cams:20", "0"):
+        r = sim_run("--out", str(tmp_path / "bad"), "--trace", str(tmp_path / "bad.json"), "--trace-devices", bad)
+        assert r.returncode == 2 and r.stderr.startswith("error: --trace-devices: ") and r.stderr.count("\n") == 1
+        assert not (tmp_path / "bad").exists() and not (tmp_path / "bad.json").exists()  # nothing written
+    r = sim_run("--out", str(tmp_path / "out"), "--trace-devices", "2")
+    assert r.returncode == 2 and r.stderr == "error: --trace-devices: only with --trace FILE\n"
+    r = sim_run("--out", str(tmp_path / "out"), "--trace", str(tmp_path / "cut.json"), "--trace-max-events", "100")
+    assert r.returncode == 0 and r.stderr.startswith("warning: trace truncated") and r.stderr.count("\n") == 1
+    assert json.loads((tmp_path / "cut.json").read_text())["metadata"]["truncated"] in r.stderr
+
+
+def test_the_python_api_writes_the_trace(tmp_path):
+    import sim
+
+    r = sim.run(DATA / "tiny.yaml", trace=tmp_path / "t.json", trace_devices="cams:1")
+    tr = Trace(json.loads((tmp_path / "t.json").read_text()))
+    assert len([e for e in tr.device("cams", 1) if e["cat"] == "inference"]) == r.devices.inferences[1]
+    with pytest.raises(sim.api.TraceSelectionError, match="^trace_devices: unknown group"):
+        sim.run(DATA / "tiny.yaml", trace=tmp_path / "u.json", trace_devices="phones:1")
+    assert not (tmp_path / "u.json").exists()
+    with pytest.warns(UserWarning, match="trace truncated"):
+        sim.run(DATA / "tiny.yaml", trace=tmp_path / "v.json", trace_max_events=100)

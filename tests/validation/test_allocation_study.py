@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sim import sweep as sweep_mod
+from sim import sweeps as sweep_mod
 
 ROOT = Path(__file__).resolve().parents[2]
 BASELINES = ("fixed_split", "equal_share", "upload_all", "model_only", "cema")
