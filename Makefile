@@ -35,7 +35,9 @@ clean:
 traces: $(VENV)/.installed-test
 	$(BIN)/sim profile timings --out traces/timings_cpu.json
 	$(BIN)/sim profile exits --out traces/exits_mnist.parquet
+	$(BIN)/sim profile exits --test-samples 1000 --adapt-samples 32,128,512 --out traces/exits_mnist_adapted.parquet
 	$(BIN)/sim profile adaptation --out traces/adaptation_mnist.json
+	$(BIN)/sim profile payloads --out traces/payloads.json
 
 # the study sweeps at a size that finishes in a few minutes, with their reports
 STUDIES := $(wildcard scenarios/sweeps/*.yaml)

@@ -90,6 +90,8 @@ def run(scenario: Path = typer.Argument(..., help="scenario YAML file"),
         mode: Optional[str] = typer.Option(None, help="fidelity override: scale or request (same results)"),
         requests: bool = typer.Option(False, "--requests", help="also write requests.parquet, one row per "
                                                                  "finished inference (streamed as the run goes)"),
+        flows: bool = typer.Option(True, "--flows/--no-flows", help="write flows.parquet, one row per flow "
+                                                                    "(streamed; docs/network.md)"),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar or table"),
         force: bool = typer.Option(False, "--force", help="run even if the estimate exceeds this machine"),
         trace: Optional[Path] = typer.Option(None, "--trace", help="also write a timeline trace to this file "
@@ -113,7 +115,8 @@ def run(scenario: Path = typer.Argument(..., help="scenario YAML file"),
     tracer = _tracer(sc, trace, trace_devices, trace_max_events, trace_resolution)
     writable_out(out)
     with input_errors(scenario):
-        result = _run_with_progress(sc, traces, quiet, out if requests else None, tracer)
+        result = _run_with_progress(sc, traces, quiet, out if requests else None, tracer,
+                                    flows_dir=out if flows else None, flows=flows)
     try:
         folder = result.save(out, str(scenario))
     except OSError as e:
@@ -160,11 +163,12 @@ def _tracer(sc, trace: Optional[Path], devices: Optional[str], max_events: Optio
     return tracer
 
 
-def _run_with_progress(sc, traces, quiet: bool, requests_dir: Optional[Path], tracer=None):
+def _run_with_progress(sc, traces, quiet: bool, requests_dir: Optional[Path], tracer=None,
+                       flows_dir: Optional[Path] = None, flows: bool = True):
     from sim.api import simulate
 
     if quiet:
-        return simulate(sc, traces, requests_dir=requests_dir, tracer=tracer)
+        return simulate(sc, traces, requests_dir=requests_dir, tracer=tracer, flows_dir=flows_dir, flows=flows)
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     columns = (TextColumn("[bold]{task.description}"), BarColumn(),
@@ -173,7 +177,7 @@ def _run_with_progress(sc, traces, quiet: bool, requests_dir: Optional[Path], tr
     with Progress(*columns, transient=True) as bar:
         task = bar.add_task(sc.name, total=sc.horizon_s)
         return simulate(sc, traces, progress=lambda t: bar.update(task, completed=t), requests_dir=requests_dir,
-                        tracer=tracer)
+                        tracer=tracer, flows_dir=flows_dir, flows=flows)
 
 
 def _print_summary(summary: dict, result, folder: Path) -> None:
@@ -428,6 +432,30 @@ def profile_adaptation(
         if r["samples"] == top and r["phi"] in (0.0, 1.0):
             typer.echo(f"{r['corruption']:>16}/{r['severity']} D={top:<5} phi={r['phi']:<4} "
                        f"accuracy {r['accuracy']:.4f}  mAP {r['map']:.4f}")
+    typer.echo(f"wrote {out}")
+
+
+@profile_app.command("payloads")
+def profile_payloads(
+    models: str = typer.Option("resnet18,resnet50,resnet101,mobilenet_v2,meanet_mnist/main,meanet_mnist/adaptive,"
+                               "meanet_mnist/extension,meanet_cifar_resnet32/main,meanet_cifar_resnet32/adaptive,"
+                               "meanet_cifar_resnet32/extension,meanet_imagenet_resnet18/main,"
+                               "meanet_imagenet_resnet18/adaptive,meanet_imagenet_resnet18/extension,"
+                               "mnist_cloud_resnet14,cifar_cloud_resnet56", help="comma-separated architectures"),
+    threads: int = typer.Option(1, min=1),
+    out: Path = typer.Option(Path("traces/payloads.json"), help="trace file to write")) -> None:
+    """Model-update payload sizes (full, normalisation-only, fp16, int8) from the real tensors of architectures."""
+    from sim.profiling import payloads
+
+    names = [m for m in models.split(",") if m]
+    unknown = [m for m in names if m not in payloads.architectures()]
+    if unknown or not names:
+        fail(f"--models: unknown architecture {unknown[0] if unknown else models!r} "
+             f"(known: {', '.join(payloads.architectures())})")
+    trace = payloads.profile_payloads(names, out, threads, _say)
+    for name, a in trace["architectures"].items():
+        typer.echo(f"{name:>34} {a['parameters']:>11,} params  full {a['fp32_bytes']:>12,} B  "
+                   f"norm affine {a['norm_affine_fp32_bytes']:>9,} B  int8 {a['int8_bytes']:>11,} B")
     typer.echo(f"wrote {out}")
 
 

@@ -8,6 +8,7 @@ to every server are computed once here.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,16 +20,19 @@ from sim.config import EarlyExit, Scenario, TimingRef
 from sim.entities.device import DeviceGroup, GroupParams
 from sim.entities.drift import ConditionSchedule, schedule_of
 from sim.entities.energy import DeviceEnergy, JobEnergy
+from sim.entities.flowlog import FlowLog
 from sim.entities.link import DirectedLink, Network
 from sim.entities.offload import OffloadTarget, service_times
 from sim.entities.outcomes import EarlyExitSampler, WholeModelSampler
 from sim.entities.selection import Selector
 from sim.entities.updates import RecordSurface, UpdateController, UpdateParams, UpdateState
 from sim.entities.server import Server
+from sim.entities.traffic import TrafficSource
+from sim.entities.transport import Transport
 from sim.recorder import Recorder
 from sim.rng import Streams
-from sim.traces import (AccuracyTrace, AdaptationSurface, ExitRecords, TimingDistribution, TimingTrace, TraceError,
-                        load_accuracy, load_adaptation, load_exits, load_timings)
+from sim.traces import (AccuracyTrace, AdaptationSurface, ExitRecords, Payloads, TimingDistribution, TimingTrace,
+                        TraceError, load_accuracy, load_adaptation, load_exits, load_payloads, load_timings)
 from sim.errors import BuildError  # noqa: F401  (defined with the other errors; importable from here too)
 
 
@@ -38,6 +42,7 @@ class LoadedTraces:
     timings: dict[str, TimingTrace]  # by path as written in the scenario
     exits: dict[str, ExitRecords]
     surfaces: dict[str, AdaptationSurface] = None
+    payloads: dict[str, Payloads] = None  # payload traces (updates.architecture), by path
 
     def timing(self, ref: TimingRef) -> TimingDistribution:
         return self.timings[ref.trace].get(ref.model, ref.segment, ref.batch_size)
@@ -56,6 +61,7 @@ def load_traces(scenario: Scenario, base_dir: Path) -> LoadedTraces:
     timings: dict[str, TimingTrace] = {}
     exits: dict[str, ExitRecords] = {}
     surfaces: dict[str, AdaptationSurface] = {}
+    payloads: dict[str, Payloads] = {}
 
     def load(field: str, rel: str, loader, cache=None):
         if cache is not None and rel in cache:
@@ -108,6 +114,9 @@ def load_traces(scenario: Scenario, base_dir: Path) -> LoadedTraces:
         if g.updates is not None and g.early_exit is None:
             u = g.updates
             surf = load(f"{f}.updates.surface", u.surface, load_adaptation, surfaces)
+            if u.architecture is not None:
+                pt = load(f"{f}.updates.architecture.trace", u.architecture.trace, load_payloads, payloads)
+                check(f"{f}.updates.architecture.model", lambda: pt.get(u.architecture.model))
             d = u.drift
             keys = ([(f"{f}.updates.drift.segments[{k}]", x.key) for k, x in enumerate(d.segments)]
                     + [(f"{f}.updates.drift.switching.conditions[{k}]", c.key)
@@ -166,7 +175,7 @@ def load_traces(scenario: Scenario, base_dir: Path) -> LoadedTraces:
             if accuracy is None:
                 raise BuildError("traces.accuracy", f"required: whole-model devices offload to server {s.name!r}")
             check(f"servers[{i}].model", lambda: accuracy.accuracy(s.model))
-    return LoadedTraces(accuracy, timings, exits, surfaces)
+    return LoadedTraces(accuracy, timings, exits, surfaces, payloads)
 
 
 @dataclass
@@ -185,36 +194,53 @@ def topology(scenario: Scenario) -> nx.Graph:
         g.add_node(ap.name, kind="access_point")
     for s in scenario.servers:
         g.add_node(s.name, kind=s.tier)
+    for n in scenario.nodes:
+        g.add_node(n.name, kind="node")
     for link in scenario.links:
         g.add_edge(*link.between, name=link.name, latency_s=link.latency_s)
     return g
 
 
-def build(scenario: Scenario, traces: LoadedTraces, streams: Streams, sink=None, tracer=None) -> Model:
+def build(scenario: Scenario, traces: LoadedTraces, streams: Streams, sink=None, tracer=None,
+          flow_sink=None) -> Model:
     """The model of one run.  ``sink`` (optional) receives per-request rows (:class:`Recorder`);
+    ``flow_sink`` (optional) one row per flow (:class:`sim.entities.flowlog.FlowLog`);
     ``tracer`` (optional, :class:`sim.tracing.Tracer`) records a timeline: the network and the
     servers are then its observed subclasses, and the groups report to it."""
     env = simclock.Environment()
     links: list[DirectedLink] = []
     ap_links = {}
     for ap in scenario.access_points:
+        droptail = ap.queue == "droptail"
         if ap.duplex == "half":
-            air = DirectedLink(f"{ap.name}.air", ap.uplink_bps, ap.latency_s, ap.goodput_factor, ap.flow_setup_s)
+            air = DirectedLink(f"{ap.name}.air", ap.uplink_bps, ap.latency_s, ap.goodput_factor, ap.flow_setup_s,
+                               droptail)
+            air.reverse = air  # one medium both ways
             ap_links[ap.name] = (air, air)
             links.append(air)
             continue
-        up = DirectedLink(f"{ap.name}.up", ap.uplink_bps, ap.latency_s, ap.goodput_factor, ap.flow_setup_s)
+        up = DirectedLink(f"{ap.name}.up", ap.uplink_bps, ap.latency_s, ap.goodput_factor, ap.flow_setup_s, droptail)
         down = DirectedLink(f"{ap.name}.down", ap.downlink_bps or ap.uplink_bps, ap.latency_s, ap.goodput_factor,
-                            ap.flow_setup_s)
+                            ap.flow_setup_s, droptail)
+        up.reverse, down.reverse = down, up
         ap_links[ap.name] = (up, down)
         links += [up, down]
     hop = {}
     for link in scenario.links:
         a, b = link.between
-        hop[(a, b)] = DirectedLink(f"{link.name}.{a}>{b}", link.bandwidth_bps, link.latency_s, link.goodput_factor)
-        hop[(b, a)] = DirectedLink(f"{link.name}.{b}>{a}", link.bandwidth_bps, link.latency_s, link.goodput_factor)
+        ab_bps, ba_bps = link.capacities_bps
+        droptail = link.queue == "droptail"
+        hop[(a, b)] = DirectedLink(f"{link.name}.{a}>{b}", ab_bps, link.latency_s, link.goodput_factor,
+                                   droptail=droptail)
+        hop[(b, a)] = DirectedLink(f"{link.name}.{b}>{a}", ba_bps, link.latency_s, link.goodput_factor,
+                                   droptail=droptail)
+        hop[(a, b)].reverse, hop[(b, a)].reverse = hop[(b, a)], hop[(a, b)]
         links += [hop[(a, b)], hop[(b, a)]]
     network = Network(env, links) if tracer is None else tracer.network(env, links)
+    if flow_sink is not None:
+        network.flow_log = FlowLog(env, scenario.horizon_s, flow_sink)
+    if scenario.transport.model == "tcp":
+        network.transport = Transport.of(scenario.transport)
     server = Server if tracer is None else tracer.server
     servers = [server(env, s.name, s.workers, s.scheduling.priority) for s in scenario.servers]
     recorder = Recorder([l.name for l in links], [s.name for s in scenario.servers], scenario.horizon_s,
@@ -239,7 +265,7 @@ def build(scenario: Scenario, traces: LoadedTraces, streams: Streams, sink=None,
             targets_by_ap[ap.name][s.name] = OffloadTarget(
                 si, servers[si], up, down, Network.path_latency_s(up), Network.path_latency_s(down),
                 timing, s.compute.speed_factor, services, traces.model_accuracy(s.model),
-                JobEnergy.of(s.energy, timing.macs))
+                JobEnergy.of(s.energy, timing.macs), ap=ap.name)
 
     groups, states = [], {}
     for i, g in enumerate(scenario.device_groups):
@@ -253,11 +279,30 @@ def build(scenario: Scenario, traces: LoadedTraces, streams: Streams, sink=None,
     for ap in scenario.access_points:
         for start, end in ap.outages:
             env.process(_outage(env, network, set(ap_links[ap.name]), start, end))
+    for i, t in enumerate(scenario.traffic):
+        path = traffic_path(graph, ap_links, hop, t.src, t.dst, f"traffic[{i}]")
+        TrafficSource(env, network, recorder, t, path, scenario.horizon_s, streams[f"traffic/{t.name}/arrivals"],
+                      streams[f"traffic/{t.name}/size"])
     env.process(_sampler(env, scenario.metrics.window_s, network, servers, recorder))
     model = Model(env, network, servers, groups, recorder, [s for sts in states.values() for s in sts])
     if tracer is not None:
         tracer.attach(model, scenario)
     return model
+
+
+def traffic_path(graph: nx.Graph, ap_links: dict, hop: dict, src: str, dst: str, where: str) -> tuple:
+    """The links of the lowest-latency route from node ``src`` to node ``dst``: a flow from an
+    access point starts on its uplink, a flow to one ends on its downlink (as a device's would)."""
+    try:
+        nodes = nx.shortest_path(graph, src, dst, weight="latency_s")
+    except nx.NetworkXNoPath:
+        raise BuildError(f"{where}.dst", f"no route from {src!r} to {dst!r}") from None
+    path = [hop[(a, b)] for a, b in zip(nodes, nodes[1:])]
+    if src in ap_links:
+        path.insert(0, ap_links[src][0])
+    if dst in ap_links:
+        path.append(ap_links[dst][1])
+    return tuple(path)
 
 
 def finish(model: "Model") -> None:
@@ -344,6 +389,9 @@ def _update_state(env, i, g, traces, targets_by_ap, streams, states, records=Non
     if records is None:
         jt = traces.timings[job.trace]
         params = UpdateParams.of(g.count, g.updates, g.energy)
+        if g.updates.architecture is not None:  # unit payloads from the architecture's tensors
+            arch = g.updates.architecture
+            params = dataclasses.replace(params, architecture=traces.payloads[arch.trace].get(arch.model))
         surface, parts = traces.surfaces[g.updates.surface], (
             jt.get(job.teacher, job.teacher_segment, job.batch_size), jt.get(job.student, job.student_segment,
                                                                               job.batch_size))
@@ -354,6 +402,7 @@ def _update_state(env, i, g, traces, targets_by_ap, streams, states, records=Non
         params = UpdateParams.of(g.count, g.updates, g.energy, ee.drift if ee.drift is not None else ee.condition)
         surface, parts = records, (main, main, adaptive, extension)
     st = UpdateState(env, i, params, surface, streams[f"group/{g.name}/drift"], parts)
+    st.name = g.name
     states.setdefault((g.access_point, g.updates.edge, g.updates.period_s), []).append(st)
     return st, targets_by_ap[g.access_point][g.updates.edge]
 

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
-from sim.names import Name
+from sim.names import MAX_NAME as MAX_NAME_LEN, Name
 from sim.policies.allocation import AllocationPolicy, EqualShare
 from sim.policies.routing import LocalOnly, RoutingPolicy
 from sim.policies.scheduling import SchedulingPolicy, Fifo
@@ -189,6 +189,14 @@ class EdgeJob(Frozen):
 EarlyExit.model_rebuild()
 
 
+class PayloadRef(Frozen):
+    """An architecture in a payload trace (``sim.payloads/1``)."""
+
+    trace: str = Field(description="payload trace, relative to the scenario file")
+    model: str = Field(min_length=1, max_length=MAX_NAME_LEN,
+                       description="architecture: resnet18, mobilenet_v2, meanet_mnist/main, ...")
+
+
 class Updates(Frozen):
     """The model-update loop (PAPERS.md A): every ``period_s`` each device uploads samples
     to ``edge``, the edge fine-tunes and distils, and the updated model comes back.  An
@@ -203,11 +211,16 @@ class Updates(Frozen):
     samples_per_s: Annotated[float, _bounded(0, MAX_RATE_HZ, lo_open=True)] = Field(
         10.0, description="new data samples a device produces per second")
     model_bytes: Bytes | None = Field(
-        None, description="full model payload; default: the surface's measured student payload (an early-exit "
-                          "group: the normalisation payload its adapted exit records measured)")
+        None, description="declared full model payload (each deliverable unit its share of it); default: the "
+                          "surface's measured student payload (an early-exit group: the normalisation payload its "
+                          "adapted exit records measured)")
+    architecture: PayloadRef | None = Field(
+        None, description="the device model's architecture in a payload trace (sim profile payloads): each "
+                          "deliverable unit's bytes computed from its real tensors (whole-model groups)")
     payload_bits: Literal[32, 16, 8] = Field(
-        32, description="bits per delivered parameter: 32 sends fp32, 16 or 8 a quantised copy (payload scaled; "
-                        "its accuracy is taken as the fp32 model's: declared, not measured)")
+        32, description="bits per delivered parameter: 32 sends fp32, 16 or 8 a quantised copy (payload scaled, "
+                        "or with architecture computed per tensor; its accuracy is taken as the fp32 model's: "
+                        "declared, not measured)")
     job: EdgeJob = EdgeJob()
     drift: Drift | None = Field(None, description="the data condition over time (whole-model groups; an "
                                                   "early-exit group gives early_exit.drift)")
@@ -246,6 +259,9 @@ class AccessPoint(Frozen):
         0.0, description="fixed delay before each flow's first byte: connection set-up and slow start")
     outages: list[tuple[Time, Time]] = Field(
         [], description="[start_s, end_s] intervals when the access point carries nothing; flows crossing it abort")
+    queue: Literal["fair", "droptail"] = Field(
+        "fair", description="fair: max-min fair shares; droptail: shares inversely proportional to each flow's "
+                            "round-trip time (docs/network.md)")
 
     @model_validator(mode="after")
     def _outages_ordered(self) -> "AccessPoint":
@@ -255,14 +271,107 @@ class AccessPoint(Frozen):
         return self
 
 
+class Node(Frozen):
+    """A router or host: a node of the topology besides the access points and servers, which
+    links join and traffic may start or end at (docs/network.md)."""
+
+    name: Name
+
+
 class Link(Frozen):
-    """A full-duplex backhaul link between two named nodes (access points or servers)."""
+    """A full-duplex link between two named nodes (access points, servers or ``nodes``), with
+    ``bandwidth_bps`` in each direction, or ``bandwidth_ab_bps`` from ``between[0]`` to
+    ``between[1]`` and ``bandwidth_ba_bps`` back."""
 
     name: Name
     between: tuple[Name, Name]
-    bandwidth_bps: Bandwidth
+    bandwidth_bps: Bandwidth | None = Field(None, description="capacity of each direction")
+    bandwidth_ab_bps: Bandwidth | None = Field(None, description="capacity from between[0] to between[1]")
+    bandwidth_ba_bps: Bandwidth | None = Field(None, description="capacity from between[1] to between[0]")
     latency_s: Delay = 0.0
     goodput_factor: Goodput = 1.0
+    queue: Literal["fair", "droptail"] = Field(
+        "fair", description="fair: max-min fair shares; droptail: shares inversely proportional to each flow's "
+                            "round-trip time (docs/network.md)")
+
+    @model_validator(mode="after")
+    def _one_bandwidth(self) -> "Link":
+        ab, ba = self.bandwidth_ab_bps, self.bandwidth_ba_bps
+        if self.bandwidth_bps is None and (ab is None or ba is None):
+            raise ValueError("give bandwidth_bps (both directions), or bandwidth_ab_bps and bandwidth_ba_bps")
+        if self.bandwidth_bps is not None and (ab is not None or ba is not None):
+            raise ValueError("give bandwidth_bps (both directions) or bandwidth_ab_bps and bandwidth_ba_bps, "
+                             "not both")
+        return self
+
+    @property
+    def capacities_bps(self) -> tuple[float, float]:
+        """(a to b, b to a) of ``between: [a, b]``."""
+        if self.bandwidth_bps is not None:
+            return self.bandwidth_bps, self.bandwidth_bps
+        return self.bandwidth_ab_bps, self.bandwidth_ba_bps
+
+
+class FlowSize(Frozen):
+    """The size of each flow of background traffic, drawn from a distribution:
+    ``exponential`` (``mean_bytes``), ``lognormal`` (``mean_bytes``, ``sigma`` of the
+    underlying normal) or ``uniform`` (``min_bytes`` .. ``max_bytes``); rounded to whole
+    bytes, at least 1."""
+
+    distribution: Literal["exponential", "lognormal", "uniform"]
+    mean_bytes: Annotated[float, _bounded(1, MAX_BYTES)] | None = None
+    sigma: Annotated[float, _bounded(0, 10, lo_open=True)] | None = None
+    min_bytes: Bytes | None = None
+    max_bytes: Bytes | None = None
+
+    @model_validator(mode="after")
+    def _fields_of_distribution(self) -> "FlowSize":
+        need = {"exponential": ("mean_bytes",), "lognormal": ("mean_bytes", "sigma"),
+                "uniform": ("min_bytes", "max_bytes")}[self.distribution]
+        for f in ("mean_bytes", "sigma", "min_bytes", "max_bytes"):
+            given = getattr(self, f) is not None
+            if f in need and not given:
+                raise ValueError(f"{f} is required by distribution {self.distribution!r}")
+            if f not in need and given:
+                raise ValueError(f"{f} is not used by distribution {self.distribution!r}")
+        if self.distribution == "uniform" and self.max_bytes < self.min_bytes:
+            raise ValueError("max_bytes must be at least min_bytes")
+        return self
+
+
+class Traffic(Frozen):
+    """Explicit traffic from node ``src`` to node ``dst`` (docs/network.md): one flow of
+    ``size_bytes`` at ``start_s`` (``process: single``, the default), or background traffic,
+    ``process: poisson``: flows starting at rate ``rate_hz`` between ``start_s`` and ``stop_s``
+    (default: the horizon), each of ``size_bytes`` or of a size drawn from ``size``.  A flow
+    from an access point crosses its uplink; a flow to one, its downlink."""
+
+    name: Name
+    src: Name
+    dst: Name
+    process: Literal["single", "poisson"] = "single"
+    start_s: Time = 0.0
+    size_bytes: Bytes | None = None
+    size: FlowSize | None = None
+    rate_hz: Annotated[float, _bounded(0, MAX_RATE_HZ, lo_open=True)] | None = None
+    stop_s: Time | None = None
+
+    @model_validator(mode="after")
+    def _fields_of_process(self) -> "Traffic":
+        if self.process == "single":
+            if self.size_bytes is None:
+                raise ValueError("size_bytes is required by a single flow (process: single)")
+            for f in ("size", "rate_hz", "stop_s"):
+                if getattr(self, f) is not None:
+                    raise ValueError(f"{f} is for background traffic (process: poisson), not a single flow")
+            return self
+        if self.rate_hz is None:
+            raise ValueError("rate_hz is required by process: poisson")
+        if (self.size_bytes is None) == (self.size is None):
+            raise ValueError("give either size_bytes or size (a distribution)")
+        if self.stop_s is not None and self.stop_s <= self.start_s:
+            raise ValueError(f"stop_s ({self.stop_s}) must be after start_s ({self.start_s})")
+        return self
 
 
 class ServerEnergy(Frozen):
@@ -293,6 +402,29 @@ class Metrics(Frozen):
     window_s: Duration = 10.0
 
 
+class Transport(Frozen):
+    """How flows use the links (docs/network.md).  ``tcp``: each flow carries its payload in
+    segments of ``mss_bytes`` with ``header_bytes`` of headers each; waits ``setup_rtts`` round
+    trips of its own path before its first byte (the connection's handshake); is held back in
+    its first round trips by a congestion window that starts at ``initial_window_segments``
+    and doubles every round trip (slow start); and its receiver sends one ACK of
+    ``header_bytes`` per ``ack_every_segments`` segments back along the reverse path.
+    ``fluid``: the ideal fluid model (payload only, no set-up, no window, no ACKs)."""
+
+    model: Literal["tcp", "fluid"] = "fluid"
+    mss_bytes: Annotated[int, Field(ge=1, le=65_495)] = Field(
+        1448, description="payload bytes per segment (1500-byte IP packets with TCP timestamps)")
+    header_bytes: Annotated[int, Field(ge=0, le=65_535)] = Field(
+        52, description="header bytes per segment (IPv4 20 + TCP 20 + timestamps 12); also an ACK's size")
+    setup_rtts: Annotated[float, _bounded(0, 100)] = Field(
+        1.0, description="round trips of the flow's own path before its first byte (the handshake; 0: an open "
+                         "connection)")
+    initial_window_segments: Annotated[int, Field(ge=1, le=MAX_COUNT)] = Field(
+        10, description="congestion window of a new connection, in segments (RFC 6928)")
+    ack_every_segments: Annotated[int, Field(ge=1, le=MAX_COUNT)] = Field(
+        2, description="segments acknowledged per ACK (delayed ACKs, RFC 1122)")
+
+
 class Fidelity(Frozen):
     """How the device groups are driven in time; both drivers give the same results.
 
@@ -316,12 +448,15 @@ class Scenario(Frozen):
     seed: Annotated[int, Field(ge=0, le=MAX_SEED)] = 0
     traces: Traces
     access_points: Annotated[list[AccessPoint], Field(min_length=1)]
+    nodes: list[Node] = Field([], description="routers and hosts besides access points and servers")
     links: list[Link] = []
+    traffic: list[Traffic] = Field([], description="explicit flows and background traffic between nodes")
     servers: list[Server] = []
     device_groups: Annotated[list[DeviceGroup], Field(min_length=1)]
     policies: Policies = Policies()
     metrics: Metrics = Metrics()
     fidelity: Fidelity = Fidelity()
+    transport: Transport = Transport()
 
     @model_validator(mode="after")
     def _check_references(self, info: ValidationInfo) -> "Scenario":
@@ -356,13 +491,30 @@ def reference_errors(s: Scenario) -> list[tuple[str, str]]:
     errors: list[tuple[str, str]] = []
     aps = [a.name for a in s.access_points]
     servers = [v.name for v in s.servers]
+    nodes = [n.name for n in s.nodes]
     for kind, names in (("access_points", aps), ("servers", servers), ("links", [x.name for x in s.links]),
-                        ("device_groups", [g.name for g in s.device_groups])):
+                        ("device_groups", [g.name for g in s.device_groups]), ("nodes", nodes),
+                        ("traffic", [t.name for t in s.traffic])):
         for dup in _duplicates(names):
             errors.append((kind, f"duplicate name {dup!r}"))
     for i, v in enumerate(s.servers):
         if v.name in aps:
             errors.append((f"servers[{i}].name", f"{v.name!r} is also an access point"))
+    linked = {end for x in s.links for end in x.between}
+    for i, n in enumerate(s.nodes):
+        if n.name in aps or n.name in servers:
+            errors.append((f"nodes[{i}].name", f"{n.name!r} is also an access point or a server"))
+        elif n.name not in linked:
+            errors.append((f"nodes[{i}].name", f"no link joins node {n.name!r} (it could carry nothing)"))
+    for i, t in enumerate(s.traffic):
+        for end in ("src", "dst"):
+            if getattr(t, end) not in aps + servers + nodes:
+                errors.append((f"traffic[{i}].{end}", f"undefined node {getattr(t, end)!r}"))
+        if t.src == t.dst:
+            errors.append((f"traffic[{i}].dst", f"the flow starts and ends at {t.src!r}"))
+        if t.start_s >= s.horizon_s:
+            errors.append((f"traffic[{i}].start_s", f"{t.start_s} is not before the horizon ({s.horizon_s} s): "
+                                                    "the traffic would never start"))
     for i, g in enumerate(s.device_groups):
         if g.access_point not in aps:
             errors.append((f"device_groups[{i}].access_point", f"undefined access point {g.access_point!r}"))
@@ -377,7 +529,7 @@ def reference_errors(s: Scenario) -> list[tuple[str, str]]:
         if x.between[0] == x.between[1]:
             errors.append((f"links[{i}].between", f"a link joins two different nodes, found {x.between[0]!r} twice"))
         for j, end in enumerate(x.between):
-            if end not in aps + servers:
+            if end not in aps + servers + nodes:
                 errors.append((f"links[{i}].between[{j}]", f"undefined node {end!r}"))
     for i, g in enumerate(s.device_groups):
         policy = s.routing_of(g)
@@ -414,6 +566,12 @@ def _updates_errors(s: Scenario, i: int, g: DeviceGroup) -> list[tuple[str, str]
     its drift and the edge's teacher and student; an early-exit group has its drift in
     ``early_exit`` and its accuracy in its exit records (docs/early_exit.md)."""
     u, where, errors = g.updates, f"device_groups[{i}].updates", []
+    if u.architecture is not None and u.model_bytes is not None:
+        errors.append((f"{where}.model_bytes", "give either model_bytes (declared) or architecture (computed from "
+                                               "its tensors), not both"))
+    if u.architecture is not None and g.early_exit is not None:
+        errors.append((f"{where}.architecture", "an early-exit group's payload is the normalisation payload its "
+                                                "adapted exit records measured"))
     if g.compute is not None:
         for field, value in (("surface", u.surface), ("drift", u.drift), ("job.trace", u.job.trace),
                              ("job.teacher", u.job.teacher), ("job.student", u.job.student)):
@@ -455,6 +613,10 @@ def unused_settings(s: Scenario) -> list[tuple[str, str]]:
         if e.compute_model == "macs" and _set(e, "active_power_w"):
             errors.append((f"{where}.active_power_w", "not used with compute_model: macs (energy = energy_per_mac_j "
                                                       "x MACs)"))
+    if s.transport.model == "fluid":
+        for f in sorted(s.transport.model_fields_set - {"model"}):
+            errors.append((f"transport.{f}", "not used by transport model 'fluid' (the ideal fluid model: payload "
+                                             "only, no set-up, no window, no ACKs)"))
     if _set(s.policies, "allocation") and not any(g.updates is not None for g in s.device_groups):
         errors.append(("policies.allocation", "no device group has updates"))
     if _set(s.policies, "routing") and all(g.routing is not None for g in s.device_groups):

@@ -29,6 +29,7 @@ MAX_ARRIVALS = 1e11  # about three days of wall time at the measured rate
 WALL_PER_UPDATE_PLAN_S = 1e-4  # per updating device and period (measured, see above)
 WALL_PER_DRIFT_CHANGE_S = 1e-5  # a change of condition: one event and a re-plan of nothing
 MAX_WALL_S = 3 * 86_400.0  # three days
+WALL_PER_TRAFFIC_FLOW_S = 1e-5  # a flow of a scenario's traffic (measured: docs/network.md)
 
 
 @dataclass(frozen=True)
@@ -68,8 +69,11 @@ def estimate(sc) -> Estimate:
             switching = getattr(drift, "switching", None)
             if switching is not None:
                 changes += sc.horizon_s / switching.mean_holding_s
+    traffic_flows = sum(1.0 if t.process == "single" else
+                        t.rate_hz * (min(t.stop_s if t.stop_s is not None else sc.horizon_s, sc.horizon_s) - t.start_s)
+                        for t in getattr(sc, "traffic", ()))
     wall = (arrivals * WALL_PER_ARRIVAL_S[sc.fidelity.mode] + plans * WALL_PER_UPDATE_PLAN_S
-            + changes * WALL_PER_DRIFT_CHANGE_S)
+            + changes * WALL_PER_DRIFT_CHANGE_S + traffic_flows * WALL_PER_TRAFFIC_FLOW_S)
     return Estimate(arrivals, windows, memory, wall, plans)
 
 

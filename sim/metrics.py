@@ -92,7 +92,8 @@ def devices(result: RunResult) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-UP_PURPOSES = ("inference_input", "data_upload")  # the rest (inference_result, model_download) go down
+UP_PURPOSES = ("inference_input", "data_upload")  # the devices' uploads
+DOWN_PURPOSES = ("inference_result", "model_download")  # their downloads (explicit ``traffic`` is neither)
 POOLED = {
     "mean_accuracy": "completed inferences of every group (groups may see different data sets: see groups)",
     "mean_map": "completed inferences of the groups that report mAP (whole-model groups with updates)",
@@ -215,7 +216,7 @@ def summary(result: RunResult, x: np.ndarray | None = None, dev: pd.DataFrame | 
         "latency_quantiles_s": q,
         "latency_quantile_relative_error": ALPHA,
         "bytes_up": sum(b for p, b in by_purpose.items() if p in UP_PURPOSES),
-        "bytes_down": sum(b for p, b in by_purpose.items() if p not in UP_PURPOSES),
+        "bytes_down": sum(b for p, b in by_purpose.items() if p in DOWN_PURPOSES),
         "energy_j": energy,
         "energy_j_parts": {part: float(dev[f"{part}_energy_j"].sum()) for part in ("compute", "radio", "idle")},
         "energy_j_per_inference": energy / n if n else None,

@@ -39,18 +39,23 @@ class Split:
     value: float
 
 
-def split_at(alpha: float, budget_bits: float, sample_bits: float, model_bits: float, max_samples: float) -> tuple[float, float]:
+def split_at(alpha: float, budget_bits: float, sample_bits: float, model_bits: float, max_samples: float,
+             phi_of: Callable[[float], float] | None = None) -> tuple[float, float]:
+    """(samples, phi) of the split ``alpha``; ``phi_of(bits)``: the fraction of the model a
+    download of ``bits`` delivers when it is not ``bits / model_bits`` (unit sizes from an
+    architecture's tensors, :meth:`sim.policies.allocation.DeviceType.phi_within`)."""
     samples = min(alpha * budget_bits / sample_bits, max_samples)
-    phi = min((1.0 - alpha) * budget_bits / model_bits, 1.0)
+    phi = phi_of((1.0 - alpha) * budget_bits) if phi_of else min((1.0 - alpha) * budget_bits / model_bits, 1.0)
     return samples, phi
 
 
 def best_split(value: Callable[[float, float], float], budget_bits: float, sample_bits: float, model_bits: float,
-               max_samples: float, alphas: Sequence[float] = ALPHAS) -> Split:
+               max_samples: float, alphas: Sequence[float] = ALPHAS,
+               phi_of: Callable[[float], float] | None = None) -> Split:
     """Subproblem 1: the alpha maximising ``value(samples, phi)``; ties go to the smallest alpha."""
     best = None
     for a in alphas:
-        d, phi = split_at(a, budget_bits, sample_bits, model_bits, max_samples)
+        d, phi = split_at(a, budget_bits, sample_bits, model_bits, max_samples, phi_of)
         v = value(d, phi)
         if best is None or v > best.value + 1e-12:
             best = Split(a, d, phi, v)
@@ -67,14 +72,23 @@ class Update:
 
 def best_update(value: Callable[[float, float], float], old_value: float, budget_bits: float, sample_bits: float,
                 model_bits: float, max_samples: float, phis: Sequence[float],
-                chunks: Sequence[int] = (32, 64, 128, 256), batch: int = 32) -> Update:
+                chunks: Sequence[int] = (32, 64, 128, 256), batch: int = 32,
+                payload_of: Callable[[float], float] | None = None, down_ratio: float = 1.0,
+                job_s_per_sample: float = 0.0, period_s: float = 0.0) -> Update:
     """Subproblem 1 as the simulator uses it.
 
     Candidates: upload ``n`` chunks of ``c`` samples, each followed by the edge job and a
     download of the deliverable fraction ``phi`` (chunk = all samples: one update per
-    period).  Transfers run back to back at the device's bandwidth, so the k-th update
-    lands at ``k (c s + phi M) / B``; the value is the period average of the model in
-    use.  No update (``old_value``) is always a candidate."""
+    period).  ``budget_bits`` is the upload bandwidth ``B`` times the period ``T``; the
+    download runs at ``down_ratio x B`` (1 on a half-duplex medium); the edge job takes
+    ``job_s_per_sample`` per uploaded sample (``period_s`` = T).  The k-th update lands at
+    ``k (c s / B + P(phi) / (down_ratio B)) + c j``: its transfers, then the job of its chunk,
+    ``P(phi)`` the unit's bits (``payload_of``, else ``phi x model_bits``); a plan whose last
+    update would land after the period is not a candidate.  Jobs delay installs but do not
+    add to the transfers' time: while a device waits for its job, its share of the link
+    carries the other devices' transfers (max-min sharing), so the link does not idle.  The
+    value is the period average of the model in use.  No update (``old_value``) is always a
+    candidate."""
     best = Update(0.0, 0.0, 0, old_value)
     if budget_bits <= 0:
         return best
@@ -83,14 +97,20 @@ def best_update(value: Callable[[float, float], float], old_value: float, budget
     for phi in phis:
         if phi <= 0:
             continue
-        model = phi * model_bits
+        model = (payload_of(phi) if payload_of else phi * model_bits) / down_ratio
         plans = [(d, 1) for d in one_shot] + [(c, n) for c in chunks for n in range(2, top // c + 1)]
         for c, n in plans:
             unit = c * sample_bits + model
             if n * unit > budget_bits:
                 continue
             f = unit / budget_bits  # share of the period one chunk takes
-            v = f * old_value + sum(f * value(k * c, phi) for k in range(1, n)) + (1 - n * f) * value(n * c, phi)
+            job = c * job_s_per_sample / period_s if job_s_per_sample else 0.0  # share one chunk's job takes
+            if job and n * f + job > 1.0:  # the last update would not install within the period
+                continue
+            # the k-th update installs at k f + job: its chunk's transfers, then its job (the device's
+            # share of the link carries other devices' chunks meanwhile, so jobs do not idle the link)
+            v = ((f + job) * old_value + sum(f * value(k * c, phi) for k in range(1, n))
+                 + (1 - n * f - job) * value(n * c, phi))
             if v > best.value + 1e-12:
                 best = Update(float(n * c), phi, c, v)
     return best

@@ -18,6 +18,9 @@ Errors are the classes of :mod:`sim.errors`: the command line prints them as one
 from __future__ import annotations
 
 import datetime as _dt
+import os
+import tempfile
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -75,6 +78,17 @@ class Result:
     run: Any = field(repr=False)
     started: _dt.datetime = field(repr=False, default_factory=lambda: _dt.datetime.now(_dt.timezone.utc))
     requests_file: Path | None = field(repr=False, default=None)  # streamed per-request rows, moved in by save()
+    flows_file: Path | None = field(repr=False, default=None)  # streamed per-flow rows (flows.parquet)
+    flows_saved: bool = field(repr=False, default=False)  # flows_file is the one in a run folder
+
+    @property
+    def flows(self) -> pd.DataFrame:
+        """One row per flow of the run (``flows.parquet``: docs/network.md), read from the file
+        the run streamed them to (the run folder's after :meth:`save`), sorted by ``id`` (the
+        order the flows started in); ``None`` if the run kept no flows (``flows=False``)."""
+        if self.flows_file is None:
+            return None
+        return pd.read_parquet(self.flows_file).sort_values("id", kind="stable").reset_index(drop=True)
 
     @property
     def events(self) -> int:
@@ -91,31 +105,59 @@ class Result:
         src = source_of(self.scenario)
         folder = write_run(self, Path(out), scenario_file or (str(src) if src else "(python)"))
         self.requests_file = None  # moved into the folder
+        if self.flows_file is not None:
+            self.flows_file, self.flows_saved = folder / "flows.parquet", True
         return folder
 
 
 def simulate(scenario: Scenario, loaded: LoadedTraces, replication: int = 0,
              progress: Callable[[float], None] | None = None, requests_dir: str | Path | None = None,
-             tracer: Any = None) -> Result:
+             tracer: Any = None, flows: bool = True, flows_dir: str | Path | None = None) -> Result:
     """Build and run ``scenario`` with its ``loaded`` traces, then summarise it.
 
     ``progress(sim_time_s)`` is called now and then; with ``requests_dir`` one row per
     finished inference is streamed to a hidden file there (``sim run --requests``), which
     :meth:`Result.save` moves into the run folder; ``tracer`` records a timeline trace
-    (:mod:`sim.tracing`)."""
-    from sim import metrics
-    from sim.results_io import RequestWriter
+    (:mod:`sim.tracing`).  With ``flows`` (the default) one row per flow is streamed to a
+    hidden file in ``flows_dir`` (default: the system's temporary folder; removed with the
+    result unless saved), read back by :attr:`Result.flows` and moved into the run folder
+    as ``flows.parquet`` by :meth:`Result.save`."""
+    from sim import atomic, metrics
+    from sim.results_io import FlowWriter, RequestWriter
     from sim.runner import run as run_model
 
     started = _dt.datetime.now(_dt.timezone.utc)
     sink = RequestWriter(Path(requests_dir), scenario.name) if requests_dir is not None else None
+    flow_sink = None
+    if flows:
+        def flow_path() -> Path:  # made when the first rows come: a run that fails to build leaves nothing
+            if flows_dir is not None:
+                return atomic.partial_file(Path(flows_dir) / scenario.name / "flows.parquet")
+            fd, name = tempfile.mkstemp(prefix=".edge-sim-flows-", suffix=".parquet")
+            os.close(fd)
+            return Path(name)
+        flow_sink = FlowWriter(flow_path)
     extra = {} if tracer is None else {"tracer": tracer}
+    if flow_sink is not None:
+        extra["flow_sink"] = flow_sink
     try:
         raw = run_model(scenario, loaded, replication=replication, progress=progress, sink=sink, **extra)
         rows = sink.close() if sink is not None else None
+        flow_rows = flow_sink.close() if flow_sink is not None else None
     except BaseException:
-        if sink is not None:
-            sink.discard()
+        for s in (sink, flow_sink):
+            if s is not None:
+                s.discard()
         raise
     summary, timeline, devices = metrics.frames(raw)
-    return Result(scenario, summary, timeline, devices, metrics.traffic(raw), raw, started, rows)
+    result = Result(scenario, summary, timeline, devices, metrics.traffic(raw), raw, started, rows, flow_rows)
+    if flow_rows is not None:  # the hidden file goes with the result unless save() moved it
+        weakref.finalize(result, _remove, flow_rows)
+    return result
+
+
+def _remove(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass

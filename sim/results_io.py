@@ -13,7 +13,7 @@ import datetime as _dt
 import json
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import pandas as pd
@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 
 from sim import atomic, provenance
 from sim.atomic import clean_stale_partials, publish  # noqa: F401  (the run folder's helpers, importable here)
+from sim.entities.flowlog import FLOW_COLUMNS, STATUSES
 from sim.recorder import REQUEST_COLUMNS
 from sim.scenario_io import scenario_sha256
 
@@ -33,6 +34,10 @@ REQUEST_TYPES = {"group": pa.int32(), "device": pa.int32(), "place": pa.int32(),
                  "correct": pa.bool_(), "version": pa.int32(), "bytes_up": pa.int64(), "bytes_down": pa.int64()}
 REQUEST_SCHEMA = pa.schema([(c, REQUEST_TYPES.get(c, pa.float64())) for c in REQUEST_COLUMNS])
 FRAMES = ("timeline", "devices", "traffic")  # the Parquet files of a run folder, one per frame of the result
+FLOW_TYPES = {"id": pa.int64(), "device": pa.int32(), "size_bytes": pa.int64(), "start_s": pa.float64(),
+              "finish_s": pa.float64(), "fct_s": pa.float64()}
+# names, endpoints, purposes, paths and statuses repeat: dictionary-encoded (categories in pandas)
+FLOW_SCHEMA = pa.schema([(c, FLOW_TYPES.get(c, pa.dictionary(pa.int32(), pa.string()))) for c in FLOW_COLUMNS])
 
 
 def write_json(path: Path, data) -> None:
@@ -89,9 +94,60 @@ class RequestWriter:
             self.path.unlink(missing_ok=True)
 
 
+class FlowWriter:
+    """A run's ``flow_sink``: one row per flow (:mod:`sim.entities.flowlog`), streamed to a
+    hidden Parquet file a row group per chunk, so the rows are never all in memory.  The file
+    is made by ``new_path()`` when the first chunk comes (or at :meth:`close`), so a run that
+    fails while it is built leaves nothing behind.  :func:`write_run` moves the file into the
+    run folder as ``flows.parquet``."""
+
+    def __init__(self, new_path: Callable[[], Path]):
+        self._new_path = new_path
+        self.path: Path | None = None
+        self._writer = None
+
+    def _open(self) -> None:
+        self.path = self._new_path()
+        # dictionary pages for the repeated strings only: unique times and ids gain nothing from them
+        self._writer = pq.ParquetWriter(self.path, FLOW_SCHEMA, use_dictionary=[
+            f.name for f in FLOW_SCHEMA if pa.types.is_dictionary(f.type)])
+
+    def __call__(self, chunk: dict) -> None:
+        if self._writer is None:
+            self._open()
+        meta = pa.array(chunk["meta"])
+
+        def coded(codes, values) -> pa.DictionaryArray:
+            return pa.DictionaryArray.from_arrays(codes, pa.array(values, pa.string()))
+
+        names, srcs, dsts, purposes = (coded(meta, list(c)) for c in zip(*chunk["metas"]))
+        cols = {"id": chunk["id"], "name": names, "src": srcs, "dst": dsts, "purpose": purposes,
+                "device": chunk["device"], "start_s": chunk["start_s"], "size_bytes": chunk["size_bytes"],
+                "finish_s": chunk["finish_s"], "fct_s": chunk["fct_s"],
+                "path": coded(pa.array(chunk["path"]), chunk["paths"]),
+                "status": coded(pa.array(chunk["status"].astype(np.int32)), list(STATUSES))}
+        self._writer.write_table(pa.table({c: pa.array(v, type=FLOW_SCHEMA.field(c).type) if isinstance(v, np.ndarray)
+                                           else v for c, v in cols.items()}, schema=FLOW_SCHEMA))
+
+    def close(self) -> Path:
+        if self._writer is None:
+            self._open()
+        self._writer.close()
+        return self.path
+
+    def discard(self) -> None:
+        if self._writer is None:
+            return
+        try:
+            self._writer.close()
+        finally:
+            self.path.unlink(missing_ok=True)
+
+
 def write_run(result: "Result", out: Path, scenario_path: str) -> Path:
     """Write one run's folder atomically; returns its final path.  The result's streamed
-    per-request rows (``sim run --requests``), if any, are moved in as ``requests.parquet``."""
+    per-request rows (``sim run --requests``), if any, are moved in as ``requests.parquet``,
+    and its per-flow rows as ``flows.parquet``."""
     sc = result.scenario
     final = new_run_dir(out, sc.name, sc.seed, result.started)
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -119,6 +175,8 @@ def write_run(result: "Result", out: Path, scenario_path: str) -> Path:
             write_frame(tmp / f"{name}.parquet", getattr(result, name))
         if result.requests_file is not None:
             shutil.move(result.requests_file, tmp / "requests.parquet")
+        if result.flows_file is not None:  # moved in from its hidden file; copied from an earlier run folder
+            (shutil.copy2 if result.flows_saved else shutil.move)(result.flows_file, tmp / "flows.parquet")
         final = publish(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -35,15 +35,19 @@ class RunResult:
 
 def run(scenario: Scenario, traces: LoadedTraces, replication: int = 0,
         progress: Callable[[float], None] | None = None, sink: Callable[[dict], None] | None = None,
-        tracer=None) -> RunResult:
+        tracer=None, flow_sink: Callable[[dict], None] | None = None) -> RunResult:
     """Simulate ``scenario`` up to its horizon.  ``progress(sim_time_s)`` is called now and then;
     ``sink`` receives per-request rows in chunks, if given (see :class:`sim.recorder.Recorder`);
-    ``tracer`` (a :class:`sim.tracing.Tracer`) records a timeline, written afterwards by its ``write``."""
+    ``tracer`` (a :class:`sim.tracing.Tracer`) records a timeline, written afterwards by its ``write``;
+    ``flow_sink`` receives one row per flow in chunks (:class:`sim.entities.flowlog.FlowLog`)."""
     t0 = time.perf_counter()
-    model: Model = build(scenario, traces, Streams(scenario.seed, replication), sink, tracer=tracer)
+    model: Model = build(scenario, traces, Streams(scenario.seed, replication), sink, tracer=tracer,
+                         flow_sink=flow_sink)
     env, horizon = model.env, scenario.horizon_s
     with frozen_heap():
         events = run_until(env, horizon, progress, PROGRESS_STEPS)
+    if model.network.flow_log is not None:
+        model.network.flow_log.close()  # the flows still in progress: unfinished
     finish(model)
     model.network.advance()
     for s in model.servers:

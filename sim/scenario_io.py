@@ -289,7 +289,7 @@ def set_path(data: dict, dotted: str, value: Any) -> str | None:
         else:
             return f"{'.'.join(parts[:i])} is not a mapping or list"
         if last:
-            node[key] = value
+            node[key] = copy.deepcopy(value)  # a later override of a path inside it leaves the caller's value alone
         else:
             node = node[key]
     return None

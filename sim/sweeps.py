@@ -174,7 +174,8 @@ def run_task(scenario_json: str, base_dir: str, replication: int, folder: str) -
     if task_state(final, key) == "done":
         return json.loads((final / "summary.json").read_text())
     scenario = Scenario.model_validate_json(scenario_json)
-    summary = pipeline.simulate(scenario, pipeline.traces(scenario, base_dir), replication=replication).summary
+    summary = pipeline.simulate(scenario, pipeline.traces(scenario, base_dir), replication=replication,
+                                flows=False).summary  # a task keeps its summary only
     tmp = atomic.partial_folder(final)
     try:
         (tmp / "summary.json").write_text(json.dumps(summary, indent=1, allow_nan=False) + "\n")

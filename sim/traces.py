@@ -22,6 +22,9 @@ Formats
 ``sim.adaptation/1``  JSON: ``surface`` rows (accuracy and mAP per condition, uploaded
     samples D and delivered fraction phi), per-batch ``curves`` and ``stream_filters``
     (per-sample entropy and redundancy inputs of CEMA's upload filters).
+``sim.payloads/1``  JSON: per architecture the tensors a model update delivers, in
+    delivery order, with element counts and roles (normalisation affine, normalisation
+    statistics, other parameters): payload sizes at fp32, fp16 and int8 are computed from them.
 """
 
 from __future__ import annotations
@@ -437,3 +440,90 @@ def load_adaptation(path: Path | str) -> AdaptationSurface:
                 raise TraceError(path, f"stream_filters.{cond}.{key}", "expected a list of finite numbers")
     teacher = {c: [t[d] for d in samples] for c, t in teacher_cells.items() if all(d in t for d in samples)}
     return AdaptationSurface(str(path), prov, setup, samples, phis, acc, mp, curves, filters, teacher)
+
+
+# --------------------------------------------------------------------------- payload sizes
+
+PAYLOAD_ROLES = ("norm_affine", "norm_stat", "param")
+INT8_TENSOR_OVERHEAD = 8  # bytes per tensor of an int8 copy: an fp32 scale and an int32 zero point
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """The delivered tensors of one architecture, in delivery order (normalisation layers
+    first, then the others from the output backwards), from ``sim profile payloads``."""
+
+    name: str
+    elements: tuple[int, ...]
+    roles: tuple[str, ...]
+
+    def prefix_bytes(self, tensors: int, bits: int) -> int:
+        """Bytes of the first ``tensors`` delivered tensors at ``bits`` per element (int8 adds
+        each tensor's scale and zero point)."""
+        n = sum(self.elements[:tensors])
+        return n * bits // 8 + (INT8_TENSOR_OVERHEAD * tensors if bits == 8 else 0)
+
+    @property
+    def norm_tensors(self) -> int:
+        """How many leading tensors are the normalisation layers' (affine and statistics)."""
+        return next((k for k, r in enumerate(self.roles) if r == "param"), len(self.roles))
+
+    def unit_bytes(self, phis: tuple[float, ...], bits: int) -> tuple[int, ...]:
+        """Bytes of each deliverable unit of an adaptation surface's phi grid for this
+        architecture: 0 -> nothing; the smallest positive phi below 1 (the normalisation unit
+        the surface measured) -> every normalisation tensor; 1 -> every tensor; any other
+        phi -> the largest whole-tensor prefix within that share of the fp32 payload (at least
+        the normalisation tensors), the rule the surface's own deliveries follow."""
+        total = sum(self.elements)
+        norm_unit = min((p for p in phis if 0 < p < 1), default=None)
+        out = []
+        for p in phis:
+            if p <= 0:
+                k = 0
+            elif p >= 1:
+                k = len(self.elements)
+            elif p == norm_unit:
+                k = self.norm_tensors
+            else:
+                k, sent = 0, 0
+                while k < len(self.elements) and sent + self.elements[k] <= p * total:
+                    sent += self.elements[k]
+                    k += 1
+                k = max(k, self.norm_tensors)
+            out.append(self.prefix_bytes(k, bits))
+        return tuple(out)
+
+
+@dataclass(frozen=True)
+class Payloads:
+    path: str
+    provenance: dict
+    architectures: dict  # name -> Architecture
+
+    def get(self, name: str) -> Architecture:
+        if name not in self.architectures:
+            raise TraceError(self.path, "architectures", f"no architecture {name!r} "
+                                                         f"(has: {', '.join(sorted(self.architectures))})")
+        return self.architectures[name]
+
+
+def load_payloads(path: Path | str) -> Payloads:
+    """A ``sim.payloads/1`` trace: per architecture, ``delivery``: [name, elements, role] per tensor."""
+    path = Path(path)
+    data = _read_json(path)
+    prov = _check_header(path, data, "sim.payloads/1")
+    archs = data.get("architectures")
+    if not isinstance(archs, dict) or not archs:
+        raise TraceError(path, "architectures", "expected a non-empty mapping")
+    out = {}
+    for name, a in archs.items():
+        rows = a.get("delivery") if isinstance(a, dict) else None
+        where = f"architectures.{name}.delivery"
+        if not isinstance(rows, list) or not rows:
+            raise TraceError(path, where, "expected a non-empty list of [tensor, elements, role]")
+        for i, r in enumerate(rows):
+            if (not isinstance(r, list) or len(r) != 3 or not isinstance(r[1], int) or isinstance(r[1], bool)
+                    or r[1] <= 0 or r[2] not in PAYLOAD_ROLES):
+                raise TraceError(path, f"{where}[{i}]", f"expected [tensor, elements > 0, one of {PAYLOAD_ROLES}]")
+        out[name] = Architecture(name, tuple(r[1] for r in rows), tuple(r[2] for r in rows))
+    return Payloads(str(path), prov, out)

@@ -499,24 +499,24 @@ class TracedNetwork(Network):
                 if now[1] != was[1]:
                     keep(key, "throughput", "Mbps", now[1] / 1e6, t)
 
-    def _start(self, cls, size_bits, done) -> None:
+    def _start(self, cls, *args) -> None:
         if self.env.now >= self._due:
             self._window()
-        super()._start(cls, size_bits, done)
+        super()._start(cls, *args)
         self._changed[cls.path[0].component] = self.env.now
 
-    def _on_timer(self, comp, timer) -> None:
+    def _on_timer(self, comp, *args) -> None:
         generation = comp.generation
         if self.env.now >= self._due:
             self._window()
-        super()._on_timer(comp, timer)
+        super()._on_timer(comp, *args)
         if comp.generation != generation:  # a timer not superseded: flows ended, rates changed
             self._changed[comp] = self.env.now
 
-    def set_up(self, link, up: bool) -> None:
+    def set_up(self, link, *args) -> None:
         if self.env.now >= self._due:
             self._window()
-        super().set_up(link, up)
+        super().set_up(link, *args)
         self._changed[link.component] = self.env.now
 
 
@@ -542,16 +542,16 @@ class TracedServer(Server):
             self.tracer._keep(self._key, "busy", "workers", self.busy, self._since)
             self._since = None
 
-    def submit_then(self, service_s: float, then) -> None:
+    def submit_then(self, *args) -> None:
         if self.env.now >= self._due:
             self._window()
-        super().submit_then(service_s, then)
+        super().submit_then(*args)
         self._since = self.env.now
 
-    def _finish(self, timer) -> None:
+    def _finish(self, *args) -> None:
         if self.env.now >= self._due:
             self._window()
-        super()._finish(timer)
+        super()._finish(*args)
         self._since = self.env.now
 
 

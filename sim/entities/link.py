@@ -44,6 +44,12 @@ from sim.simclock import call_in
 _EPS_S = 1e-12  # completion-time tolerance (seconds), besides the clock's own resolution
 SWEEP_SLACK = 16  # idle classes a component keeps beyond twice its active ones
 _ULPS = 4.0  # a flow is done when what is left of it is within this many units of rounding
+DROPTAIL_PACKET_BITS = 8.0 * 1500  # a full-size IP packet: its transmission time counts in a drop-tail RTT
+UNNAMED = ("", "", "", "other")  # the flow-log description of a flow its caller did not describe
+
+
+def _ignore(cut: bool) -> None:
+    """The end of a flow nobody waits for (the ACKs of the tcp transport)."""
 
 
 def _finish_tolerance_s(now: float) -> float:
@@ -56,13 +62,15 @@ def _finish_tolerance_s(now: float) -> float:
 class DirectedLink:
     """One direction of a link: a capacity shared by the flows that cross it."""
 
-    __slots__ = ("name", "capacity_bps", "latency_s", "setup_s", "up", "component", "classes", "swept_bits")
+    __slots__ = ("name", "capacity_bps", "latency_s", "setup_s", "up", "component", "classes", "swept_bits",
+                 "droptail", "reverse")
 
     def __init__(self, name: str, capacity_bps: float, latency_s: float = 0.0, goodput: float = 1.0,
-                 setup_s: float = 0.0):
+                 setup_s: float = 0.0, droptail: bool = False):
         """``capacity_bps`` is the raw rate; flows share ``goodput x capacity_bps`` of payload
         (headers take the rest); each flow crossing the link starts ``setup_s`` late
-        (connection set-up and slow start, as a fixed term)."""
+        (connection set-up and slow start, as a fixed term); ``droptail``: a drop-tail queue,
+        under which flows share in inverse proportion to their round-trip times."""
         if capacity_bps <= 0 or not 0 < goodput <= 1:
             raise ValueError(f"link {name}: capacity must be positive and goodput in (0, 1]")
         self.name = name
@@ -73,6 +81,8 @@ class DirectedLink:
         self.component: _Component | None = None  # set by the network
         self.classes: list[FlowClass] = []  # the live flow classes whose path crosses it
         self.swept_bits = 0.0  # bits carried by classes since swept (see :meth:`Network._sweep`)
+        self.droptail = droptail
+        self.reverse: DirectedLink | None = None  # the other direction (ACKs of the tcp transport), set by sim.build
 
     @property
     def delivered_bits(self) -> float:
@@ -90,7 +100,7 @@ class FlowClass:
     one finishes (processor sharing in virtual time): O(log n) per start or end."""
 
     __slots__ = ("path", "weight", "heap", "served_bits", "rate_bps", "seq", "bottleneck_bps", "setup_s",
-                 "sent_bits", "live")
+                 "sent_bits", "live", "latency_s", "path_code", "share", "reverse")
 
     def __init__(self, path: tuple, weight: float):
         self.path = path
@@ -104,6 +114,12 @@ class FlowClass:
         self.sent_bits = 0.0  # all the class's flows together, over the run (link accounting)
         self.bottleneck_bps = min(link.capacity_bps for link in path)
         self.setup_s = sum(link.setup_s for link in path)
+        self.latency_s = sum(link.latency_s for link in path)  # propagation, added after a transfer by callers
+        self.path_code = -1  # the flow log's code of the path (:mod:`sim.entities.flowlog`), set on first use
+        self.share = self.weight  # the weight its flows share by: under a drop-tail queue, divided by the RTT
+        if any(link.droptail for link in path):
+            self.share = self.weight / droptail_rtt_s(path)
+        self.reverse: FlowClass | None = None  # the class of its ACKs (tcp transport), made on first use
         self.live = True  # False once swept while idle (it joins its component again on its next flow)
 
 
@@ -131,6 +147,13 @@ class _Component:
             common.intersection_update(c.path)
         floor = min(link.capacity_bps for link in self.links)
         self.shared = next((l for l in common if l.capacity_bps <= floor), None)
+
+
+def droptail_rtt_s(path) -> float:
+    """The round-trip time that weighs a flow's share under drop-tail queues (SimGrid's flow
+    model: weight = 1 / RTT): twice the path's propagation latency plus one full-size packet's
+    transmission on each of its links (which keeps it positive on a path without latency)."""
+    return sum(2.0 * link.latency_s + DROPTAIL_PACKET_BITS / link.capacity_bps for link in path)
 
 
 def maxmin_rates(capacity: Sequence[float], flows: Sequence[tuple[float, Sequence[int]]]) -> list[float]:
@@ -189,6 +212,8 @@ class Network:
         self.classes: dict[tuple, FlowClass] = {}
         self._down = 0  # links in an outage
         self.completed = 0
+        self.flow_log = None  # a :class:`sim.entities.flowlog.FlowLog`: one row per flow (flows.parquet)
+        self.transport = None  # a :class:`sim.entities.transport.Transport` (tcp), or None: the ideal fluid model
 
     @property
     def components(self) -> list[_Component]:
@@ -197,14 +222,16 @@ class Network:
             seen.setdefault(id(link.component), link.component)
         return list(seen.values())
 
-    def transfer(self, path: Sequence[DirectedLink], size_bytes: float, weight: float = 1.0) -> simpy.Event:
+    def transfer(self, path: Sequence[DirectedLink], size_bytes: float, weight: float = 1.0,
+                 meta: tuple = None, device: int = -1) -> simpy.Event:
         """Start a flow of ``size_bytes`` along ``path``.  The returned event succeeds when
-        its last bit leaves; its value is ``True`` if an outage cut the flow, else ``False``."""
+        its last bit leaves; its value is ``True`` if an outage cut the flow, else ``False``.
+        ``meta`` = (name, src, dst, purpose) and ``device`` describe it in the flow log."""
         if not path or size_bytes <= 0:
             done = simpy.Event(self.env)
             done.succeed(False)
             return done
-        return self.send(self.flow_class(path, weight), size_bytes)
+        return self.send(self.flow_class(path, weight), size_bytes, meta, device)
 
     def flow_class(self, path: Sequence[DirectedLink], weight: float = 1.0) -> FlowClass:
         """The class of flows along ``path`` with ``weight`` (created, and its links'
@@ -220,16 +247,22 @@ class Network:
             cls = self._class(key)
         return cls
 
-    def send(self, cls: FlowClass, size_bytes: float) -> simpy.Event:
+    def send(self, cls: FlowClass, size_bytes: float, meta: tuple = None, device: int = -1) -> simpy.Event:
         """:meth:`transfer` of ``size_bytes`` > 0 along the path of ``cls``."""
         done = simpy.Event(self.env)
-        self.send_then(cls, size_bytes, done.succeed)
+        self.send_then(cls, size_bytes, done.succeed, meta, device)
         return done
 
-    def send_then(self, cls: FlowClass, size_bytes: float, then) -> None:
+    def send_then(self, cls: FlowClass, size_bytes: float, then, meta: tuple = None, device: int = -1) -> None:
         """Like :meth:`send`, but ``then(cut)`` is called when the flow ends (``cut``: an outage
         ended it), with no event of its own: after the network has settled its state, so
-        ``then`` may start other flows."""
+        ``then`` may start other flows.  ``meta`` = (name, src, dst, purpose) and ``device``
+        (-1: none) describe the flow in the flow log, if the run keeps one."""
+        if self.flow_log is not None:
+            then = self.flow_log.start(cls, size_bytes, then, meta or UNNAMED, device)
+        if self.transport is not None:
+            self._send_tcp(cls, size_bytes, then)
+            return
         if cls.setup_s > 0:
             call_in(self.env, cls.setup_s, self._after_setup, (cls, 8.0 * size_bytes, then))
         else:
@@ -237,6 +270,30 @@ class Network:
 
     def _after_setup(self, timer: simpy.Event) -> None:
         self._start(*timer._value)
+
+    def _send_tcp(self, cls: FlowClass, size_bytes: float, then) -> None:
+        """A flow under the tcp transport (:mod:`sim.entities.transport`): its wire bits start
+        after the handshake and the slow-start stalls, with its ACKs on the reverse path."""
+        bits, delay, ack_bits = self.transport.plan(cls, size_bytes)
+        delay += cls.setup_s
+        if delay > 0:
+            call_in(self.env, delay, self._after_tcp_setup, (cls, bits, then, ack_bits))
+        else:
+            self._start_tcp(cls, bits, then, ack_bits)
+
+    def _after_tcp_setup(self, timer: simpy.Event) -> None:
+        self._start_tcp(*timer._value)
+
+    def _start_tcp(self, cls: FlowClass, bits: float, then, ack_bits: float) -> None:
+        self._start(cls, bits, then)
+        if ack_bits > 0:
+            rev = cls.reverse
+            if rev is None:
+                back = tuple(link.reverse for link in reversed(cls.path))
+                if any(link is None for link in back):
+                    return  # a path without a way back carries no ACKs
+                rev = cls.reverse = self.flow_class(back, cls.weight)
+            self._start(rev, ack_bits, _ignore)
 
     def _class(self, key: tuple) -> FlowClass:
         """The class of ``key`` = (path, weight); a new class joins the components of its links."""
@@ -365,12 +422,12 @@ class Network:
             c = active[0]
             c.rate_bps = c.bottleneck_bps / len(c.heap)
         elif comp.shared is not None:  # every class freezes at the shared link's level
-            level = comp.shared.capacity_bps / sum(c.weight * len(c.heap) for c in active)
+            level = comp.shared.capacity_bps / sum(c.share * len(c.heap) for c in active)
             for c in active:
-                c.rate_bps = c.weight * level
+                c.rate_bps = c.share * level
         else:
             local: dict[DirectedLink, int] = {}
-            flows = [(c.weight * len(c.heap), [local.setdefault(l, len(local)) for l in c.path]) for c in active]
+            flows = [(c.share * len(c.heap), [local.setdefault(l, len(local)) for l in c.path]) for c in active]
             for c, r in zip(active, maxmin_rates([l.capacity_bps for l in local], flows)):
                 c.rate_bps = r / len(c.heap)
 

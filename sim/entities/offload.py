@@ -39,6 +39,7 @@ class OffloadTarget:
     service_times: Iterator[float]  # the server's job times, shared by its targets (:func:`service_times`)
     accuracy: float | None
     energy: JobEnergy
+    ap: str = ""  # the access point these routes start from (the flow log's src / dst)
 
     def __post_init__(self):
         self.up_name, self.down_name = self.up[0].name, self.down[-1].name
@@ -79,7 +80,8 @@ class Offload:
                 self.correct = u[0] < t.accuracy
         if t.up_class is None:
             t.up_class = net.flow_class(t.up)
-        net.send_then(t.up_class, self.g.p.input_bytes, self._uploaded)
+        net.send_then(t.up_class, self.g.p.input_bytes, self._uploaded,
+                      None if net.flow_log is None else (self.g.p.name, t.ap, t.server.name, "inference_input"), self.d)
 
     def _uploaded(self, cut: bool) -> None:
         g, t = self.g, self.t
@@ -100,7 +102,8 @@ class Offload:
         t, net = self.t, self.g.net
         if t.down_class is None:
             t.down_class = net.flow_class(t.down)
-        net.send_then(t.down_class, self.g.p.result_bytes, self._returned)
+        net.send_then(t.down_class, self.g.p.result_bytes, self._returned,
+                      None if net.flow_log is None else (self.g.p.name, t.server.name, t.ap, "inference_result"), self.d)
 
     def _returned(self, cut: bool) -> None:
         g, t = self.g, self.t

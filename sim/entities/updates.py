@@ -25,21 +25,21 @@ import simpy
 from dataclasses import dataclass
 
 from sim.entities.drift import ConditionSchedule, schedule_of
-from sim.policies.allocation import AllocationContext, DeviceType
+from sim.policies.allocation import REDUNDANCY_MARGIN, AllocationContext, DeviceType, deliverable
 from sim.traces import AdaptationSurface, ExitRecords, TimingDistribution
 
 ENTROPY_MAX_FRACTION = 0.4  # CEMA: E_max = 0.4 ln(classes)
-REDUNDANCY_MAX_COSINE = 0.95  # a sample whose prediction is closer than this to the running average is redundant
+REDUNDANCY_MAX_COSINE = REDUNDANCY_MARGIN  # a prediction at least this close to the running average is redundant
 
 
-def cema_pass_fraction(surface: AdaptationSurface, condition: str) -> float:
+def cema_pass_fraction(surface: AdaptationSurface, condition: str, max_cosine: float = REDUNDANCY_MAX_COSINE) -> float:
     """Fraction of the measured stream that passes CEMA's filters: entropy below
     0.4 ln(classes) and prediction not redundant with the running average."""
     f = surface.filters.get(condition)
     if not f:
         return 1.0
     e_max = ENTROPY_MAX_FRACTION * math.log(surface.setup["classes"])
-    ok = [e < e_max and c < REDUNDANCY_MAX_COSINE for e, c in zip(f["entropy_nats"], f["cosine_to_average"])]
+    ok = [e < e_max and abs(c) < max_cosine for e, c in zip(f["entropy_nats"], f["cosine_to_average"])]
     return sum(ok) / len(ok)
 
 
@@ -63,6 +63,7 @@ class UpdateParams:
     job_speed_factor: float
     radio_up_j_per_bit: float = 0.0  # the device's radio, paid for its uploads and downloads
     radio_down_j_per_bit: float = 0.0
+    architecture: object = None  # sim.traces.Architecture: unit payloads from its tensors (updates.architecture)
 
     @classmethod
     def of(cls, count: int, u, energy=None, drift=None) -> "UpdateParams":
@@ -125,13 +126,19 @@ class UpdateState:
         an early-exit group's blocks); ``surface`` a RecordSurface for an early-exit group."""
         self.env, self.index, self.p, self.surface = env, index, params, surface
         self.job_parts = job_parts
+        self.name = ""  # the group's name, set by sim.build (the flow log names its flows by it)
         # an early-exit group: the record set each device's version selects (else None: accuracy and mAP)
         self.records: list[int] | None = [0] * params.count if isinstance(surface, RecordSurface) else None
         self.objective = getattr(surface, "objective", "map")  # what the allocation policy maximises
         u = params
         n = params.count
         setup = surface.setup
-        self.model_bits = 8.0 * (u.model_bytes or setup["payload_bytes"]) * u.payload_bits / 32
+        if u.architecture is not None:  # each deliverable unit's bytes from the architecture's tensors
+            self.unit_bits = tuple(8.0 * b for b in u.architecture.unit_bytes(surface.phis, u.payload_bits))
+            self.model_bits = max(self.unit_bits)
+        else:  # each unit its share phi of the (declared or surface-measured) full payload
+            self.unit_bits = ()
+            self.model_bits = 8.0 * (u.model_bytes or setup["payload_bytes"]) * u.payload_bits / 32
         # the smallest measured delivery: the normalisation parameters (a rounded grid value)
         self.norm_phi = min(p for p in surface.phis if p > 0)
         self.version = [0] * n
@@ -153,7 +160,7 @@ class UpdateState:
         self.condition = self.schedule.condition
         self.acc = [0.0] * n
         self.map = [0.0] * n
-        self._pass: dict[str, float] = {}
+        self._pass: dict[tuple[str, float], float] = {}
         self.refresh_all()
 
     def _after_drift(self) -> None:
@@ -206,16 +213,18 @@ class UpdateState:
 
     def deliverable(self, phi: float) -> float:
         """The largest whole-tensor prefix (a measured phi) that fits in ``phi``."""
-        return max((p for p in self.surface.phis if p <= phi + 1e-6), default=0.0)
+        return deliverable(self.surface.phis, phi)
 
     def samples_known(self, d: int) -> float:
         """Samples of the current condition the edge already holds for device ``d``."""
         return self.edge_samples[d] if self.edge_cond[d] == self.condition else 0.0
 
-    def pass_fraction(self) -> float:
-        if self.condition not in self._pass:
-            self._pass[self.condition] = cema_pass_fraction(self.surface, self.condition)
-        return self._pass[self.condition]
+    def pass_fraction(self, max_cosine: float = REDUNDANCY_MAX_COSINE) -> float:
+        """CEMA's measured pass fraction under the current condition (redundancy margin ``max_cosine``)."""
+        key = (self.condition, max_cosine)
+        if key not in self._pass:
+            self._pass[key] = cema_pass_fraction(self.surface, self.condition, max_cosine)
+        return self._pass[key]
 
     def device_types(self) -> list[tuple[list[int], DeviceType]]:
         u = self.p
@@ -230,9 +239,28 @@ class UpdateState:
             out.append((devices, DeviceType(
                 count=len(devices), samples_cum=known, max_samples=u.samples_per_s * u.period_s,
                 sample_bits=8.0 * u.sample_bytes, model_bits=self.model_bits, norm_phi=self.norm_phi,
-                pass_fraction=self.pass_fraction(), current_value=current, phis=self.surface.phis,
+                pass_fraction=self.pass_fraction(), pass_fraction_at=self.pass_fraction, current_value=current,
+                phis=self.surface.phis,
+                unit_bits=self.unit_bits, job_s_per_sample=self.job_s_per_sample,
                 value=lambda samples, phi, c=cond: self.surface.value(c, samples, phi, metric))))
         return out
+
+    def payload_bytes(self, phi: float) -> int:
+        """Bytes of the deliverable unit ``phi`` (an element of the surface's phis)."""
+        if self.unit_bits:
+            return int(self.unit_bits[self.surface.phis.index(phi)] // 8)
+        return int(math.ceil(phi * self.model_bits / 8))
+
+    def job_time(self, samples: float, forward_s_per_sample: float) -> float:
+        """The edge job's time on ``samples`` when its forward passes take ``forward_s_per_sample``."""
+        p = self.p
+        return samples * forward_s_per_sample * p.job_train_factor * p.job_epochs / p.job_speed_factor
+
+    @property
+    def job_s_per_sample(self) -> float:
+        """The edge job's expected seconds per uploaded sample (the mean of its measured parts;
+        queueing behind other jobs not included)."""
+        return self.job_time(1.0, sum(t.mean_s for t in self.job_parts) / self.p.job_batch_size)
 
     def edge_model(self) -> tuple[float, float]:
         """(accuracy, mAP) of the edge's adapted large model for the current condition."""
@@ -250,13 +278,28 @@ class UpdateController:
         self.target, self.capacity_bps = target, capacity_bps
         self.job_rng, self.recorder = job_rng, recorder
         self.period_s = states[0].p.period_s
+        up, down = target.up[0], target.down[-1]
+        # a full-duplex access point's downlink, in the same (raw) units as capacity_bps; None: one medium
+        self.down_capacity_bps = None if up is down else capacity_bps * down.capacity_bps / up.capacity_bps
+        self._seen = (0.0, 0.0)  # inference bytes the access point had carried at the last decision
         env.process(self._periods())
+
+    def _competing(self) -> tuple[float, float]:
+        """The rate of inference traffic (inputs up, results down) through the access point over
+        the last period, from the transfers it finished: what its controller can observe."""
+        t, fb = self.target, self.recorder.flow_bytes
+        now = (fb.get((t.up[0].name, "inference_input"), (0, 0))[1],
+               fb.get((t.down[-1].name, "inference_result"), (0, 0))[1])
+        rates = tuple(8.0 * (a - b) / self.period_s for a, b in zip(now, self._seen))
+        self._seen = now
+        return rates
 
     def _periods(self):
         while True:
             yield self.env.timeout(self.period_s)
             typed = [(st, devices, t) for st in self.states for devices, t in st.device_types()]
-            ctx = AllocationContext(self.capacity_bps, self.period_s, [t for _, _, t in typed])
+            ctx = AllocationContext(self.capacity_bps, self.period_s, [t for _, _, t in typed], self.down_capacity_bps,
+                                    *self._competing())
             decisions = self.policy.allocate(ctx)
             equal = self.capacity_bps / max(sum(t.count for t in ctx.types), 1)
             for (st, devices, _), dec in zip(typed, decisions):
@@ -270,8 +313,7 @@ class UpdateController:
     def _job_s(self, st: UpdateState, samples: float) -> float:
         p = st.p
         u = self.job_rng.random()
-        per_sample = sum(t.sample(u) for t in st.job_parts) / p.job_batch_size
-        return samples * per_sample * p.job_train_factor * p.job_epochs / p.job_speed_factor
+        return st.job_time(samples, sum(t.sample(u) for t in st.job_parts) / p.job_batch_size)
 
     def _chain(self, st: UpdateState, d: int, dec, weight: float):
         env, t, u = self.env, self.target, st.p
@@ -281,7 +323,8 @@ class UpdateController:
         sent = 0
         while sent < total:
             n = min(chunk, total - sent)
-            aborted = yield self.network.transfer(t.up, n * u.sample_bytes, weight)
+            aborted = yield self.network.transfer(t.up, n * u.sample_bytes, weight,
+                                                  (st.name, t.ap, t.server.name, "data_upload"), d)
             if aborted:
                 return
             self.recorder.flow("data_upload", n * u.sample_bytes, t.up[0].name)
@@ -303,8 +346,9 @@ class UpdateController:
             phi = st.deliverable(dec.phi)
             if phi <= 0:
                 continue
-            payload = int(math.ceil(phi * st.model_bits / 8))
-            aborted = yield self.network.transfer(t.down, payload, weight)
+            payload = st.payload_bytes(phi)
+            aborted = yield self.network.transfer(t.down, payload, weight,
+                                                  (st.name, t.server.name, t.ap, "model_download"), d)
             if aborted:
                 continue  # the old model stays
             self.recorder.flow("model_download", payload, t.down[-1].name)

@@ -16,6 +16,14 @@ from typing import Annotated, Callable, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field
 
 
+def deliverable(phis: tuple[float, ...], phi: float) -> float:
+    """The largest deliverable unit (whole tensors: an element of ``phis``) within ``phi``."""
+    return max((p for p in phis if p <= phi + 1e-6), default=0.0)
+
+
+REDUNDANCY_MARGIN = 0.95  # CEMA's redundancy test, this project's margin for 10 classes (Cema.redundancy_margin)
+
+
 @dataclass(frozen=True)
 class DeviceType:
     """Devices in the same state, as the edge knows it at decision time."""
@@ -30,13 +38,48 @@ class DeviceType:
     value: Callable[[float, float], float]  # accuracy (or mAP) after an update with (samples_cum, phi)
     current_value: float = 0.0  # the value of the model the devices hold now
     phis: tuple[float, ...] = (1.0,)  # deliverable fractions of the model (whole tensors)
+    # bits of each deliverable unit (aligned with phis) computed from an architecture's tensors;
+    # empty: each unit is its share phi of model_bits
+    unit_bits: tuple[float, ...] = ()
+    job_s_per_sample: float = 0.0  # the edge job's expected seconds per uploaded sample
+    # CEMA's measured pass fraction for a redundancy margin (None: pass_fraction at every margin)
+    pass_fraction_at: Callable[[float], float] | None = None
+
+    def payload_bits(self, phi: float) -> float:
+        """Bits of the deliverable unit ``phi`` (an element of ``phis``)."""
+        return self.unit_bits[self.phis.index(phi)] if self.unit_bits else phi * self.model_bits
+
+    def phi_within(self, bits: float) -> float:
+        """The fraction of the model a download of ``bits`` delivers: ``bits / model_bits`` (at
+        most 1), or with unit sizes from an architecture, linear between the units' sizes."""
+        if not self.unit_bits:
+            return min(bits / self.model_bits, 1.0)
+        lo_b, lo_p = 0.0, 0.0
+        for b, p in zip(self.unit_bits, self.phis):
+            if bits <= b:
+                return lo_p + (p - lo_p) * (bits - lo_b) / (b - lo_b) if b > lo_b else p
+            lo_b, lo_p = b, p
+        return 1.0
+
+    def deliverable(self, phi: float) -> float:
+        """The largest whole-tensor unit (an element of ``phis``) within ``phi``."""
+        return deliverable(self.phis, phi)
 
 
 @dataclass(frozen=True)
 class AllocationContext:
+    """What the access point's controller knows when it decides.  ``capacity_bps``: the
+    uplink (half duplex: the one medium both directions share); ``down_capacity_bps``: the
+    downlink of a full-duplex access point (None: half duplex); ``competing_*_bps``: the rate
+    of the other traffic (inference inputs and results) the access point carried over the
+    last period, measured from its finished transfers."""
+
     capacity_bps: float
     period_s: float
     types: list[DeviceType]
+    down_capacity_bps: float | None = None
+    competing_up_bps: float = 0.0
+    competing_down_bps: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -68,7 +111,8 @@ class FixedSplit(_Policy):
         b = self._equal(ctx)
         out = []
         for t in ctx.types:
-            d, phi = split_at(self.alpha, b * ctx.period_s, t.sample_bits, t.model_bits, t.max_samples)
+            d, phi = split_at(self.alpha, b * ctx.period_s, t.sample_bits, t.model_bits, t.max_samples,
+                              t.phi_within if t.unit_bits else None)
             out.append(Decision(b, math.floor(d), phi))
         return out
 
@@ -107,10 +151,27 @@ class ModelOnly(_Policy):
         return [Decision(b, min(self.samples, math.floor(t.max_samples)), 1.0) for t in ctx.types]
 
 
+MIN_AVAILABLE = 0.05  # the share of the link the optimiser always counts on, however busy it was
+
+
+def available(ctx: AllocationContext) -> tuple[float, float]:
+    """(upload bandwidth the update loop can count on, download / upload bandwidth ratio):
+    the link less the competing traffic measured over the last period; a half-duplex medium
+    carries both directions (ratio 1), a full-duplex access point's downlink is its own."""
+    if ctx.down_capacity_bps is None:
+        up = max(ctx.capacity_bps - ctx.competing_up_bps - ctx.competing_down_bps, MIN_AVAILABLE * ctx.capacity_bps)
+        return up, 1.0
+    up = max(ctx.capacity_bps - ctx.competing_up_bps, MIN_AVAILABLE * ctx.capacity_bps)
+    down = max(ctx.down_capacity_bps - ctx.competing_down_bps, MIN_AVAILABLE * ctx.down_capacity_bps)
+    return up, down / up
+
+
 class Optimal(_Policy):
     """This project's optimiser (``sim/optimize.py``): per device type the update plan
     (samples, deliverable model fraction, chunking) with the best period-average mAP on
-    the measured surface; across types, bandwidth by water-filling."""
+    the measured surface, knowing the access point's duplex, the competing traffic it
+    carried over the last period and the edge job's duration; across types, bandwidth by
+    water-filling.  Where it departs from the paper: docs/model_updates.md."""
 
     kind: Literal["optimal"] = "optimal"
     # steps of the water-filling search: beyond 100,000 only its cost grows, not its precision
@@ -120,16 +181,49 @@ class Optimal(_Policy):
     def allocate(self, ctx: AllocationContext) -> list[Decision]:
         from sim.optimize import best_update, water_fill
 
+        capacity, ratio = available(ctx)
+
         def split(t: DeviceType, b: float):
             return best_update(lambda d, phi: t.value(t.samples_cum + d, phi), t.current_value, b * ctx.period_s,
-                               t.sample_bits, t.model_bits, t.max_samples, t.phis)
+                               t.sample_bits, t.model_bits, t.max_samples, t.phis,
+                               payload_of=t.payload_bits if t.unit_bits else None, down_ratio=ratio,
+                               job_s_per_sample=t.job_s_per_sample, period_s=ctx.period_s)
+
+        values = [_tabulate(lambda b, t=t: split(t, b).value, capacity / t.count) for t in ctx.types]
+        bandwidth = water_fill(values, [t.count for t in ctx.types], capacity, self.quanta, self.lookahead)
+        out = []
+        for t, b in zip(ctx.types, bandwidth):
+            s = split(t, b)
+            out.append(Decision(b, math.floor(s.samples), s.phi, chunk_samples=s.chunk or None))
+        return out
+
+
+class PaperSplit(_Policy):
+    """Paper A's method as the paper states it (PAPERS.md A): subproblem 1 per device, the
+    split ``alpha`` of its bandwidth ``B`` between data upload and model download that
+    maximises the accuracy *after* the period's one update, ``F(D_cum + alpha B T / s,
+    phi((1 - alpha) B T))`` on the measured surface (phi the whole units that fit);
+    subproblem 2 across devices, bandwidths summing to the access point's capacity that
+    maximise the total, by water-filling.  One upload, one job and one download per period;
+    the whole link counted on, as the paper's model has it."""
+
+    kind: Literal["paper_split"] = "paper_split"
+    quanta: Annotated[int, Field(ge=10, le=100_000)] = 200
+    lookahead: Annotated[int, Field(ge=1, le=100_000)] = 200
+
+    def allocate(self, ctx: AllocationContext) -> list[Decision]:
+        from sim.optimize import best_split, water_fill
+
+        def split(t: DeviceType, b: float):
+            return best_split(lambda d, phi: t.value(t.samples_cum + d, t.deliverable(phi)), b * ctx.period_s,
+                              t.sample_bits, t.model_bits, t.max_samples, phi_of=t.phi_within if t.unit_bits else None)
 
         values = [_tabulate(lambda b, t=t: split(t, b).value, ctx.capacity_bps / t.count) for t in ctx.types]
         bandwidth = water_fill(values, [t.count for t in ctx.types], ctx.capacity_bps, self.quanta, self.lookahead)
         out = []
         for t, b in zip(ctx.types, bandwidth):
             s = split(t, b)
-            out.append(Decision(b, math.floor(s.samples), s.phi, chunk_samples=s.chunk or None))
+            out.append(Decision(b, math.floor(s.samples), t.deliverable(s.phi)))
         return out
 
 
@@ -157,12 +251,20 @@ class Cema(_Policy):
 
     kind: Literal["cema"] = "cema"
     chunk_samples: Annotated[int, Field(ge=1, le=1_000_000)] = 32
+    # a sample is redundant if the cosine of its prediction to the running average is at least this:
+    # CEMA's (and EATA's) own margin is 0.05 on 1,000 classes; 0.95 is this project's for 10 classes
+    # (docs/model_updates.md, "CEMA's filters on MNIST-C")
+    redundancy_margin: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = REDUNDANCY_MARGIN
 
     def allocate(self, ctx: AllocationContext) -> list[Decision]:
         b = self._equal(ctx)
         k = self.chunk_samples
-        return [Decision(b, k * math.floor(min(t.pass_fraction * t.max_samples, b * ctx.period_s / t.sample_bits) / k),
-                         t.norm_phi, chunk_samples=k) for t in ctx.types]
+        out = []
+        for t in ctx.types:
+            passing = t.pass_fraction_at(self.redundancy_margin) if t.pass_fraction_at else t.pass_fraction
+            out.append(Decision(b, k * math.floor(min(passing * t.max_samples, b * ctx.period_s / t.sample_bits) / k),
+                                t.norm_phi, chunk_samples=k))
+        return out
 
 
 class Distributed(_Policy):
@@ -178,5 +280,6 @@ class Distributed(_Policy):
 
 
 AllocationPolicy = Annotated[
-    Union[FixedSplit, EqualShare, UploadAll, ModelOnly, Optimal, Cema, Distributed], Field(discriminator="kind")
+    Union[FixedSplit, EqualShare, UploadAll, ModelOnly, Optimal, PaperSplit, Cema, Distributed],
+    Field(discriminator="kind")
 ]

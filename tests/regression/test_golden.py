@@ -21,8 +21,10 @@ SIZE = {  # overrides that keep each run to a second or two
     "multi_device": {"horizon_s": 600, "device_groups.0.count": 60, "device_groups.1.count": 60,
                      "device_groups.2.count": 60},
     "bandwidth_allocation": {"horizon_s": 300},
+    "paper_a_images": {"horizon_s": 300},
     "early_exit": {"horizon_s": 120, "device_groups.0.count": 50},
     "early_exit_drift": {"device_groups.0.count": 30},
+    "early_exit_updates": {"device_groups.0.count": 20},
     "server_selection": {"horizon_s": 30, "device_groups.0.count": 200},
 }
 KEYS = ("arrivals", "completed", "failed", "unfinished", "missed", "offloaded_fraction", "mean_accuracy",

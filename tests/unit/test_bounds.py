@@ -54,10 +54,21 @@ SITES = {
     "FixedSplit": (UPD, {"policies.allocation": {"kind": "fixed_split"}}, "policies.allocation"),
     "ModelOnly": (UPD, {"policies.allocation": {"kind": "model_only"}}, "policies.allocation"),
     "Optimal": (UPD, {}, "policies.allocation"),
+    "PaperSplit": (UPD, {"policies.allocation": {"kind": "paper_split"}}, "policies.allocation"),
     "Cema": (UPD, {"policies.allocation": {"kind": "cema"}}, "policies.allocation"),
     "LeastLoaded": (SEL, {}, "policies.routing.target"),
     "PowerOfTwo": (SEL, {"policies.routing.target.select": "power_of_two"}, "policies.routing.target"),
     "Cost": (SEL, {"policies.routing.target.select": "cost"}, "policies.routing.target"),
+    "Transport": (TINY, {"transport": {"model": "tcp"}}, "transport"),
+    "Traffic": (TINY, {"nodes": [{"name": "h1"}], "links.1": {"name": "x", "between": ["h1", "edge"],
+                                                               "bandwidth_bps": 1e6},
+                       "traffic": [{"name": "bg", "src": "h1", "dst": "edge", "process": "poisson", "rate_hz": 1,
+                                    "size_bytes": 1000, "stop_s": 30}]}, "traffic.0"),
+    "FlowSize": (TINY, {"nodes": [{"name": "h1"}], "links.1": {"name": "x", "between": ["h1", "edge"],
+                                                                "bandwidth_bps": 1e6},
+                        "traffic": [{"name": "bg", "src": "h1", "dst": "edge", "process": "poisson", "rate_hz": 1,
+                                     "size": {"distribution": "lognormal", "mean_bytes": 1000, "sigma": 1}}]},
+                 "traffic.0.size"),
 }
 # fields whose value is a pair: the number goes in the second place of one item
 PAIRS = {"AccessPoint.outages": lambda v: [[1.0, v]]}

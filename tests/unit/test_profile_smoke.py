@@ -40,6 +40,21 @@ def test_profile_exits(tmp_path):
     assert set(e.conditions) == {"clean/0", "gaussian_noise/2"} and len(e.condition()) == 50
 
 
+def test_profile_exits_of_adapted_blocks(tmp_path):
+    out = tmp_path / "a.parquet"
+    sim("exits", "--train-samples", "600", "--val-samples", "200", "--test-samples", "40", "--epochs", "1",
+        "--cloud-epochs", "1", "--corruptions", "gaussian_noise", "--severities", "3", "--adapt-samples", "32,64",
+        "--out", out)
+    e = load_exits(out)
+    assert set(e.conditions) == {"clean/0", "gaussian_noise/3"} and e.adapted_grid("gaussian_noise/3") == (32, 64)
+    assert e.adaptation["payload_bytes"] > 0 and e.adaptation["samples_grid"] == [32, 64]
+    assert len(e.filters["gaussian_noise/3"]["entropy_nats"]) == 64
+    assert set(e.measured) == {f"{c}{n}" for c in ("clean/0", "gaussian_noise/3") for n in ("", "@32", "@64")}
+    for n in (32, 64):  # the same inputs; the cloud model is not adapted
+        rec, base = e.adapted["gaussian_noise/3"][n], e.condition("gaussian_noise", 3)
+        assert (rec["sample_id"] == base["sample_id"]).all() and (rec["cloud_pred"] == base["cloud_pred"]).all()
+
+
 def test_profile_adaptation(tmp_path):
     out = tmp_path / "a.json"
     sim("adaptation", "--train-samples", "600", "--epochs", "1", "--teacher-epochs", "1", "--corruptions",
@@ -56,6 +71,7 @@ def test_bad_profile_arguments(tmp_path):
                            (["exits", "--corruptions", "rain"], "--corruptions: unknown corruption 'rain'"),
                            (["exits", "--data", tmp_path / "none"], "--data:"),
                            (["adaptation", "--samples", "0,33"], "--samples:"),
+                           (["exits", "--adapt-samples", "32,33"], "--adapt-samples: expected multiples of 32"),
                            (["adaptation", "--severities", "7"], "--severities:")):
         r = subprocess.run([sys.executable, "-m", "cli", "profile", *map(str, args)], cwd=ROOT, capture_output=True,
                            text=True)

@@ -36,7 +36,22 @@ SW = {"mean_holding_s": 30, "conditions": [{"corruption": "gaussian_noise", "sev
 OFF = {"policies.routing": {"kind": "offload_fraction", "fraction": 0.5, "target": "edge"}}
 TIME = {"servers.0.energy": {"compute_model": "time", "active_power_w": 30.0}}
 BUSY = {"access_points.0.uplink_bps": 1e8, "device_groups.0.arrivals.rate_hz": 10}
+ARCH = {"device_groups.0.updates.architecture": {"trace": "../traces/payloads.json", "model": "resnet18"}}
 LOADED = {"policies.routing.target": {"select": "least_loaded", "among": ["edge_a", "edge_b"]}}
+# explicit topology and traffic (docs/network.md): hosts h1 -- h2 -- edge beside tiny's ap1 -- edge
+NET = {"nodes": [{"name": "h1"}, {"name": "h2"}],
+       "links.1": {"name": "x", "between": ["h1", "h2"], "bandwidth_bps": 1e6, "latency_s": 0.001},
+       "links.2": {"name": "y", "between": ["h2", "edge"], "bandwidth_bps": 1e8, "latency_s": 0.001}}
+ONE = {**NET, "traffic": [{"name": "f", "src": "h1", "dst": "h2", "start_s": 1, "size_bytes": 500_000}]}
+BG_FLOW = {"name": "bg", "src": "h1", "dst": "h2", "process": "poisson", "rate_hz": 2, "size_bytes": 20_000}
+BG = {**NET, "traffic": [BG_FLOW]}
+BG_SIZED = {**NET, "traffic": [{**{k: v for k, v in BG_FLOW.items() if k != "size_bytes"},
+                                "size": {"distribution": "exponential", "mean_bytes": 20_000}}]}
+ASYM = {"links.1": {"name": "x", "between": ["h1", "h2"], "bandwidth_ab_bps": 1e6, "bandwidth_ba_bps": 1e6}}
+TCP = {"transport": {"model": "tcp"}}
+# a long flow from ap1 beside the devices' inputs, its round trip 200 ms longer than theirs
+CROSS = {**NET, "links.2.latency_s": 0.1, "traffic": [{"name": "f", "src": "ap1", "dst": "h2", "start_s": 1,
+                                                       "size_bytes": 2_000_000}]}
 
 # the fields that need no test, and why
 EXEMPT = {
@@ -46,7 +61,7 @@ EXEMPT = {
     # blocks: every field inside them is audited
     **{f"{c}.{f}": "a block: its fields are audited" for c, fs in {
         "Scenario": ("traces", "access_points", "links", "servers", "device_groups", "policies", "metrics",
-                     "fidelity"),
+                     "fidelity", "nodes", "traffic", "transport"),
         "DeviceGroup": ("compute", "early_exit", "arrivals", "energy", "updates"),
         "Updates": ("job", "drift"), "Server": ("compute", "energy"), "EarlyExit": ("condition",),
         "Drift": ("segments", "switching"), "DriftSwitching": ("conditions",)}.items() for f in fs},
@@ -76,6 +91,36 @@ CASES = [
     ("Link.bandwidth_bps", TINY, {}, {"links.0.bandwidth_bps": 1e4}),
     ("Link.latency_s", TINY, {}, {"links.0.latency_s": 0.1}),
     ("Link.goodput_factor", TINY, {"links.0.bandwidth_bps": 3e4}, {"links.0.goodput_factor": 0.5}),
+    ("Link.bandwidth_ab_bps", TINY, {**ONE, **ASYM}, {"links.1.bandwidth_ab_bps": 2e5}),
+    ("Link.bandwidth_ba_bps", TINY, {**ONE, **ASYM, "traffic.0.src": "h2", "traffic.0.dst": "h1"},
+     {"links.1.bandwidth_ba_bps": 2e5}),
+    ("Transport.model", TINY, {}, TCP),
+    ("Transport.mss_bytes", TINY, TCP, {"transport.mss_bytes": 500}),
+    ("Transport.header_bytes", TINY, TCP, {"transport.header_bytes": 100}),
+    ("Transport.setup_rtts", TINY, TCP, {"transport.setup_rtts": 0}),
+    ("Transport.initial_window_segments", TINY, TCP, {"transport.initial_window_segments": 1}),
+    ("Transport.ack_every_segments", TINY, TCP, {"transport.ack_every_segments": 1}),
+    ("AccessPoint.queue", TINY, CROSS, {"access_points.0.queue": "droptail"}),
+    ("Link.queue", TINY, {**CROSS, "links.0.bandwidth_bps": 1e6}, {"links.0.queue": "droptail"}),
+    ("Node.name", TINY, ONE, {"nodes.0.name": "h0", "links.1.between": ["h0", "h2"], "traffic.0.src": "h0"}),
+    ("Traffic.name", TINY, BG, {"traffic.0.name": "bg2"}),
+    ("Traffic.src", TINY, ONE, {"traffic.0.src": "ap1"}),
+    ("Traffic.dst", TINY, ONE, {"traffic.0.dst": "edge"}),
+    ("Traffic.process", TINY, ONE, {"traffic.0.process": "poisson", "traffic.0.rate_hz": 0.5}),
+    ("Traffic.start_s", TINY, ONE, {"traffic.0.start_s": 20}),
+    ("Traffic.size_bytes", TINY, ONE, {"traffic.0.size_bytes": 100_000}),
+    ("Traffic.size", TINY, BG, {"traffic.0": BG_SIZED["traffic"][0]}),
+    ("Traffic.rate_hz", TINY, BG, {"traffic.0.rate_hz": 4}),
+    ("Traffic.stop_s", TINY, BG, {"traffic.0.stop_s": 20}),
+    ("FlowSize.distribution", TINY, BG_SIZED, {"traffic.0.size": {"distribution": "lognormal", "mean_bytes": 20_000,
+                                                                  "sigma": 1.0}}),
+    ("FlowSize.mean_bytes", TINY, BG_SIZED, {"traffic.0.size.mean_bytes": 40_000}),
+    ("FlowSize.sigma", TINY, BG_SIZED, {"traffic.0.size": {"distribution": "lognormal", "mean_bytes": 20_000,
+                                                          "sigma": 2.0}}),
+    ("FlowSize.min_bytes", TINY, {**NET, "traffic": [{**BG_SIZED["traffic"][0], "size": {
+        "distribution": "uniform", "min_bytes": 1000, "max_bytes": 50_000}}]}, {"traffic.0.size.min_bytes": 30_000}),
+    ("FlowSize.max_bytes", TINY, {**NET, "traffic": [{**BG_SIZED["traffic"][0], "size": {
+        "distribution": "uniform", "min_bytes": 1000, "max_bytes": 50_000}}]}, {"traffic.0.size.max_bytes": 90_000}),
     ("Server.name", TINY, {}, {"servers.0.name": "edge2", "links.0.between": ["ap1", "edge2"],
                                "policies.routing.target": "edge2"}),
     ("Server.tier", TINY, {}, {"servers.0.tier": "cloud"}),
@@ -140,6 +185,10 @@ CASES = [
     ("Updates.samples_per_s", UPD, {}, {"device_groups.0.updates.samples_per_s": 2}),
     ("Updates.model_bytes", UPD, {}, {"device_groups.0.updates.model_bytes": 400000}),
     ("Updates.payload_bits", UPD, {}, {"device_groups.0.updates.payload_bits": 8}),
+    ("Updates.payload_bits", UPD, ARCH, {"device_groups.0.updates.payload_bits": 8}),
+    ("Updates.architecture", UPD, {}, ARCH),
+    ("PayloadRef.trace", UPD, ARCH, {"device_groups.0.updates.architecture.trace": "@payloads"}),
+    ("PayloadRef.model", UPD, ARCH, {"device_groups.0.updates.architecture.model": "mobilenet_v2"}),
     ("EdgeJob.trace", UPD, {}, {"device_groups.0.updates.job.trace": "@timings_cpu"}),
     ("EdgeJob.teacher", UPD, {}, {"device_groups.0.updates.job.teacher": "resnet101"}),
     ("EdgeJob.teacher_segment", UPD, {}, {"device_groups.0.updates.job.teacher": "meanet_mnist",
@@ -195,7 +244,14 @@ CASES = [
     ("Optimal.lookahead", UPD, {"access_points.0.uplink_bps": 2.5e5}, {"policies.allocation.lookahead": 1}),
     ("Cema.kind", UPD, {}, {"policies.allocation": {"kind": "cema"}}),
     ("Cema.chunk_samples", UPD, {"policies.allocation": {"kind": "cema"}}, {"policies.allocation.chunk_samples": 4}),
+    ("Cema.redundancy_margin", UPD, {"policies.allocation": {"kind": "cema"}},
+     {"policies.allocation.redundancy_margin": 0.05}),
     ("Distributed.kind", UPD, {}, {"policies.allocation": {"kind": "distributed"}}),
+    ("PaperSplit.kind", UPD, {}, {"policies.allocation": {"kind": "paper_split"}}),
+    ("PaperSplit.quanta", UPD, {"policies.allocation": {"kind": "paper_split"}, "access_points.0.uplink_bps": 2.5e5},
+     {"policies.allocation.quanta": 10}),
+    ("PaperSplit.lookahead", UPD, {"policies.allocation": {"kind": "paper_split"},
+                                   "access_points.0.uplink_bps": 2.5e5}, {"policies.allocation.lookahead": 1}),
     ("Nearest.select", SEL, {}, {"policies.routing.target": {"select": "nearest", "among": ["edge_a", "edge_b"]}}),
     ("Nearest.among", SEL, {"policies.routing.target": {"select": "nearest", "among": ["edge_a", "edge_b"]}},
      {"policies.routing.target.among": ["edge_b", "edge_a"], "links.0.latency_s": 0.009}),
@@ -230,6 +286,9 @@ REJECTED = [
     ("DeviceGroup.model", UPD, {"device_groups.0.model": "resnet18"}, "measured the updated model on 'meanet_mnist'"),
     ("Server.model", UPD, {"policies.allocation": {"kind": "distributed"}, "servers.0.model": "resnet101"},
      "measured on 'mnist_cloud_resnet14'"),
+    ("PayloadRef.model", UPD, {"device_groups.0.updates.architecture": {"trace": "../traces/payloads.json",
+                                                                         "model": "resnet19"}},
+     "no architecture 'resnet19'"),
 ]
 
 
@@ -289,6 +348,11 @@ def files(tmp_path_factory):
         row["map"] = row["map"] * 0.9
     (tmp / "surface.json").write_text(json.dumps(s))
     out["@surface"] = str(tmp / "surface.json")
+    p = json.loads((ROOT / "traces/payloads.json").read_text())
+    for row in p["architectures"]["resnet18"]["delivery"]:
+        row[1] *= 2
+    (tmp / "payloads.json").write_text(json.dumps(p))
+    out["@payloads"] = str(tmp / "payloads.json")
     table = pq.read_table(ROOT / "traces/exits_mnist.parquet")
     ent = table.column("main_entropy_nats").to_numpy() * 0.5
     table = table.set_column(table.schema.get_field_index("main_entropy_nats"), "main_entropy_nats", pa.array(ent))

@@ -20,6 +20,7 @@ SMALL = {  # device counts that keep a week within minutes
     "scenarios/multi_device.yaml": {"device_groups.0.count": 20, "device_groups.1.count": 20,
                                     "device_groups.2.count": 20},
     "scenarios/bandwidth_allocation.yaml": {"device_groups.0.count": 4},
+    "scenarios/paper_a_images.yaml": {"device_groups.0.count": 4},
     "scenarios/early_exit.yaml": {"device_groups.0.count": 10},
     "scenarios/early_exit_drift.yaml": {"device_groups.0.count": 10},
     "scenarios/server_selection.yaml": {"device_groups.0.count": 5},

@@ -1,0 +1,74 @@
+"""The TCP transport model on top of the fluid network (a scenario's ``transport: {model: tcp}``;
+docs/network.md).  Per flow of ``S`` payload bytes along a path of one-way propagation latency
+``L`` (round trip ``R = 2 L``; links are symmetric in latency) and bottleneck capacity ``C``:
+
+* **goodput**: the flow carries ``S + ceil(S / mss) x header`` bytes on the wire;
+* **set-up**: its first byte leaves ``setup_rtts x R`` after it is started (the handshake:
+  SYN, SYN-ACK; the data follows the ACK);
+* **slow start**: the congestion window starts at ``initial_window_segments`` and doubles every
+  round trip; after sending each window the sender waits for the first ACK of that window if
+  it comes back later than the window takes to send (at ``C``), i.e. it stalls for
+  ``max(0, t_seg + R - w_k t_seg)`` after window ``k`` (``t_seg``: one wire segment at ``C``),
+  as long as segments remain (the latency model of Cardwell, Savage and Anderson, INFOCOM 2000,
+  as taught in Kurose and Ross, ch. 3).  The stalls are added to the set-up delay: the flow
+  takes no bandwidth before it starts, then its bytes share the links as a fluid flow.
+  ``C`` is the path's bottleneck capacity, not the flow's share under contention (a flow with
+  a smaller share fills its window's round trip sooner and stalls less: the model then
+  overstates the stalls);
+* **ACKs**: the receiver sends ``ceil(segments / ack_every_segments)`` ACKs of ``header``
+  bytes along the reverse path, started with the data as one fluid flow of those bytes (the
+  ACK bytes load the reverse links; their timing is not spread over the data's).
+"""
+
+from __future__ import annotations
+
+import math
+
+
+class Transport:
+    """The per-flow plan of :meth:`plan` (cached per class and size: the offload chain sends
+    flows of a few sizes only)."""
+
+    def __init__(self, mss_bytes: int, header_bytes: int, setup_rtts: float, initial_window_segments: int,
+                 ack_every_segments: int):
+        self.mss, self.header, self.setup_rtts = mss_bytes, header_bytes, setup_rtts
+        self.iw, self.ack_every = initial_window_segments, ack_every_segments
+        self._plans: dict = {}
+
+    @classmethod
+    def of(cls, t) -> "Transport":
+        """From a scenario's ``transport`` block (:class:`sim.config.Transport`)."""
+        return cls(t.mss_bytes, t.header_bytes, t.setup_rtts, t.initial_window_segments, t.ack_every_segments)
+
+    def plan(self, flow_class, size_bytes: float) -> tuple[float, float, float]:
+        """(bits on the wire, delay before the first byte in seconds, ACK bits on the reverse
+        path) of a flow of ``size_bytes`` along ``flow_class``'s path."""
+        key = (flow_class, size_bytes)
+        p = self._plans.get(key)
+        if p is None:
+            if len(self._plans) > 100_000:  # sizes drawn from a distribution: keep the cache bounded
+                self._plans.clear()
+            p = self._plans[key] = self._plan(flow_class.latency_s, flow_class.bottleneck_bps, size_bytes)
+        return p
+
+    def _plan(self, latency_s: float, bottleneck_bps: float, size_bytes: float) -> tuple[float, float, float]:
+        segments = max(math.ceil(size_bytes / self.mss), 1)
+        wire_bits = 8.0 * (size_bytes + segments * self.header)
+        rtt = 2.0 * latency_s
+        return wire_bits, self.setup_rtts * rtt + self.stalls_s(segments, rtt, bottleneck_bps), \
+            8.0 * math.ceil(segments / self.ack_every) * self.header
+
+    def stalls_s(self, segments: int, rtt_s: float, bottleneck_bps: float) -> float:
+        """Seconds a flow of ``segments`` waits for ACKs in slow start (0 once its window
+        covers a round trip at the bottleneck, or once every segment is sent)."""
+        seg_s = 8.0 * (self.mss + self.header) / bottleneck_bps
+        stall, window, sent = 0.0, self.iw, 0
+        while True:
+            sent += window
+            if sent >= segments:
+                return stall
+            gap = seg_s + rtt_s - window * seg_s
+            if gap <= 0:
+                return stall
+            stall += gap
+            window *= 2

@@ -1,0 +1,268 @@
+"""Issue 14, network fidelity: flows.parquet (one row per flow, every flow accounted), explicit
+nodes, links and traffic, with completion times computed by hand."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import sim
+from sim.errors import ScenarioError
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = ROOT / "tests" / "data" / "tiny.yaml"
+LOCAL = {"policies.routing": {"kind": "local_only"}}
+
+# a dumbbell: h1 and h3 -- r1 ==(10 Mb/s, 10 ms)== r2 -- h2 and h4; access links 100 Mb/s, 1 ms
+DUMBBELL = {
+    "nodes": [{"name": n} for n in ("h1", "h2", "h3", "h4", "r1", "r2")],
+    "links": [{"name": "bh1", "between": ["ap1", "edge"], "bandwidth_bps": 1.0e8, "latency_s": 0.001},
+              {"name": "a1", "between": ["h1", "r1"], "bandwidth_bps": 1e8, "latency_s": 0.001},
+              {"name": "a3", "between": ["h3", "r1"], "bandwidth_bps": 1e8, "latency_s": 0.001},
+              {"name": "mid", "between": ["r1", "r2"], "bandwidth_bps": 1e7, "latency_s": 0.010},
+              {"name": "a2", "between": ["r2", "h2"], "bandwidth_bps": 1e8, "latency_s": 0.001},
+              {"name": "a4", "between": ["r2", "h4"], "bandwidth_bps": 1e8, "latency_s": 0.001}],
+}
+
+
+def run(overrides: dict, **kw) -> sim.Result:
+    return sim.run(sim.load(TINY, copy.deepcopy({**LOCAL, **DUMBBELL, **overrides})), **kw)
+
+
+def traffic_rows(result: sim.Result) -> pd.DataFrame:
+    f = result.flows
+    return f[f.purpose == "traffic"].set_index("name")
+
+
+# ---------------------------------------------------------------------------------------- flows.parquet
+def test_every_flow_of_a_run_has_a_row(tmp_path):
+    r = sim.run(TINY)
+    f = r.flows
+    assert list(f.columns) == ["id", "name", "src", "dst", "purpose", "device", "start_s", "size_bytes",
+                               "finish_s", "fct_s", "path", "status"]
+    assert f["id"].tolist() == list(range(len(f)))
+    # the finished transfers are the traffic frame's flows, purpose by purpose
+    done = f[f.status == "finished"].groupby("purpose").size()
+    per_purpose = r.traffic.groupby("purpose")["flows"].sum()
+    assert done.to_dict() == per_purpose.to_dict()
+    # each completed offload is an input flow and a result flow, both finished
+    offloaded = r.summary["completed"] - r.summary["completed_by_tier"]["device"]
+    assert (f[(f.purpose == "inference_result") & (f.status == "finished")].shape[0]) == offloaded
+    row = f.iloc[0]
+    assert (row["name"], row["src"], row["dst"], row["purpose"]) == ("cams", "ap1", "edge", "inference_input")
+    assert row["path"] == "ap1.up,bh1.ap1>edge"
+    # a lone 3072-byte input on the 2 Mb/s uplink: 12.288 ms, plus 2 + 1 ms of propagation
+    alone = f[(f.purpose == "inference_input") & (f.fct_s < 0.0153)]
+    assert alone.fct_s.min() == pytest.approx(3072 * 8 / 2e6 + 0.003, rel=1e-9)
+    folder = r.save(tmp_path)
+    saved = pd.read_parquet(folder / "flows.parquet").sort_values("id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(saved, f)
+    pd.testing.assert_frame_equal(r.flows, f)  # read from the run folder now
+    again = r.save(tmp_path)  # a second save copies it
+    assert (again / "flows.parquet").exists() and (folder / "flows.parquet").exists()
+
+
+def test_failed_and_unfinished_flows_are_accounted():
+    # an outage cuts flows; a horizon in the middle of a busy uplink leaves some unfinished
+    sc = sim.load(TINY, {"access_points.0.outages": [[10, 12]], "access_points.0.uplink_bps": 1.5e5,
+                         "horizon_s": 20})
+    r = sim.run(sc)
+    f = r.flows
+    counts = f.status.value_counts().to_dict()
+    assert counts.get("failed", 0) > 0 and counts.get("unfinished", 0) > 0
+    assert f[f.status != "finished"].finish_s.isna().all()
+    assert (f[f.status == "finished"].finish_s <= 20).all()
+    # the inferences: failed ones lost a flow; every started flow has its row
+    assert r.summary["failed"] == counts["failed"]
+    assert f.start_s.max() < 20
+
+
+def test_flows_can_be_left_out():
+    r = sim.run(TINY, flows=False)
+    assert r.flows is None
+
+
+# ---------------------------------------------------------------------------------------- explicit traffic
+def test_two_flows_on_a_dumbbell():
+    # A: h1 -> h2, 1 MB; B: h3 -> h4, 0.5 MB, both at t = 1 s.  They share the 10 Mb/s middle link:
+    # 5 Mb/s each; B's 4 Mb are done at 1.8 s, A then has 4 Mb left alone at 10 Mb/s: 2.2 s.
+    # Each arrives 12 ms (1 + 10 + 1) after its last bit leaves.
+    r = run({"traffic": [{"name": "A", "src": "h1", "dst": "h2", "start_s": 1, "size_bytes": 1_000_000},
+                         {"name": "B", "src": "h3", "dst": "h4", "start_s": 1, "size_bytes": 500_000}]})
+    t = traffic_rows(r)
+    assert t.loc["A", "finish_s"] == pytest.approx(2.212, abs=1e-9)
+    assert t.loc["B", "finish_s"] == pytest.approx(1.812, abs=1e-9)
+    assert t.loc["A", "fct_s"] == pytest.approx(1.212, abs=1e-9)
+    assert t.loc["A", "path"] == "a1.h1>r1,mid.r1>r2,a2.r2>h2"
+    assert (t.src.tolist(), t.dst.tolist()) == (["h1", "h3"], ["h2", "h4"])
+    assert r.summary["bytes_by_purpose"]["traffic"] == 1_500_000
+    assert r.summary["bytes_up"] == r.summary["bytes_down"] == 0  # devices' figures: not the traffic's
+
+
+def test_directions_of_a_link_have_their_own_bandwidth():
+    links = [{"name": "bh1", "between": ["ap1", "edge"], "bandwidth_bps": 1.0e8},
+             {"name": "x", "between": ["h1", "h2"], "bandwidth_ab_bps": 8e6, "bandwidth_ba_bps": 2e6}]
+    r = sim.run(sim.load(TINY, {**LOCAL, "nodes": [{"name": "h1"}, {"name": "h2"}], "links": links,
+                                "traffic": [{"name": "up", "src": "h1", "dst": "h2", "size_bytes": 1_000_000},
+                                            {"name": "down", "src": "h2", "dst": "h1", "size_bytes": 1_000_000}]}))
+    t = traffic_rows(r)
+    assert t.loc["up", "fct_s"] == pytest.approx(1.0, abs=1e-9)
+    assert t.loc["down", "fct_s"] == pytest.approx(4.0, abs=1e-9)
+
+
+def test_traffic_from_an_access_point_crosses_its_uplink():
+    # a flow from ap1 to the edge crosses ap1.up (2 Mb/s) like a device's input: 1 s for 250 kB, + 3 ms
+    r = sim.run(sim.load(TINY, {**LOCAL, "traffic": [{"name": "x", "src": "ap1", "dst": "edge", "start_s": 5,
+                                                      "size_bytes": 250_000}]}))
+    t = traffic_rows(r)
+    assert t.loc["x", "path"] == "ap1.up,bh1.ap1>edge"
+    assert t.loc["x", "fct_s"] == pytest.approx(1.003, abs=1e-9)
+    assert r.traffic.set_index(["link", "purpose"]).loc[("ap1.up", "traffic"), "bytes"] == 250_000
+
+
+def test_poisson_background_traffic():
+    spec = {"name": "bg", "src": "h1", "dst": "h2", "process": "poisson", "rate_hz": 5, "start_s": 10,
+            "stop_s": 50, "size_bytes": 10_000}
+    r = run({"traffic": [spec]})
+    t = r.flows[r.flows.purpose == "traffic"]
+    assert 140 < len(t) < 260  # 5/s over 40 s: 200, +- 4 sigma
+    assert t.start_s.min() >= 10 and t.start_s.max() < 50
+    assert (t.size_bytes == 10_000).all()
+    drawn = run({"traffic": [{**{k: v for k, v in spec.items() if k != "size_bytes"},
+                              "size": {"distribution": "exponential", "mean_bytes": 10_000}}]})
+    t2 = drawn.flows[drawn.flows.purpose == "traffic"]
+    assert t2.start_s.tolist() == t.start_s.tolist()  # sizes from their own stream: the same start times
+    assert t2.size_bytes.nunique() > 100
+    assert t2.size_bytes.mean() == pytest.approx(10_000, rel=0.25)
+    for size in ({"distribution": "uniform", "min_bytes": 1000, "max_bytes": 2000},
+                 {"distribution": "lognormal", "mean_bytes": 5000, "sigma": 1.0}):
+        d = run({"traffic": [{**{k: v for k, v in spec.items() if k != "size_bytes"}, "size": size}]})
+        s = d.flows[d.flows.purpose == "traffic"].size_bytes
+        if size["distribution"] == "uniform":
+            assert s.min() >= 1000 and s.max() <= 2000
+        else:
+            assert s.mean() == pytest.approx(5000, rel=0.4)
+
+
+@pytest.mark.parametrize("overrides, field", [
+    ({"traffic": [{"name": "x", "src": "h1", "dst": "nowhere", "size_bytes": 1}]}, "traffic[0].dst"),
+    ({"traffic": [{"name": "x", "src": "h1", "dst": "h1", "size_bytes": 1}]}, "traffic[0].dst"),
+    ({"traffic": [{"name": "x", "src": "h1", "dst": "h2"}]}, "traffic[0]"),
+    ({"traffic": [{"name": "x", "src": "h1", "dst": "h2", "size_bytes": 1, "rate_hz": 1}]}, "traffic[0]"),
+    ({"traffic": [{"name": "x", "src": "h1", "dst": "h2", "process": "poisson", "rate_hz": 1}]}, "traffic[0]"),
+    ({"traffic": [{"name": "x", "src": "h1", "dst": "h2", "size_bytes": 1, "start_s": 60}]}, "traffic[0].start_s"),
+    ({"nodes.6": {"name": "lonely"}}, "nodes[6].name"),
+    ({"nodes.6": {"name": "edge"}}, "nodes[6].name"),
+    ({"links.1.bandwidth_ab_bps": 1e6}, "links[1]"),
+    ({"links.1": {"name": "a1", "between": ["h1", "r1"], "bandwidth_ab_bps": 1e6}}, "links[1]"),
+])
+def test_bad_topology_and_traffic_are_one_line(overrides, field):
+    with pytest.raises(ScenarioError) as e:
+        sim.load(TINY, copy.deepcopy({**LOCAL, **DUMBBELL, **overrides}))
+    lines = e.value.lines()
+    assert len(lines) == 1 and field in lines[0], lines
+
+
+def test_no_route_is_a_build_error():
+    with pytest.raises(sim.BuildError, match="no route"):
+        run({"nodes.6": {"name": "h9"}, "links.6": {"name": "z", "between": ["h9", "edge"], "bandwidth_bps": 1e6},
+             "links.0": {"name": "bh1", "between": ["ap1", "r1"], "bandwidth_bps": 1e8},
+             "traffic": [{"name": "x", "src": "h1", "dst": "h9", "size_bytes": 1}]})
+
+
+# ---------------------------------------------------------------------------------------- transport: tcp
+TWO_HOSTS = {"nodes": [{"name": "h1"}, {"name": "h2"}],
+             "links": [{"name": "bh1", "between": ["ap1", "edge"], "bandwidth_bps": 1.0e8, "latency_s": 0.001},
+                       {"name": "x", "between": ["h1", "h2"], "bandwidth_bps": 1e7, "latency_s": 0.010}]}
+
+
+def lone(size_bytes: int, transport: dict, latency_s: float = 0.010) -> tuple[pd.Series, sim.Result]:
+    r = sim.run(sim.load(TINY, copy.deepcopy({**LOCAL, **TWO_HOSTS, "links.1.latency_s": latency_s,
+                                              "transport": transport,
+                                              "traffic": [{"name": "f", "src": "h1", "dst": "h2", "start_s": 1,
+                                                           "size_bytes": size_bytes}]})))
+    return traffic_rows(r).loc["f"], r
+
+
+def test_tcp_lone_flow_by_hand():
+    # 1 MB over 10 Mb/s, 10 ms each way (RTT 20 ms); MSS 1448, headers 52, initial window 10, an ACK per 2
+    segments = 691  # ceil(1e6 / 1448)
+    wire_bits = 8 * (1_000_000 + segments * 52)  # 8,287,456
+    seg_s = 8 * 1500 / 1e7  # 1.2 ms per wire segment
+    handshake = 0.020  # one round trip
+    stall = seg_s + 0.020 - 10 * seg_s  # after the first window of 10: 9.2 ms; the window of 20 covers an RTT
+    expected = handshake + stall + wire_bits / 1e7 + 0.010
+    row, r = lone(1_000_000, {"model": "tcp"})
+    assert row["fct_s"] == pytest.approx(expected, abs=1e-9)
+    assert expected == pytest.approx(0.8679456, abs=1e-12)
+    fluid, _ = lone(1_000_000, {"model": "fluid"})
+    assert fluid["fct_s"] == pytest.approx(0.81, abs=1e-9)
+    # the ACKs: ceil(691 / 2) = 346 of 52 bytes on the way back, in the link's utilisation (not in traffic)
+    back = r.summary["link_utilisation"]["x.h2>h1"] * 1e7 * 60 / 8
+    assert back == pytest.approx(346 * 52, rel=1e-9)
+    fwd = r.summary["link_utilisation"]["x.h1>h2"] * 1e7 * 60 / 8
+    assert fwd == pytest.approx(wire_bits / 8, rel=1e-9)
+
+
+def test_tcp_slow_start_of_a_short_flow_by_hand():
+    # a 150 kB image over 10 Mb/s with RTT 100 ms: 104 segments in windows of 10, 20, 40 (stalling after
+    # each: the window takes less than a round trip) and the last 34 of a window of 80
+    seg_s = 8 * 1500 / 1e7
+    stalls = sum(seg_s + 0.100 - w * seg_s for w in (10, 20, 40))  # 89.2 + 77.2 + 53.2 ms
+    wire_bits = 8 * (150_000 + 104 * 52)
+    row, _ = lone(150_000, {"model": "tcp"}, latency_s=0.050)
+    assert row["fct_s"] == pytest.approx(0.100 + stalls + wire_bits / 1e7 + 0.050, abs=1e-9)
+    # an open connection (no handshake) and a large initial window: only the transfer and the latency
+    row, _ = lone(150_000, {"model": "tcp", "setup_rtts": 0, "initial_window_segments": 1000}, latency_s=0.050)
+    assert row["fct_s"] == pytest.approx(wire_bits / 1e7 + 0.050, abs=1e-9)
+
+
+def test_tcp_settings_are_rejected_under_fluid():
+    with pytest.raises(ScenarioError, match="transport.mss_bytes: not used by transport model 'fluid'"):
+        sim.load(TINY, {"transport": {"mss_bytes": 1000}})
+
+
+# ---------------------------------------------------------------------------------------- queues: droptail
+def test_droptail_shares_by_inverse_rtt_by_hand():
+    # the dumbbell's middle link (10 Mb/s) under drop-tail; A's access links take 50 ms each way, B's 1 ms.
+    # RTT (SimGrid's weight): 2 x latency + a 1500-byte packet's transmission on each link of the path
+    pkt = 8 * 1500
+    rtt_a = 2 * (0.050 + 0.010 + 0.050) + pkt / 1e8 + pkt / 1e7 + pkt / 1e8
+    rtt_b = 2 * (0.001 + 0.010 + 0.001) + pkt / 1e8 + pkt / 1e7 + pkt / 1e8
+    rate_a, rate_b = 1e7 * rtt_b / (rtt_a + rtt_b), 1e7 * rtt_a / (rtt_a + rtt_b)  # shares in 1 / RTT
+    t_b = 8e6 / rate_b  # B's 1 MB done; then A has the link alone
+    t_a = t_b + (8e6 - rate_a * t_b) / 1e7
+    flows = [{"name": "A", "src": "h1", "dst": "h2", "start_s": 1, "size_bytes": 1_000_000},
+             {"name": "B", "src": "h3", "dst": "h4", "start_s": 1, "size_bytes": 1_000_000}]
+    slow = {"links.1.latency_s": 0.050, "links.4.latency_s": 0.050}  # a1 and a2: A's access links
+    t = traffic_rows(run({**slow, "links.3.queue": "droptail", "traffic": flows}))
+    assert t.loc["B", "fct_s"] == pytest.approx(t_b + 0.012, abs=1e-9)
+    assert t.loc["A", "fct_s"] == pytest.approx(t_a + 0.110, abs=1e-9)
+    # under fair queueing both get 5 Mb/s and end together: 1.6 s
+    t = traffic_rows(run({**slow, "traffic": flows}))
+    assert t.loc["B", "fct_s"] == pytest.approx(1.6 + 0.012, abs=1e-9)
+    assert t.loc["A", "fct_s"] == pytest.approx(1.6 + 0.110, abs=1e-9)
+
+
+def test_runaway_background_traffic_is_refused_before_it_runs():
+    sc = sim.load(TINY, copy.deepcopy({**LOCAL, **DUMBBELL, "horizon_s": 1e9, "metrics.window_s": 1e5,
+                                       "traffic": [{"name": "bg", "src": "h1", "dst": "h2", "process": "poisson",
+                                                    "rate_hz": 1e6, "size_bytes": 100}]}))
+    with pytest.raises(sim.LimitError, match="horizon_s"):
+        sim.check(sc)
+
+
+def test_cli_writes_flows_unless_told_not_to(tmp_path):
+    import subprocess
+    import sys
+    for flag, want in (([], True), (["--no-flows"], False)):
+        out = tmp_path / str(want)
+        r = subprocess.run([sys.executable, "-m", "cli", "run", "tests/data/tiny.yaml", "-q", "--out", str(out),
+                            *flag], cwd=ROOT, capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        (folder,) = (out / "tiny").iterdir()
+        assert (folder / "flows.parquet").exists() == want
+        assert not [p for p in (out / "tiny").iterdir() if p.name.startswith(".")]  # no partial left behind
