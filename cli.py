@@ -90,8 +90,9 @@ def run(scenario: Path = typer.Argument(..., help="scenario YAML file"),
         mode: Optional[str] = typer.Option(None, help="fidelity override: scale or request (same results)"),
         requests: bool = typer.Option(False, "--requests", help="also write requests.parquet, one row per "
                                                                  "finished inference (streamed as the run goes)"),
-        flows: bool = typer.Option(True, "--flows/--no-flows", help="write flows.parquet, one row per flow "
-                                                                    "(streamed; docs/network.md)"),
+        flows: bool = typer.Option(False, "--flows/--no-flows", help="also write flows.parquet, one row per "
+                                                                     "flow (streamed as the run goes; "
+                                                                     "docs/network.md)"),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar or table"),
         force: bool = typer.Option(False, "--force", help="run even if the estimate exceeds this machine"),
         trace: Optional[Path] = typer.Option(None, "--trace", help="also write a timeline trace to this file "
@@ -164,7 +165,7 @@ def _tracer(sc, trace: Optional[Path], devices: Optional[str], max_events: Optio
 
 
 def _run_with_progress(sc, traces, quiet: bool, requests_dir: Optional[Path], tracer=None,
-                       flows_dir: Optional[Path] = None, flows: bool = True):
+                       flows_dir: Optional[Path] = None, flows: bool = False):
     from sim.api import simulate
 
     if quiet:

@@ -57,8 +57,8 @@ def run(scenario: Scenario | str | Path, seed: int | None = None, mode: str | No
     timeline trace of the run to that file (docs/tracing.md) with tracks for ``trace_devices``
     (N: the first N devices, or ``group:index,...``), at most ``trace_max_events`` events
     (a warning says when the cap cut it) and counters sampled every ``trace_resolution_s``.
-    ``pipeline_options`` go to :func:`sim.pipeline.simulate`: ``flows=False`` keeps no
-    per-flow rows (``Result.flows`` is then None; docs/network.md)."""
+    ``pipeline_options`` go to :func:`sim.pipeline.simulate`: ``flows=True`` keeps one row per
+    flow, read back by ``Result.flows`` (docs/network.md)."""
     sc = load(scenario) if isinstance(scenario, (str, Path)) else scenario
     changes: dict[str, Any] = {}
     if seed is not None:

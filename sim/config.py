@@ -256,7 +256,8 @@ class AccessPoint(Frozen):
     goodput_factor: Goodput = Field(
         1.0, description="payload share of the raw rate (IP/TCP/MAC headers take the rest), e.g. 0.94")
     flow_setup_s: Delay = Field(
-        0.0, description="fixed delay before each flow's first byte: connection set-up and slow start")
+        0.0, description="fixed delay before each flow's first byte: connection set-up and slow start (the "
+                         "tcp transport models both per flow; this adds to it)")
     outages: list[tuple[Time, Time]] = Field(
         [], description="[start_s, end_s] intervals when the access point carries nothing; flows crossing it abort")
     queue: Literal["fair", "droptail"] = Field(

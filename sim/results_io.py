@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -175,8 +176,10 @@ def write_run(result: "Result", out: Path, scenario_path: str) -> Path:
             write_frame(tmp / f"{name}.parquet", getattr(result, name))
         if result.requests_file is not None:
             shutil.move(result.requests_file, tmp / "requests.parquet")
+            os.chmod(tmp / "requests.parquet", 0o666 & ~atomic._umask())  # mkstemp made it 0600
         if result.flows_file is not None:  # moved in from its hidden file; copied from an earlier run folder
             (shutil.copy2 if result.flows_saved else shutil.move)(result.flows_file, tmp / "flows.parquet")
+            os.chmod(tmp / "flows.parquet", 0o666 & ~atomic._umask())  # mkstemp made it 0600
         final = publish(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

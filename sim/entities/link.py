@@ -286,6 +286,8 @@ class Network:
 
     def _start_tcp(self, cls: FlowClass, bits: float, then, ack_bits: float) -> None:
         self._start(cls, bits, then)
+        if self._down and any(not link.up for link in cls.path):
+            return  # an outage cut the data at its start: no ACKs
         if ack_bits > 0:
             rev = cls.reverse
             if rev is None:

@@ -15,8 +15,8 @@ def test_run_writes_a_complete_results_folder(tmp_path):
     assert r.returncode == 0, r.stderr
     (folder,) = (tmp_path / "tiny").iterdir()
     assert folder.name.endswith("-s9")
-    assert sorted(p.name for p in folder.iterdir()) == ["devices.parquet", "flows.parquet", "manifest.json",
-                                                         "summary.json", "timeline.parquet", "traffic.parquet"]
+    assert sorted(p.name for p in folder.iterdir()) == ["devices.parquet", "manifest.json", "summary.json",
+                                                         "timeline.parquet", "traffic.parquet"]
     summary = json.loads((folder / "summary.json").read_text())
     for key in ("devices", "horizon_s", "inferences", "mean_accuracy", "latency_p50_s", "latency_p95_s",
                 "latency_p99_s", "bytes_up", "bytes_down", "energy_j", "link_utilisation"):

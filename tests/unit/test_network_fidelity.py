@@ -29,7 +29,7 @@ DUMBBELL = {
 
 
 def run(overrides: dict, **kw) -> sim.Result:
-    return sim.run(sim.load(TINY, copy.deepcopy({**LOCAL, **DUMBBELL, **overrides})), **kw)
+    return sim.run(sim.load(TINY, copy.deepcopy({**LOCAL, **DUMBBELL, **overrides})), flows=True, **kw)
 
 
 def traffic_rows(result: sim.Result) -> pd.DataFrame:
@@ -39,7 +39,7 @@ def traffic_rows(result: sim.Result) -> pd.DataFrame:
 
 # ---------------------------------------------------------------------------------------- flows.parquet
 def test_every_flow_of_a_run_has_a_row(tmp_path):
-    r = sim.run(TINY)
+    r = sim.run(TINY, flows=True)
     f = r.flows
     assert list(f.columns) == ["id", "name", "src", "dst", "purpose", "device", "start_s", "size_bytes",
                                "finish_s", "fct_s", "path", "status"]
@@ -69,7 +69,7 @@ def test_failed_and_unfinished_flows_are_accounted():
     # an outage cuts flows; a horizon in the middle of a busy uplink leaves some unfinished
     sc = sim.load(TINY, {"access_points.0.outages": [[10, 12]], "access_points.0.uplink_bps": 1.5e5,
                          "horizon_s": 20})
-    r = sim.run(sc)
+    r = sim.run(sc, flows=True)
     f = r.flows
     counts = f.status.value_counts().to_dict()
     assert counts.get("failed", 0) > 0 and counts.get("unfinished", 0) > 0
@@ -80,9 +80,8 @@ def test_failed_and_unfinished_flows_are_accounted():
     assert f.start_s.max() < 20
 
 
-def test_flows_can_be_left_out():
-    r = sim.run(TINY, flows=False)
-    assert r.flows is None
+def test_flows_are_opt_in():
+    assert sim.run(TINY).flows is None
 
 
 # ---------------------------------------------------------------------------------------- explicit traffic
@@ -107,7 +106,8 @@ def test_directions_of_a_link_have_their_own_bandwidth():
              {"name": "x", "between": ["h1", "h2"], "bandwidth_ab_bps": 8e6, "bandwidth_ba_bps": 2e6}]
     r = sim.run(sim.load(TINY, {**LOCAL, "nodes": [{"name": "h1"}, {"name": "h2"}], "links": links,
                                 "traffic": [{"name": "up", "src": "h1", "dst": "h2", "size_bytes": 1_000_000},
-                                            {"name": "down", "src": "h2", "dst": "h1", "size_bytes": 1_000_000}]}))
+                                            {"name": "down", "src": "h2", "dst": "h1", "size_bytes": 1_000_000}]}),
+                flows=True)
     t = traffic_rows(r)
     assert t.loc["up", "fct_s"] == pytest.approx(1.0, abs=1e-9)
     assert t.loc["down", "fct_s"] == pytest.approx(4.0, abs=1e-9)
@@ -116,7 +116,7 @@ def test_directions_of_a_link_have_their_own_bandwidth():
 def test_traffic_from_an_access_point_crosses_its_uplink():
     # a flow from ap1 to the edge crosses ap1.up (2 Mb/s) like a device's input: 1 s for 250 kB, + 3 ms
     r = sim.run(sim.load(TINY, {**LOCAL, "traffic": [{"name": "x", "src": "ap1", "dst": "edge", "start_s": 5,
-                                                      "size_bytes": 250_000}]}))
+                                                      "size_bytes": 250_000}]}), flows=True)
     t = traffic_rows(r)
     assert t.loc["x", "path"] == "ap1.up,bh1.ap1>edge"
     assert t.loc["x", "fct_s"] == pytest.approx(1.003, abs=1e-9)
@@ -183,7 +183,7 @@ def lone(size_bytes: int, transport: dict, latency_s: float = 0.010) -> tuple[pd
     r = sim.run(sim.load(TINY, copy.deepcopy({**LOCAL, **TWO_HOSTS, "links.1.latency_s": latency_s,
                                               "transport": transport,
                                               "traffic": [{"name": "f", "src": "h1", "dst": "h2", "start_s": 1,
-                                                           "size_bytes": size_bytes}]})))
+                                                           "size_bytes": size_bytes}]})), flows=True)
     return traffic_rows(r).loc["f"], r
 
 
@@ -255,10 +255,10 @@ def test_runaway_background_traffic_is_refused_before_it_runs():
         sim.check(sc)
 
 
-def test_cli_writes_flows_unless_told_not_to(tmp_path):
+def test_cli_writes_flows_when_asked(tmp_path):
     import subprocess
     import sys
-    for flag, want in (([], True), (["--no-flows"], False)):
+    for flag, want in ((["--flows"], True), ([], False)):
         out = tmp_path / str(want)
         r = subprocess.run([sys.executable, "-m", "cli", "run", "tests/data/tiny.yaml", "-q", "--out", str(out),
                             *flag], cwd=ROOT, capture_output=True, text=True)
@@ -266,3 +266,5 @@ def test_cli_writes_flows_unless_told_not_to(tmp_path):
         (folder,) = (out / "tiny").iterdir()
         assert (folder / "flows.parquet").exists() == want
         assert not [p for p in (out / "tiny").iterdir() if p.name.startswith(".")]  # no partial left behind
+        if want:
+            assert (folder / "flows.parquet").stat().st_mode & 0o777 == (folder / "summary.json").stat().st_mode & 0o777

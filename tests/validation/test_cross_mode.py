@@ -7,7 +7,8 @@ passed.  So every summary metric, every timeline window and every device total m
 updates and offloads on one half-duplex access point near saturation, early-exit cloud
 offloads and whole-model offloads on one uplink, an overloaded uplink, the distributed
 baseline switching routes with an outage, early exits with model updates under drift (their
-installs change which inputs leave the device), the shipped scenarios, and a light load.
+installs change which inputs leave the device), the tcp transport with a drop-tail uplink and
+background traffic, the shipped scenarios, and a light load.
 (Equality implies agreement within any confidence interval.)
 """
 
@@ -147,6 +148,8 @@ def test_the_cases_are_under_the_contention_they_claim():
     assert s["link_utilisation"]["ap.air"] > 0.8 and s["model_installs"] > 0 and s["exit_fractions"]["cloud"] > 0.2
     (s, *_) = outputs(*CASES["exits_with_updates_switching_cema"], "scale", 0)
     assert s["link_utilisation"]["ap.air"] > 0.5 and s["model_installs"] > 300 and s["exit_fractions"]["cloud"] > 0.2
+    (s, *_) = outputs(*CASES["tcp_droptail_cross_traffic"], "scale", 0)
+    assert s["link_utilisation"]["ap1.up"] > 0.95 and s["bytes_by_purpose"]["traffic"] > 0 and s["unfinished"] > 0
 
 
 def test_the_suite_catches_an_early_exit_group_that_misses_installs(monkeypatch):

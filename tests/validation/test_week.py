@@ -23,6 +23,7 @@ SMALL = {  # device counts that keep a week within minutes
     "scenarios/paper_a_images.yaml": {"device_groups.0.count": 4},
     "scenarios/early_exit.yaml": {"device_groups.0.count": 10},
     "scenarios/early_exit_drift.yaml": {"device_groups.0.count": 10},
+    "scenarios/early_exit_updates.yaml": {"device_groups.0.count": 4},
     "scenarios/server_selection.yaml": {"device_groups.0.count": 5},
 }
 
