@@ -462,10 +462,10 @@ class TracedNetwork(Network):
             tracer._keep(("link", link.name), "flows", "active", 0)
             tracer._keep(("link", link.name), "throughput", "Mbps", 0.0)
 
-    def _window(self) -> None:
+    def _window(self, now: float) -> None:
         """A change at or after the window's end: keep the last one's state, open a new window."""
         self.flush()
-        self._due = self.env.now + self.tracer.resolution_s
+        self._due = now + self.tracer.resolution_s
 
     def flush(self) -> None:
         """Keep the current flows and throughput of the links changed since the last flush."""
@@ -499,25 +499,28 @@ class TracedNetwork(Network):
                 if now[1] != was[1]:
                     keep(key, "throughput", "Mbps", now[1] / 1e6, t)
 
-    def _start(self, cls, *args) -> None:
-        if self.env.now >= self._due:
-            self._window()
-        super()._start(cls, *args)
-        self._changed[cls.path[0].component] = self.env.now
+    # (the base class's steps are called directly, not through super(): these run per event)
+    def _start(self, cls, size_bits, done) -> None:
+        now = self.env.now
+        if now >= self._due:
+            self._window(now)
+        Network._start(self, cls, size_bits, done)
+        self._changed[cls.path[0].component] = now
 
-    def _on_timer(self, comp, *args) -> None:
-        generation = comp.generation
-        if self.env.now >= self._due:
-            self._window()
-        super()._on_timer(comp, *args)
+    def _on_timer(self, comp, timer) -> None:
+        generation, now = comp.generation, self.env.now
+        if now >= self._due:
+            self._window(now)
+        Network._on_timer(self, comp, timer)
         if comp.generation != generation:  # a timer not superseded: flows ended, rates changed
-            self._changed[comp] = self.env.now
+            self._changed[comp] = now
 
-    def set_up(self, link, *args) -> None:
-        if self.env.now >= self._due:
-            self._window()
-        super().set_up(link, *args)
-        self._changed[link.component] = self.env.now
+    def set_up(self, link, up: bool) -> None:
+        now = self.env.now
+        if now >= self._due:
+            self._window(now)
+        Network.set_up(self, link, up)
+        self._changed[link.component] = now
 
 
 class TracedServer(Server):
@@ -530,10 +533,10 @@ class TracedServer(Server):
         tracer._keep(self._key, "queue", "jobs", 0)
         tracer._keep(self._key, "busy", "workers", 0)
 
-    def _window(self) -> None:
+    def _window(self, now: float) -> None:
         """A change at or after the window's end: keep the last one's state, open a new window."""
         self.flush()
-        self._due = self.env.now + self.tracer.resolution_s
+        self._due = now + self.tracer.resolution_s
 
     def flush(self) -> None:
         """Keep the queue length and busy workers held since the last change, if not yet kept."""
@@ -542,17 +545,19 @@ class TracedServer(Server):
             self.tracer._keep(self._key, "busy", "workers", self.busy, self._since)
             self._since = None
 
-    def submit_then(self, *args) -> None:
-        if self.env.now >= self._due:
-            self._window()
-        super().submit_then(*args)
-        self._since = self.env.now
+    def submit_then(self, service_s: float, then) -> None:
+        now = self.env.now
+        if now >= self._due:
+            self._window(now)
+        Server.submit_then(self, service_s, then)
+        self._since = now
 
-    def _finish(self, *args) -> None:
-        if self.env.now >= self._due:
-            self._window()
-        super()._finish(*args)
-        self._since = self.env.now
+    def _finish(self, timer) -> None:
+        now = self.env.now
+        if now >= self._due:
+            self._window(now)
+        Server._finish(self, timer)
+        self._since = now
 
 
 class TracedOffload(Offload):
