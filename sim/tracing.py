@@ -298,7 +298,7 @@ class Tracer:
                 entity.flush()
 
     def metadata(self) -> dict:
-        from sim import __version__
+        from sim.version import __version__
         from sim.scenario_io import scenario_sha256
 
         sc = self.scenario
