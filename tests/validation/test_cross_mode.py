@@ -25,7 +25,8 @@ from sim.scenario_io import apply_overrides, read_yaml, validate
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data"
-REPS = 6
+REPS = 6  # replications of every case: the first CI_REPS in make test, the rest in make validate
+CI_REPS = 2
 
 CASES = {
     "updates_and_offloads_half_duplex": (DATA / "cross_mode" / "updates_and_offloads_half_duplex.yaml", {}),
@@ -114,12 +115,22 @@ def assert_same(req, sca, label: str):
     pd.testing.assert_frame_equal(d_req, d_sca, check_exact=True, obj=f"{label} devices")
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_scale_mode_equals_request_mode(case):
+def same_in_both_modes(case: str, reps: range) -> None:
     path, overrides = CASES[case]
-    for rep in range(REPS):
+    for rep in reps:
         assert_same(outputs(path, overrides, "request", rep), outputs(path, overrides, "scale", rep),
                     f"{case} replication {rep}")
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_scale_mode_equals_request_mode(case):
+    same_in_both_modes(case, range(CI_REPS))
+
+
+@pytest.mark.validate
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_scale_mode_equals_request_mode_in_more_replications(case):
+    same_in_both_modes(case, range(CI_REPS, REPS))
 
 
 def test_the_cases_are_under_the_contention_they_claim():
