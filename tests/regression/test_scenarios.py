@@ -24,7 +24,13 @@ def simulate(path: Path, seed: int | None = None):
     return result, *metrics.frames(result)
 
 
-@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
+# the main job at full size (10,000 devices, an hour) runs in make validate (and is what make run
+# runs); make test covers it at reduced size in the golden numbers and the cross-mode suite
+FULL_SIZE_ONLY_IN_VALIDATE = {"multi_device"}
+
+
+@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.validate) if p.stem in FULL_SIZE_ONLY_IN_VALIDATE
+                                  else p for p in SCENARIOS], ids=lambda p: p.stem)
 def test_shipped_scenario_runs(path):
     result, summary, timeline, devices = simulate(path, seed=12345)
     sc = result.scenario
