@@ -312,6 +312,16 @@ def _csv_ints(value: str, option: str) -> list[int]:
     return out
 
 
+def _known_names(value: str, known, what: str) -> list[str]:
+    """The comma-separated names of ``--models``, each one of ``known``; else one line, exit 2."""
+    known = list(known)
+    names = [m for m in value.split(",") if m]
+    unknown = [m for m in names if m not in known]
+    if unknown or not names:
+        fail(f"--models: unknown {what} {unknown[0] if unknown else value!r} (known: {', '.join(known)})")
+    return names
+
+
 @profile_app.command("timings")
 def profile_timings(
     models: str = typer.Option("resnet18,resnet101,mobilenet_v2,meanet_cifar_resnet32,meanet_imagenet_resnet18,"
@@ -323,11 +333,7 @@ def profile_timings(
     """Time forward passes of model segments and write a timing trace."""
     from sim.profiling import timings
 
-    names = [m for m in models.split(",") if m]
-    unknown = [m for m in names if m not in timings.known_models()]
-    if unknown or not names:
-        fail(f"--models: unknown model {unknown[0] if unknown else models!r} "
-             f"(known: {', '.join(timings.known_models())})")
+    names = _known_names(models, timings.known_models(), "model")
     trace = timings.profile_timings(names, _csv_ints(batch_sizes, "--batch-sizes"), warmup, reps, threads, out,
                                     progress=lambda s: typer.echo(f"timing {s}", err=True))
     for e in trace["entries"]:
@@ -448,11 +454,7 @@ def profile_payloads(
     """Model-update payload sizes (full, normalisation-only, fp16, int8) from the real tensors of architectures."""
     from sim.profiling import payloads
 
-    names = [m for m in models.split(",") if m]
-    unknown = [m for m in names if m not in payloads.architectures()]
-    if unknown or not names:
-        fail(f"--models: unknown architecture {unknown[0] if unknown else models!r} "
-             f"(known: {', '.join(payloads.architectures())})")
+    names = _known_names(models, payloads.architectures(), "architecture")
     trace = payloads.profile_payloads(names, out, threads, _say)
     for name, a in trace["architectures"].items():
         typer.echo(f"{name:>34} {a['parameters']:>11,} params  full {a['fp32_bytes']:>12,} B  "
