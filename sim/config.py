@@ -36,6 +36,7 @@ MAX_J_PER_MAC = 1e-6  # a microjoule per MAC: 200,000 times the 4.6 pJ of a 45 n
 MAX_J_PER_BIT = 1e-3  # a millijoule per radio bit: 10,000 times a cellular radio's 100 nJ
 MAX_SEED = 2**63 - 1  # written as a 64-bit integer in the results
 MAX_FACTOR = 1e6  # a declared multiplier (training steps per forward pass)
+MAX_TAIL_J = 1e3  # a kilojoule of radio tail per transmission: a million times an LTE tail's ~1 J
 
 
 def _bounded(lo: float, hi: float, lo_open: bool = False) -> object:
@@ -81,6 +82,13 @@ class Energy(Frozen):
     idle_power_w: Power = 0.0
     radio_up_j_per_bit: JPerBit = 0.0
     radio_down_j_per_bit: JPerBit = 0.0
+    radio_tx_power_w: Power | None = Field(
+        None, description="radio energy from air time: transmit power x the time on the air of each upload "
+                          "(bits / the device's own rate), instead of radio_up_j_per_bit (docs/wireless.md)")
+    radio_rx_power_w: Power | None = Field(
+        None, description="receive power x the time on the air of each download, instead of radio_down_j_per_bit")
+    radio_tail_j: Annotated[float, _bounded(0, MAX_TAIL_J)] | None = Field(
+        None, description="energy after each transmission (the radio's tail state), with the power model")
 
 
 class TimingRef(Frozen):
@@ -123,11 +131,17 @@ class EarlyExit(Frozen):
     speed_factor: Speed = Field(1.0, description="declared (not measured) speed-up over the profiled CPU")
     condition: Condition = Condition()
     drift: "Drift | None" = Field(None, description="the data condition over time (instead of a fixed condition)")
+    precision: Literal["fp32", "int8", "int4", "binary"] = Field(
+        "fp32", description="arithmetic of the device blocks: selects their exit records (measured at that precision) "
+                            "and scales energy_per_mac_j by the declared energy ratio (sim.entities.energy)")
 
     @model_validator(mode="after")
     def _condition_or_drift(self) -> "EarlyExit":
         if self.drift is not None and "condition" in self.model_fields_set:
             raise ValueError("give either condition or drift")
+        if self.drift is not None and self.drift.per_device:
+            raise ValueError("per-device drift (shares, switching.per_device) is for updates.drift of whole-model "
+                             "groups; an early-exit group's devices share one condition")
         return self
 
 
@@ -145,18 +159,36 @@ class DriftSwitching(Frozen):
 
     mean_holding_s: Duration
     conditions: Annotated[list[Condition], Field(min_length=2)]
+    per_device: bool = Field(False, description="each device its own switching process (its own holding times "
+                                                "and draws) instead of one for the whole group")
+
+
+class DriftShare(Condition):
+    """This share of the group's devices has this condition throughout."""
+
+    share: Annotated[float, _bounded(0, 1, lo_open=True)]
 
 
 class Drift(Frozen):
-    """Which corruption and severity a group's data has over time: fixed segments or switching."""
+    """Which corruption and severity a group's data has over time: fixed segments or switching
+    (for the whole group, or per device), or a share of the devices per condition."""
 
     segments: list[DriftSegment] = []
     switching: DriftSwitching | None = None
+    shares: list[DriftShare] = Field([], description="a share of the devices per condition (shares sum to 1; "
+                                                     "the first devices take the first condition)")
+
+    @property
+    def per_device(self) -> bool:
+        """Devices of the group may see different conditions."""
+        return bool(self.shares) or (self.switching is not None and self.switching.per_device)
 
     @model_validator(mode="after")
     def _one_kind(self) -> "Drift":
-        if bool(self.segments) == (self.switching is not None):
-            raise ValueError("give either segments or switching")
+        if bool(self.segments) + (self.switching is not None) + bool(self.shares) != 1:
+            raise ValueError("give one of segments, switching or shares")
+        if self.shares and abs(sum(x.share for x in self.shares) - 1) > 1e-6:
+            raise ValueError(f"shares must sum to 1, found {sum(x.share for x in self.shares):.6g}")
         if self.segments and self.segments[0].start_s != 0:
             raise ValueError("the first segment must start at 0")
         if any(b.start_s <= a.start_s for a, b in zip(self.segments, self.segments[1:])):
@@ -226,6 +258,160 @@ class Updates(Frozen):
                                                   "early-exit group gives early_exit.drift)")
 
 
+# --- time-varying capacity and fading (docs/wireless.md) ---
+class CapacityTrace(Frozen):
+    """A capacity over time from a file (CSV, ``#`` provenance lines then ``time_s`` and ``capacity_bps``
+    or ``snr_offset_db``; or Parquet with the provenance in its metadata), relative to the scenario file.
+    ``capacity_bps`` sets a fixed-rate access point's or link's raw rate; ``snr_offset_db`` shifts every
+    device's SNR on a radio access point.  Each value holds from its time to the next; after the last
+    row the trace starts again (``repeat``: the last value lasts as long as the step before it) or its last
+    value stays (``hold``)."""
+
+    path: str
+    at_end: Literal["repeat", "hold"] = "hold"
+
+
+class Fading(Frozen):
+    """Block fading of each device's channel: every ``coherence_s`` a new power gain (mean 1) is drawn
+    per device from its own stream, Rayleigh or Rician with factor ``k_factor``; the device's rate
+    follows from its SNR + 10 log10(gain), and flows in flight re-share."""
+
+    model: Literal["rayleigh", "rician"]
+    k_factor: Annotated[float, _bounded(0.0, 1e3)] | None = Field(
+        None, description="rician only: power of the direct path over the scattered ones (linear)")
+    coherence_s: Annotated[float, _bounded(1e-3, MAX_TIME_S)] = Field(
+        description="how long a draw holds (block fading)")
+
+    @model_validator(mode="after")
+    def _k(self) -> "Fading":
+        if self.model == "rician" and self.k_factor is None:
+            raise ValueError("k_factor: required by model 'rician'")
+        if self.model == "rayleigh" and self.k_factor is not None:
+            raise ValueError("k_factor: used by model 'rician' only (rayleigh has no direct path)")
+        return self
+
+
+# --- radio access points and device positions (docs/wireless.md) ---
+MIN_HZ, MAX_HZ = 1e3, 1e10  # a channel of 1 kHz .. 10 GHz
+MIN_DBM, MAX_DBM = -50.0, 60.0  # transmit power: 10 nW .. 1 kW
+MAX_DISTANCE_M = 1e5  # 100 km from the access point
+Dbm = Annotated[float, _bounded(MIN_DBM, MAX_DBM)]
+Distance = Annotated[float, _bounded(0.01, MAX_DISTANCE_M)]
+Coordinate = Annotated[float, _bounded(-MAX_DISTANCE_M, MAX_DISTANCE_M)]
+
+
+class PathLoss(Frozen):
+    """Path loss against distance.  ``log_distance``: ``ref_loss_db + 10 exponent log10(d / ref_distance_m)``
+    (``ref_loss_db`` defaults to free space at ``ref_distance_m``); ``umi_street_canyon`` and ``uma``:
+    3GPP TR 38.901 Table 7.4.1-1, line of sight or not, with its breakpoint distance."""
+
+    model: Literal["log_distance", "umi_street_canyon", "uma"] = "log_distance"
+    exponent: Annotated[float, _bounded(1.0, 10.0)] = Field(3.0, description="log_distance only")
+    ref_distance_m: Annotated[float, _bounded(0.01, 1e4)] = Field(1.0, description="log_distance only")
+    ref_loss_db: Annotated[float, _bounded(0.0, 200.0)] | None = Field(
+        None, description="log_distance only; default: free space at ref_distance_m and carrier_ghz")
+    los: bool = Field(True, description="3GPP models only: line of sight (else the NLOS formula)")
+    ap_height_m: Annotated[float, _bounded(1.0, 150.0)] | None = Field(
+        None, description="3GPP models only; default 10 m (UMi) or 25 m (UMa)")
+    device_height_m: Annotated[float, _bounded(1.5, 22.5)] = Field(
+        1.5, description="3GPP models only (UMa: below 13 m)")
+
+
+class RateMapping(Frozen):
+    """SNR to bit rate: ``shannon`` (bandwidth x log2(1 + SNR)), ``nr_cqi`` (5G NR CQI table) or ``wifi_ax``
+    (802.11ax MCS 0-11, received power against the minimum sensitivities); times ``efficiency``, at most
+    ``cap_bps``."""
+
+    model: Literal["shannon", "nr_cqi", "wifi_ax"] = "shannon"
+    efficiency: Annotated[float, _bounded(1e-3, 1.0)] = Field(
+        1.0, description="share of the mapped rate that carries data (Shannon gap, control and reference overhead)")
+    cap_bps: Bandwidth | None = Field(None, description="each device's rate is at most this")
+    nr_table: Literal["64qam", "256qam"] = Field(
+        "64qam", description="nr_cqi only: TS 38.214 Table 5.2.2.1-2 (64qam) or 5.2.2.1-3 (256qam)")
+    spatial_streams: Annotated[int, Field(ge=1, le=8)] = Field(1, description="wifi_ax only")
+
+
+class Radio(Frozen):
+    """The radio of an access point: each device's rate follows from its SNR (docs/wireless.md)."""
+
+    bandwidth_hz: Annotated[float, _bounded(MIN_HZ, MAX_HZ)] = Field(
+        description="channel width; full duplex: of each direction; half duplex: shared by both")
+    carrier_ghz: Annotated[float, _bounded(0.5, 100.0)] = 3.5
+    device_tx_power_dbm: Dbm = Field(23.0, description="the devices' transmit power (uplink)")
+    ap_tx_power_dbm: Dbm = Field(30.0, description="the access point's transmit power (downlink)")
+    noise_figure_db: Annotated[float, _bounded(0.0, 30.0)] = Field(
+        7.0, description="receiver noise figure, both directions: noise = -174 dBm/Hz + 10 log10(bandwidth) + NF")
+    pathloss: PathLoss = PathLoss()
+    shadowing_sigma_db: Annotated[float, _bounded(0.0, 30.0)] | None = Field(
+        None, description="log-normal shadowing per device; default: the 3GPP model's own (4, 7.82 UMi NLOS, "
+                          "6 UMa NLOS), 0 for log_distance")
+    rate: RateMapping = RateMapping()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Radio":
+        if self.rate.model == "wifi_ax" and self.bandwidth_hz not in (20e6, 40e6, 80e6, 160e6):
+            raise ValueError(f"rate model 'wifi_ax' needs bandwidth_hz 20e6, 40e6, 80e6 or 160e6, found "
+                             f"{self.bandwidth_hz:g}")
+        p = self.pathloss
+        if p.model == "uma" and p.device_height_m >= 13.0:
+            raise ValueError("pathloss.device_height_m: the uma model is taken for devices below 13 m (their "
+                             "effective environment height is then 1 m)")
+        if p.model != "log_distance":
+            ap_height = p.ap_height_m or (10.0 if p.model == "umi_street_canyon" else 25.0)
+            if ap_height <= p.device_height_m:
+                raise ValueError(f"pathloss: the access point ({ap_height:g} m) must stand above the devices "
+                                 f"({p.device_height_m:g} m)")
+        return self
+
+
+class FixedPlacement(Frozen):
+    """Distances from the access point, or (x, y) points with the access point at the origin:
+    device i takes entry i mod the list's length."""
+
+    kind: Literal["fixed"]
+    distances_m: Annotated[list[Distance], Field(min_length=1)] | None = None
+    points_m: Annotated[list[tuple[Coordinate, Coordinate]], Field(min_length=1)] | None = None
+
+    @model_validator(mode="after")
+    def _one_list(self) -> "FixedPlacement":
+        if (self.distances_m is None) == (self.points_m is None):
+            raise ValueError("give distances_m or points_m (one of them)")
+        return self
+
+
+class DiscPlacement(Frozen):
+    """Uniform over the disc of ``radius_m`` around the access point (the annulus beyond
+    ``min_distance_m``)."""
+
+    kind: Literal["uniform_disc"]
+    radius_m: Distance
+    min_distance_m: Annotated[float, _bounded(0.0, MAX_DISTANCE_M)] = 0.0
+
+    @model_validator(mode="after")
+    def _annulus(self) -> "DiscPlacement":
+        if self.min_distance_m >= self.radius_m:
+            raise ValueError(f"min_distance_m ({self.min_distance_m:g}) must be below radius_m ({self.radius_m:g})")
+        return self
+
+
+class RingPlacement(Frozen):
+    """Every device at ``radius_m`` from the access point."""
+
+    kind: Literal["ring"]
+    radius_m: Distance
+
+
+class FilePlacement(Frozen):
+    """Positions from a CSV file (relative to the scenario file): ``#`` provenance lines, then a header with
+    ``distance_m`` or ``x_m,y_m``; device i takes row i mod the number of rows."""
+
+    kind: Literal["file"]
+    path: str
+
+
+Placement = Annotated[FixedPlacement | DiscPlacement | RingPlacement | FilePlacement, Field(discriminator="kind")]
+
+
 class DeviceGroup(Frozen):
     name: Name
     count: Annotated[int, Field(gt=0, le=MAX_DEVICES)]
@@ -241,6 +427,11 @@ class DeviceGroup(Frozen):
     updates: Updates | None = None
     deadline_s: Duration | None = Field(
         None, description="an inference completed later than this after its arrival is counted as missed")
+    placement: Placement | None = Field(
+        None, description="where the devices stand around their radio access point (docs/wireless.md)")
+    snr_db: Annotated[float, _bounded(-50.0, 80.0)] | None = Field(
+        None, description="every device's SNR in both directions, instead of a placement (radio access points)")
+    fading: Fading | None = Field(None, description="block fading of each device's channel (radio access points)")
 
 
 class AccessPoint(Frozen):
@@ -249,8 +440,11 @@ class AccessPoint(Frozen):
     model-update loop then splits one capacity between data upload and model download)."""
 
     name: Name
-    uplink_bps: Bandwidth
+    uplink_bps: Bandwidth | None = Field(None, description="required unless radio is given")
     downlink_bps: Bandwidth | None = Field(None, description="defaults to uplink_bps; unused when half duplex")
+    radio: Radio | None = Field(
+        None, description="a radio access point: each device's rate follows from its own SNR (docs/wireless.md); "
+                          "then uplink_bps and downlink_bps are not given")
     duplex: Literal["full", "half"] = "full"
     latency_s: Delay = 0.0
     goodput_factor: Goodput = Field(
@@ -263,9 +457,22 @@ class AccessPoint(Frozen):
     queue: Literal["fair", "droptail"] = Field(
         "fair", description="fair: max-min fair shares; droptail: shares inversely proportional to each flow's "
                             "round-trip time (docs/network.md)")
+    sharing: Literal["throughput_fair", "airtime_fair"] = Field(
+        "throughput_fair", description="radio access points: max-min in bits (slow devices pull everyone down) "
+                                       "or in time on the air (each device's bits in proportion to its rate)")
+    capacity_trace: CapacityTrace | None = Field(
+        None, description="over time, from a file: a fixed-rate access point's uplink capacity_bps (the downlink "
+                          "keeps its declared ratio to it), or a radio one's snr_offset_db")
 
     @model_validator(mode="after")
     def _outages_ordered(self) -> "AccessPoint":
+        if self.radio is None and self.uplink_bps is None:
+            raise ValueError("uplink_bps: required (or give radio)")
+        if self.radio is not None:
+            for f in ("uplink_bps", "downlink_bps"):
+                if getattr(self, f) is not None:
+                    raise ValueError(f"{f}: a radio access point's rates come from its radio (cap each device "
+                                     "with radio.rate.cap_bps)")
         for start, end in self.outages:
             if end <= start:
                 raise ValueError(f"outage [{start}, {end}]: end must be after start")
@@ -294,6 +501,9 @@ class Link(Frozen):
     queue: Literal["fair", "droptail"] = Field(
         "fair", description="fair: max-min fair shares; droptail: shares inversely proportional to each flow's "
                             "round-trip time (docs/network.md)")
+    capacity_trace: CapacityTrace | None = Field(
+        None, description="capacity over time from a file: the trace's capacity_bps is that of the direction "
+                          "between[0] to between[1]; the other keeps its declared ratio to it")
 
     @model_validator(mode="after")
     def _one_bandwidth(self) -> "Link":
@@ -408,7 +618,8 @@ class Transport(Frozen):
     segments of ``mss_bytes`` with ``header_bytes`` of headers each; waits ``setup_rtts`` round
     trips of its own path before its first byte (the connection's handshake); is held back in
     its first round trips by a congestion window that starts at ``initial_window_segments``
-    and doubles every round trip (slow start); and its receiver sends one ACK of
+    and grows every round trip (slow start: x2 with ``byte_counting``, else x(1 + 1/
+    ``ack_every_segments``)); and its receiver sends one ACK of
     ``header_bytes`` per ``ack_every_segments`` segments back along the reverse path.
     ``fluid``: the ideal fluid model (payload only, no set-up, no window, no ACKs)."""
 
@@ -424,6 +635,10 @@ class Transport(Frozen):
         10, description="congestion window of a new connection, in segments (RFC 6928)")
     ack_every_segments: Annotated[int, Field(ge=1, le=MAX_COUNT)] = Field(
         2, description="segments acknowledged per ACK (delayed ACKs, RFC 1122)")
+    byte_counting: bool = Field(
+        True, description="slow start grows the window by the segments each ACK acknowledges (RFC 3465 byte "
+                          "counting, as Linux): x2 per round trip; false: by one segment per ACK (RFC 5681, as "
+                          "ns-3's NewReno and Cubic): x(1 + 1/ack_every_segments)")
 
 
 class Fidelity(Frozen):
@@ -555,6 +770,8 @@ def reference_errors(s: Scenario) -> list[tuple[str, str]]:
         for field, target in policy.targets():
             if target not in servers:
                 errors.append((f"{where}.{field}", f"undefined server {target!r}"))
+    errors += _radio_errors(s)
+    errors += _wireless_errors(s)
     return errors + unused_settings(s)
 
 
@@ -581,6 +798,9 @@ def _updates_errors(s: Scenario, i: int, g: DeviceGroup) -> list[tuple[str, str]
         return errors
     if g.early_exit is None:
         return errors
+    if g.early_exit.precision != "fp32":
+        errors.append((f"device_groups[{i}].early_exit.precision", "adapted exit records are measured at fp32 only "
+                                                                    "(an updating group's blocks are fp32)"))
     if u.drift is not None:
         errors.append((f"{where}.drift", "an early-exit group's data is early_exit.condition or early_exit.drift "
                                          "(its exit records and its updates follow that one)"))
@@ -622,8 +842,108 @@ def unused_settings(s: Scenario) -> list[tuple[str, str]]:
         errors.append(("policies.allocation", "no device group has updates"))
     if _set(s.policies, "routing") and all(g.routing is not None for g in s.device_groups):
         errors.append(("policies.routing", "every device group sets its own routing"))
+    errors += _radio_unused(s)
     whole = any(g.compute is not None and g.updates is None for g in s.device_groups)
     if s.traces.accuracy is not None and not whole:
         errors.append(("traces.accuracy", "no device group runs a whole model without updates (the accuracy "
                                           "trace would not be read)"))
+    return errors
+
+
+def _radio_errors(s: Scenario) -> list[tuple[str, str]]:
+    """A group's placement or snr_db against its access point (docs/wireless.md)."""
+    errors: list[tuple[str, str]] = []
+    radios = {a.name: a.radio for a in s.access_points}
+    for i, g in enumerate(s.device_groups):
+        where = f"device_groups[{i}]"
+        if g.access_point not in radios:
+            continue
+        if radios[g.access_point] is None:
+            for f in ("placement", "snr_db"):
+                if getattr(g, f) is not None:
+                    errors.append((f"{where}.{f}", f"access point {g.access_point!r} has no radio (its rate is "
+                                                   "uplink_bps for every device)"))
+            continue
+        if g.placement is not None and g.snr_db is not None:
+            errors.append((f"{where}.snr_db", "give placement or snr_db, not both"))
+        elif g.placement is None and g.snr_db is None:
+            errors.append((where, f"access point {g.access_point!r} has a radio: give placement (where the "
+                                  "devices stand) or snr_db"))
+        p = g.placement
+        if p is not None and p.kind == "fixed":
+            n = len(p.distances_m if p.distances_m is not None else p.points_m)
+            if n > g.count:
+                errors.append((f"{where}.placement", f"{n} positions for {g.count} devices (device i takes entry "
+                                                     "i mod the list's length; the rest would stand unused)"))
+    return errors
+
+
+def _radio_unused(s: Scenario) -> list[tuple[str, str]]:
+    """Radio settings that cannot change a scenario's results."""
+    errors: list[tuple[str, str]] = []
+    by_ap: dict[str, list[DeviceGroup]] = {}
+    for g in s.device_groups:
+        by_ap.setdefault(g.access_point, []).append(g)
+    for i, ap in enumerate(s.access_points):
+        r = ap.radio
+        if r is None:
+            continue
+        where = f"access_points[{i}].radio"
+        groups = by_ap.get(ap.name, [])
+        placed = any(g.placement is not None for g in groups)
+        by_snr = any(g.snr_db is not None for g in groups)
+        p, rate = r.pathloss, r.rate
+        if groups and not placed:
+            for f in ("carrier_ghz", "device_tx_power_dbm", "ap_tx_power_dbm", "pathloss", "shadowing_sigma_db"):
+                if _set(r, f):
+                    errors.append((f"{where}.{f}", f"every device group of {ap.name!r} gives snr_db (no distance, "
+                                                   "no path loss)"))
+        if rate.model == "wifi_ax" and _set(r, "noise_figure_db") and groups and not by_snr:
+            errors.append((f"{where}.noise_figure_db", "rate model 'wifi_ax' compares received power with the "
+                                                      "802.11ax minimum sensitivities: the noise figure cancels"))
+        if p.model == "log_distance":
+            for f in ("los", "ap_height_m", "device_height_m"):
+                if _set(p, f):
+                    errors.append((f"{where}.pathloss.{f}", "used by the 3GPP models only (umi_street_canyon, uma)"))
+            if p.ref_loss_db is not None and _set(r, "carrier_ghz") and placed:
+                errors.append((f"{where}.carrier_ghz", "log_distance with ref_loss_db given does not use the "
+                                                       "carrier frequency"))
+        else:
+            for f in ("exponent", "ref_distance_m", "ref_loss_db"):
+                if _set(p, f):
+                    errors.append((f"{where}.pathloss.{f}", f"used by log_distance only (model {p.model!r} has "
+                                                            "its own formula)"))
+        if rate.model != "nr_cqi" and _set(rate, "nr_table"):
+            errors.append((f"{where}.rate.nr_table", "used by rate model 'nr_cqi' only"))
+        if rate.model != "wifi_ax" and _set(rate, "spatial_streams"):
+            errors.append((f"{where}.rate.spatial_streams", "used by rate model 'wifi_ax' only"))
+    return errors
+
+
+def _wireless_errors(s: Scenario) -> list[tuple[str, str]]:
+    """Sharing, fading and the radio energy model against the access point (docs/wireless.md)."""
+    errors: list[tuple[str, str]] = []
+    radios = {a.name: a.radio for a in s.access_points}
+    for i, ap in enumerate(s.access_points):
+        if ap.radio is None and _set(ap, "sharing"):
+            errors.append((f"access_points[{i}].sharing", f"access point {ap.name!r} has no radio: every device "
+                                                          "has its rate, so max-min in bits and in air time agree"))
+        groups = [g for g in s.device_groups if g.access_point == ap.name]
+        if ap.radio is not None and _set(ap, "sharing") and groups and all(
+                g.snr_db is not None and g.fading is None for g in groups) and len({g.snr_db for g in groups}) == 1:
+            errors.append((f"access_points[{i}].sharing", f"every device of {ap.name!r} has the same SNR and no "
+                                                          "fading: one rate, so max-min in bits and in air time agree"))
+    for i, g in enumerate(s.device_groups):
+        where = f"device_groups[{i}]"
+        if g.fading is not None and radios.get(g.access_point, 0) is None:
+            errors.append((f"{where}.fading", f"access point {g.access_point!r} has no radio (no SNR to fade)"))
+        e = g.energy
+        power = e.radio_tx_power_w is not None or e.radio_rx_power_w is not None
+        for f in ("radio_up_j_per_bit", "radio_down_j_per_bit"):
+            if power and _set(e, f):
+                errors.append((f"{where}.energy.{f}", "give either the per-bit radio model (radio_up/down_j_per_bit) "
+                                                      "or the air-time one (radio_tx/rx_power_w), not both"))
+        if e.radio_tail_j is not None and not power:
+            errors.append((f"{where}.energy.radio_tail_j", "the tail energy goes with the air-time model "
+                                                           "(give radio_tx_power_w or radio_rx_power_w)"))
     return errors

@@ -234,6 +234,7 @@ SETTINGS: dict[str, Label] = {
     "fraction": _frac("offloaded fraction"),
     "threshold": _frac("confidence threshold"),
     "threshold_nats": _pos("entropy threshold", "nats"),
+    "threshold_fraction": _frac("entropy threshold (share of ln C)"),
     "max_backlog_s": _pos("backlog threshold", "s"),
     "information_delay_s": _pos("load information delay", "s"),
     "energy_weight_s_per_j": _pos("energy weight", "s/J"),
@@ -244,6 +245,20 @@ SETTINGS: dict[str, Label] = {
     "radio_up_j_per_bit": _pos("radio energy per bit up", "J/bit"),
     "radio_down_j_per_bit": _pos("radio energy per bit down", "J/bit"),
     "mode": Label("mode"),
+    # radio access points (docs/wireless.md)
+    "bandwidth_hz": _pos("channel bandwidth", "MHz", 1e-6),
+    "carrier_ghz": _pos("carrier frequency", "GHz"),
+    "device_tx_power_dbm": Label("device transmit power", "dBm"),
+    "ap_tx_power_dbm": Label("access point transmit power", "dBm"),
+    "noise_figure_db": _pos("noise figure", "dB"),
+    "shadowing_sigma_db": _pos("shadowing sigma", "dB"),
+    "exponent": _pos("path-loss exponent"),
+    "cap_bps": _pos("rate cap per device", "Mb/s", MB),
+    "efficiency": _frac("rate efficiency"),
+    "snr_db": Label("SNR", "dB"),
+    "radius_m": _pos("radius", "m"),
+    "min_distance_m": _pos("minimum distance", "m"),
+    "distances_m": Label("distances", "m"),
 }
 #: the lists of a scenario, for "access point 0" in a path's context
 POLICIES = ("routing", "allocation", "scheduling", "selection")

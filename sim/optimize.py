@@ -68,6 +68,7 @@ class Update:
     phi: float  # deliverable fraction of the model sent after each chunk
     chunk: int  # samples per edge job and download
     value: float  # period-average value
+    tail: float = 0.0  # samples uploaded after the last update, without a download (data for a later one)
 
 
 def best_update(value: Callable[[float, float], float], old_value: float, budget_bits: float, sample_bits: float,
@@ -88,11 +89,18 @@ def best_update(value: Callable[[float, float], float], old_value: float, budget
     add to the transfers' time: while a device waits for its job, its share of the link
     carries the other devices' transfers (max-min sharing), so the link does not idle.  The
     value is the period average of the model in use.  No update (``old_value``) is always a
-    candidate."""
+    candidate; when it wins but the samples the budget carries would let a later update beat
+    ``old_value``, they are uploaded without a download (``phi`` 0): data for the next period.
+    The budget a plan leaves after its last update uploads samples for a later one (``tail``)."""
     best = Update(0.0, 0.0, 0, old_value)
     if budget_bits <= 0:
         return best
     top = int(min(max_samples, budget_bits / sample_bits))
+
+    def tail(used_bits: float, used_samples: int) -> float:
+        """What the rest of the budget carries after the plan's last update: samples for a later
+        update (the period's value is unchanged: they go up after the last install)."""
+        return float(max(0, min(int(max_samples) - used_samples, int((budget_bits - used_bits) / sample_bits))))
     one_shot = sorted(set(list(range(batch, top + 1, batch)) + ([top] if top > 0 else [])))
     for phi in phis:
         if phi <= 0:
@@ -112,7 +120,11 @@ def best_update(value: Callable[[float, float], float], old_value: float, budget
             v = ((f + job) * old_value + sum(f * value(k * c, phi) for k in range(1, n))
                  + (1 - n * f - job) * value(n * c, phi))
             if v > best.value + 1e-12:
-                best = Update(float(n * c), phi, c, v)
+                best = Update(float(n * c), phi, c, v, tail(n * unit, n * c))
+    if best.samples == 0 and top > 0 and max(value(top, phi) for phi in phis if phi > 0) > old_value + 1e-12:
+        # no update this period beats the model in use, but the samples the budget carries would make a
+        # later one better (the surface is not concave in D): upload them, download nothing (phi 0)
+        best = Update(float(top), 0.0, 0, old_value)
     return best
 
 

@@ -44,7 +44,8 @@ EXITS = 3
 OFFLOAD_EXIT = 2
 OFFLOAD_CHUNK = 4096  # offloaded inferences summed per numpy pass
 # an offloaded inference as the offload chain records it
-OFFLOAD_ROW = ("arrival_s", "done_s", "device", "place", "correct", "map", "compute_energy_j", "server_energy_j")
+OFFLOAD_ROW = ("arrival_s", "done_s", "device", "place", "correct", "map", "compute_energy_j", "server_energy_j",
+               "radio_energy_j")
 
 
 def window_count(horizon_s: float, window_s: float) -> int:
@@ -64,7 +65,10 @@ class GroupRecord:
     def __init__(self, rec: "Recorder", index: int, count: int, input_bytes: int, result_bytes: int,
                  radio_j: float, targets: list[int], deadline_s: float | None = None):
         self.rec, self.index, self.count, self.deadline_s = rec, index, count, deadline_s
+        # the radio energy of one offload: one value, one per device, or None when it varies (the air-time
+        # model under fading or an SNR trace): then each row carries its own (sim.entities.offload.Offload)
         self.input_bytes, self.result_bytes, self.radio_j = input_bytes, result_bytes, radio_j
+        self.offload_radio_j = np.zeros(count)  # per device, summed from the rows when radio_j is None
         self.targets = sorted(targets)  # server indices this group offloads to: places 1, 2, ...
         self._place = np.zeros(max(len(rec.server_names), 1), dtype=np.int64)  # server index -> place
         self._place[self.targets] = np.arange(1, len(self.targets) + 1)
@@ -125,7 +129,7 @@ class GroupRecord:
             return
         a = np.asarray(rows, dtype=float).reshape(-1, len(OFFLOAD_ROW))
         rows.clear()
-        arrival, done, device, place, correct, map_, compute_j, server_j = a.T
+        arrival, done, device, place, correct, map_, compute_j, server_j, radio_j = a.T
         device = device.astype(np.int64)
         place = place.astype(np.int64)
         k = len(a)
@@ -135,18 +139,20 @@ class GroupRecord:
         self._account(latency, correct, np.where(has_map, map_, 0.0) if has_map.any() else None)
         cols = {"n": None, "correct": correct, "latency_sum": latency, "compute_energy_j": compute_j,
                 "bytes_up": np.full(k, float(self.input_bytes)), "bytes_down": np.full(k, float(self.result_bytes)),
-                "radio_energy_j": np.full(k, self.radio_j), "server_energy_j": server_j}
+                "radio_energy_j": radio_j, "server_energy_j": server_j}
         if has_map.any():
             cols.update(map_sum=np.where(has_map, map_, 0.0), map_n=has_map.astype(float))
         self._add(done, self._place[place], OFFLOAD_EXIT, cols)
         self._add_totals(self.offload_totals, device, correct, latency, compute_j)
+        if self.radio_j is None:
+            self.offload_radio_j += np.bincount(device, weights=radio_j, minlength=self.count)
         self.rec.sketch.add(self.index * EXITS + OFFLOAD_EXIT, latency)
         if self.rec.sink is not None:
             self.rec.sink(dict(group=np.full(k, self.index), device=device, arrival_s=arrival, done_s=done,
                                place=place, exit=np.full(k, OFFLOAD_EXIT), correct=correct > 0, map=map_,
                                version=np.full(k, -1), staleness_s=np.full(k, np.nan),
                                bytes_up=np.full(k, self.input_bytes), bytes_down=np.full(k, self.result_bytes),
-                               compute_energy_j=compute_j, radio_energy_j=np.full(k, self.radio_j),
+                               compute_energy_j=compute_j, radio_energy_j=radio_j,
                                server_energy_j=server_j))
 
     def maybe_flush(self) -> None:
@@ -199,7 +205,7 @@ class GroupRecord:
         out["offloaded"] = off["n"].copy()
         out["bytes_up"] = off["n"] * self.input_bytes
         out["bytes_down"] = off["n"] * self.result_bytes
-        out["radio_energy_j"] = off["n"] * self.radio_j
+        out["radio_energy_j"] = self.offload_radio_j.copy() if self.radio_j is None else off["n"] * self.radio_j
         if self.update_totals is not None:  # the update loop's traffic: bytes and radio energy too
             for k, v in self.update_totals.items():
                 out[k] = out[k] + v

@@ -58,7 +58,7 @@ def run(scenario: Scenario, traces: LoadedTraces, replication: int = 0,
     ups = model.updates or []
     extras = {"edge_received_bytes": sum(u.edge_received_bytes for u in ups),
               "model_installs": sum(u.installs for u in ups)}
-    return RunResult(scenario, replication, r, {l.name: l.capacity_bps for l in model.network.links},
+    return RunResult(scenario, replication, r, {l.name: l.mean_capacity_bps(horizon) for l in model.network.links},
                      {s.name: s.workers for s in model.servers}, events, time.perf_counter() - t0, extras)
 
 

@@ -233,9 +233,21 @@ class ExitRecords:
     adapted: dict[str, dict[int, ExitCondition]] = field(default_factory=dict, repr=False)
     adaptation: dict = field(default_factory=dict, repr=False)  # how they were adapted, the payload bytes
     filters: dict = field(default_factory=dict, repr=False)  # condition -> CEMA filter inputs of the stream
+    # precision (int8, int4, binary) -> condition key -> records of the device blocks at that precision
+    low_precision: dict[str, dict[str, ExitCondition]] = field(default_factory=dict, repr=False)
 
-    def condition(self, corruption: str = "clean", severity: int = 0) -> ExitCondition:
+    def condition(self, corruption: str = "clean", severity: int = 0, precision: str = "fp32") -> ExitCondition:
         key = f"{corruption}/{severity}"
+        if precision != "fp32":
+            if precision not in self.low_precision:
+                has = ", ".join(["fp32", *sorted(self.low_precision)])
+                raise TraceError(self.path, "precision", f"no records of the device blocks at {precision} (has: {has}; "
+                                                         "`sim profile exits --precisions`)")
+            got = self.low_precision[precision]
+            if key not in got:
+                raise TraceError(self.path, "corruption/severity",
+                                 f"no {precision} records for {key} (has: {', '.join(sorted(got))})")
+            return got[key]
         if key not in self.conditions:
             raise TraceError(self.path, "corruption/severity",
                              f"no records for {key} (has: {', '.join(sorted(self.conditions))})")
@@ -296,6 +308,22 @@ def load_exits(path: Path | str) -> ExitRecords:
             raise TraceError(path, "adapted_samples", "expected non-negative integers (samples adapted on)")
     else:
         n = np.zeros(len(keys), dtype=np.int64)
+    low: dict[str, dict[str, ExitCondition]] = {}
+    if "precision" in table.column_names:  # records of low-precision device blocks beside the fp32 ones
+        prec = table.column("precision").to_numpy(zero_copy_only=False).astype(str)
+        unknown = sorted(set(prec.tolist()) - {"fp32", "int8", "int4", "binary"})
+        if unknown:
+            raise TraceError(path, "precision", f"unknown precision {unknown[0]!r} (fp32, int8, int4, binary)")
+        if ((prec != "fp32") & (n != 0)).any():
+            raise TraceError(path, "precision", "adapted records must be fp32")
+        for p in sorted(set(prec.tolist()) - {"fp32"}):
+            for key in dict.fromkeys(keys[prec == p].tolist()):
+                mask = (keys == key) & (prec == p)
+                corruption, severity = key.rsplit("/", 1)
+                low.setdefault(p, {})[key] = ExitCondition(corruption, int(severity),
+                                                           {k: v[mask] for k, v in cols.items()})
+        fp32 = prec == "fp32"
+        cols, keys, n = {k: v[fp32] for k, v in cols.items()}, keys[fp32], n[fp32]
     conditions, adapted = {}, {}
     for key in dict.fromkeys(keys.tolist()):
         corruption, severity = key.rsplit("/", 1)
@@ -320,11 +348,48 @@ def load_exits(path: Path | str) -> ExitRecords:
             values = f.get(k) if isinstance(f, dict) else None
             if not isinstance(values, list) or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
                 raise TraceError(path, f"(metadata).stream_filters.{cond}.{k}", "expected a list of finite numbers")
+    for p, got in low.items():
+        for key, rec in got.items():
+            if key not in conditions or not np.array_equal(rec["sample_id"], conditions[key]["sample_id"]):
+                raise TraceError(path, "sample_id", f"{key}: {p} records are not of the same inputs as the fp32 ones")
     return ExitRecords(str(path), prov, meta.get("network", {}), classes, meta.get("measured_meanet", {}), conditions,
-                       adapted, adaptation, filters)
+                       adapted, adaptation, filters, low)
 
 
 # --------------------------------------------------------------------------- adaptation surfaces
+
+CEMA_ENTROPY_FRACTION = 0.4  # CEMA: E_max = 0.4 ln(classes) [paper]
+# CEMA's (EATA's) redundancy margin is 0.05 on 1,000 classes [code]; 0.95 is this project's for
+# 10 classes (docs/model_updates.md, "CEMA's filters on MNIST-C")
+CEMA_REDUNDANCY_MARGIN = 0.95
+CEMA_EMA = 0.9  # EATA/CEMA: the average prediction moves by 0.1 towards each kept prediction [code]
+
+
+def cema_filter(predictions, entropies, classes: int, margin: float = CEMA_REDUNDANCY_MARGIN,
+                average=None) -> tuple[list[bool], object]:
+    """CEMA's upload filters over a stream, sample by sample, in stream order: a sample is kept
+    if its entropy is below ``0.4 ln(classes)`` and the cosine similarity of its prediction to
+    the moving average of the predictions *kept so far* is below ``margin`` (the first kept
+    sample always passes the second test); the average is updated with kept samples only
+    (EATA's ``update_model_probs``, here per sample).  ``average``: the state carried over from
+    an earlier part of the stream (None: none yet).  Returns (kept per sample, the new average).
+    The one implementation: ``sim profile adaptation`` filters its stream with it, the
+    simulator each device's stream."""
+    e_max = CEMA_ENTROPY_FRACTION * math.log(classes)
+    avg = None if average is None else np.asarray(average, dtype=np.float64)
+    kept = []
+    for p, e in zip(predictions, entropies):
+        ok = e < e_max
+        if ok and avg is not None:
+            p = np.asarray(p, dtype=np.float64)
+            cos = float(p @ avg / (np.linalg.norm(p) * np.linalg.norm(avg) + 1e-12))
+            ok = abs(cos) < margin
+        if ok:
+            p = np.asarray(p, dtype=np.float64)
+            avg = p.copy() if avg is None else CEMA_EMA * avg + (1 - CEMA_EMA) * p
+        kept.append(bool(ok))
+    return kept, avg
+
 
 @dataclass(frozen=True)
 class AdaptationSurface:
@@ -341,6 +406,11 @@ class AdaptationSurface:
     curves: dict = field(repr=False)  # condition -> list of curve rows
     filters: dict = field(repr=False)  # condition -> {"entropy_nats": [...], "cosine_to_average": [...]}
     teacher: dict = field(default_factory=dict, repr=False)  # condition -> list of (accuracy, map) per D
+    # CEMA's filtered stream: condition -> (samples axis, {phi: [(accuracy, map) per D]}) (filtered_surface)
+    filtered: dict = field(default_factory=dict, repr=False)
+    # cross-condition matrix: (adapted to, serving under) -> [D][phi] of (accuracy, map) on cross_samples
+    cross: dict = field(default_factory=dict, repr=False)
+    cross_samples: tuple = ()
     # interpolated values already computed: devices of one type install the same (D, phi)
     _memo: dict = field(default_factory=dict, repr=False, compare=False)
 
@@ -355,6 +425,50 @@ class AdaptationSurface:
 
     def conditions(self) -> list[str]:
         return sorted(self.accuracy)
+
+    def predictions(self, condition: str):
+        """The device model's softmax over the condition's stream, per sample (None: not measured)."""
+        f = self.filters.get(condition)
+        return f.get("predictions") if f else None
+
+    def filtered_value(self, condition: str, samples: float, phi: float, metric: str = "accuracy") -> float:
+        """The value of a version adapted on ``samples`` of CEMA's *filtered* stream: measured on
+        the filtered stream up to the samples it holds (``filtered_surface``); beyond them the
+        unfiltered surface plus the filtered stream's measured advantage at its largest ``D``
+        [ours].  Without a filtered measurement for ``phi``: the unfiltered surface."""
+        base = self.value(condition, samples, phi, metric)
+        f = self.filtered.get(condition)
+        if not f or phi not in f[1]:
+            return base
+        axis, rows = f[0], f[1][phi]
+        k = 0 if metric == "accuracy" else 1
+        d = min(samples, axis[-1])
+        i, w = _bracket(axis, d)
+        measured = rows[i][k] if i + 1 >= len(rows) else rows[i][k] * (1 - w) + rows[i + 1][k] * w
+        return measured + (base - self.value(condition, d, phi, metric))
+
+    def cross_value(self, adapted: str, condition: str, samples: float, phi: float,
+                    metric: str = "accuracy") -> float | None:
+        """The value under ``condition`` of a version adapted to ``adapted`` on ``samples`` with
+        delivery ``phi`` (the measured cross-condition matrix, bilinear on its grid; None: not measured)."""
+        grid = self.cross.get((adapted, condition))
+        if grid is None:
+            return None
+        key = ("cross", adapted, condition, samples, phi, metric)
+        v = self._memo.get(key)
+        if v is None:
+            k = 0 if metric == "accuracy" else 1
+            i, fi = _bracket(self.cross_samples, samples)
+            j, fj = _bracket(self.phis, phi)
+
+            def row(r):
+                return grid[r][j][k] * (1 - fj) + grid[r][j + 1][k] * fj if j + 1 < len(self.phis) else grid[r][j][k]
+
+            v = row(i) if i + 1 >= len(self.cross_samples) else row(i) * (1 - fi) + row(i + 1) * fi
+            if len(self._memo) > 100_000:
+                self._memo.clear()
+            self._memo[key] = v
+        return v
 
     def value(self, condition: str, samples: float, phi: float, metric: str = "accuracy") -> float:
         """Bilinear interpolation on the measured grid (clamped at its edges)."""
@@ -439,7 +553,63 @@ def load_adaptation(path: Path | str) -> AdaptationSurface:
             if not isinstance(values, list) or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
                 raise TraceError(path, f"stream_filters.{cond}.{key}", "expected a list of finite numbers")
     teacher = {c: [t[d] for d in samples] for c, t in teacher_cells.items() if all(d in t for d in samples)}
-    return AdaptationSurface(str(path), prov, setup, samples, phis, acc, mp, curves, filters, teacher)
+    filtered = _filtered_surface(path, data.get("filtered_surface", []))
+    cross_samples, cross = _cross_matrix(path, data.get("cross", []), phis, acc)
+    return AdaptationSurface(str(path), prov, setup, samples, phis, acc, mp, curves, filters, teacher,
+                             filtered=filtered, cross=cross, cross_samples=cross_samples)
+
+
+def _fraction(path, where: str, v) -> float:
+    v = _finite_number(path, where, v)
+    if not 0 <= v <= 1:
+        raise TraceError(path, where, f"must be a fraction in [0, 1], found {v} (wrong unit?)")
+    return v
+
+
+def _filtered_surface(path, rows) -> dict:
+    """``filtered_surface`` rows -> condition -> (samples axis, {phi: [(accuracy, map) per D]})."""
+    if not isinstance(rows, list):
+        raise TraceError(path, "filtered_surface", "expected a list")
+    cells: dict[str, dict[float, dict[int, tuple[float, float]]]] = {}
+    for i, r in enumerate(rows):
+        where = f"filtered_surface[{i}]"
+        if not isinstance(r, dict) or any(k not in r for k in ("corruption", "severity", "samples", "phi", "accuracy", "map")):
+            raise TraceError(path, where, "expected a mapping with corruption, severity, samples, phi, accuracy, map")
+        cond = f"{r['corruption']}/{r['severity']}"
+        cells.setdefault(cond, {}).setdefault(float(r["phi"]), {})[int(_finite_number(path, f"{where}.samples", r["samples"]))] = (
+            _fraction(path, f"{where}.accuracy", r["accuracy"]), _fraction(path, f"{where}.map", r["map"]))
+    out = {}
+    for cond, by_phi in cells.items():
+        axis = tuple(sorted({d for c in by_phi.values() for d in c}))
+        if any(set(c) != set(axis) for c in by_phi.values()):
+            raise TraceError(path, "filtered_surface", f"{cond}: grid incomplete")
+        out[cond] = (axis, {p: [c[d] for d in axis] for p, c in by_phi.items()})
+    return out
+
+
+def _cross_matrix(path, rows, phis: tuple, own: dict) -> tuple[tuple, dict]:
+    """``cross`` rows -> (samples axis, (adapted to, serving under) -> [D][phi] of (accuracy, map))."""
+    if not isinstance(rows, list):
+        raise TraceError(path, "cross", "expected a list")
+    cells: dict[tuple[str, str], dict[tuple[int, float], tuple[float, float]]] = {}
+    for i, r in enumerate(rows):
+        where = f"cross[{i}]"
+        if not isinstance(r, dict) or any(k not in r for k in ("corruption", "severity", "samples", "phi", "target",
+                                                                  "accuracy", "map")):
+            raise TraceError(path, where, "expected a mapping with corruption, severity, samples, phi, target, accuracy, map")
+        if r["target"] not in own:
+            raise TraceError(path, f"{where}.target", f"no surface for {r['target']}")
+        key = (f"{r['corruption']}/{r['severity']}", str(r["target"]))
+        cells.setdefault(key, {})[(int(_finite_number(path, f"{where}.samples", r["samples"])), float(r["phi"]))] = (
+            _fraction(path, f"{where}.accuracy", r["accuracy"]), _fraction(path, f"{where}.map", r["map"]))
+    axis = tuple(sorted({d for c in cells.values() for d, _ in c}))
+    out = {}
+    for key, c in cells.items():
+        missing = [(d, p) for d in axis for p in phis if (d, p) not in c]
+        if missing:
+            raise TraceError(path, "cross", f"{key[0]} under {key[1]}: grid incomplete, missing D={missing[0][0]} phi={missing[0][1]}")
+        out[key] = [[c[(d, p)] for p in phis] for d in axis]
+    return axis, out
 
 
 # --------------------------------------------------------------------------- payload sizes

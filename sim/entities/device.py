@@ -70,7 +70,7 @@ class DeviceGroup:
     def __init__(self, env: simpy.Environment, params: GroupParams, sampler, *, network: Network,
                  record: GroupRecord, policy, target, arrival_rng: Stream,
                  horizon_s: float, driver: str, accuracy: float | None = None, updates=None,
-                 edge_target: OffloadTarget | None = None, drift=None, tracer=None):
+                 edge_target: OffloadTarget | None = None, drift=None, tracer=None, radio=None, air_energy=None):
         if driver not in DRIVERS:
             raise ValueError(f"unknown driver {driver!r}")
         # a timeline trace (sim.tracing) sees this group's blocks and its chosen devices' offloads;
@@ -79,6 +79,9 @@ class DeviceGroup:
         self.env, self.p, self.sampler, self.net, self.record = env, params, sampler, network, record
         self.policy, self.horizon_s, self.accuracy = policy, horizon_s, accuracy
         self.updates, self.edge_target = updates, edge_target
+        self.radio = radio  # on a radio access point: its devices' channels (sim.entities.wireless.DeviceRadio)
+        # the air-time radio energy when the rates vary (sim.entities.energy.LinkEnergy): each offload's at its rates
+        self.air_energy = air_energy
         self.drift = drift  # an early-exit group's ConditionSchedule: exits follow its current condition
         # where offloaded inputs go: an OffloadTarget, a selector picking one per input
         # (sim.entities.selection), or None (the policy never offloads)
@@ -354,9 +357,10 @@ class DeviceGroup:
                     target if (route[k] if route is not None
                                else policy.offloads(self.u_route[k], b - t if b > t else 0.0)) else None)
                 if to is not None:
-                    a, m = st.edge_model()
-                    if st.offload:
-                        st.edge_seen[st.condition] = st.edge_seen.get(st.condition, 0) + 1
+                    a, m = st.edge_model(d)
+                    if st.offload:  # pooled: the edge adapts on every device's inputs of this condition
+                        c = st.cond_of[d]
+                        st.edge_seen[c] = st.edge_seen.get(c, 0) + 1
                     self._launch(t, d, to, u_correct[k] < a, t, 0.0, m, k=k)
                     off.append(True)
                     done.append(0.0)

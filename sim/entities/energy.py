@@ -2,7 +2,10 @@
 
 Compute energy is ``active_power_w`` x compute time (``compute_model: time``) or
 ``energy_per_mac_j`` x the MACs run (``compute_model: macs``); radio energy is joules
-per bit sent and received; idle power is paid for the whole horizon.  A server job's
+per bit sent and received (``radio_up/down_j_per_bit``), or, with the air-time model
+(``radio_tx_power_w`` / ``radio_rx_power_w``), power x the time on the air of each transfer
+(its bits / the device's own payload rate: a slow device spends more per bit) plus
+``radio_tail_j`` per transfer; idle power is paid for the whole horizon.  A server job's
 energy is MACs x ``energy_per_mac_j`` or ``active_power_w`` x its service time.
 """
 
@@ -13,6 +16,22 @@ from dataclasses import dataclass
 import numpy as np
 
 
+# Energy of one multiply-accumulate per arithmetic precision, pJ: DECLARED, not measured.
+# fp32, int8: Horowitz, "Computing's energy problem", ISSCC 2014, 45 nm: fp32 multiply 3.7 + add 0.9,
+# int8 multiply 0.2 + add 0.03.  int4: derived from the int8 figures (multiplier energy ~ bits^2,
+# adder ~ bits): 0.2 / 4 + 0.03 / 2.  binary (XNOR + popcount): Al Bahou et al., "XNORBIN: a 95 TOp/s/W
+# hardware accelerator for binary CNNs", COOL CHIPS 2018, 65 nm, whole accelerator (memory included),
+# 2 ops (XNOR, popcount) per MAC: 2 / 95e12 J.  The device's ``energy_per_mac_j`` is the fp32 figure; a
+# MEANet device at another precision (``early_exit.precision``) pays it x the ratio below.
+MAC_PJ_DECLARED = {"fp32": 3.7 + 0.9, "int8": 0.2 + 0.03, "int4": 0.2 / 4 + 0.03 / 2, "binary": 2 / 95e12 * 1e12}
+PRECISIONS = tuple(MAC_PJ_DECLARED)
+
+
+def mac_energy_ratio(precision: str) -> float:
+    """Energy of a MAC at ``precision`` over an fp32 MAC (:data:`MAC_PJ_DECLARED`)."""
+    return MAC_PJ_DECLARED[precision] / MAC_PJ_DECLARED["fp32"]
+
+
 @dataclass(frozen=True)
 class DeviceEnergy:
     compute_model: str  # "time" or "macs"
@@ -21,12 +40,34 @@ class DeviceEnergy:
     idle_power_w: float
     radio_up_j_per_bit: float
     radio_down_j_per_bit: float
+    radio_tx_power_w: float | None = None  # the air-time model (None: the per-bit one)
+    radio_rx_power_w: float | None = None
+    radio_tail_j: float = 0.0
 
     @classmethod
-    def of(cls, e) -> "DeviceEnergy":
-        """From a scenario's ``energy`` block (config.Energy)."""
-        return cls(e.compute_model, e.energy_per_mac_j, e.active_power_w, e.idle_power_w, e.radio_up_j_per_bit,
-                   e.radio_down_j_per_bit)
+    def of(cls, e, precision: str = "fp32") -> "DeviceEnergy":
+        """From a scenario's ``energy`` block (config.Energy); ``precision``: of the device's
+        arithmetic (its ``energy_per_mac_j`` is an fp32 MAC's; see :data:`MAC_PJ_DECLARED`)."""
+        return cls(e.compute_model, e.energy_per_mac_j * mac_energy_ratio(precision), e.active_power_w, e.idle_power_w, e.radio_up_j_per_bit,
+                   e.radio_down_j_per_bit, e.radio_tx_power_w, e.radio_rx_power_w, e.radio_tail_j or 0.0)
+
+    @property
+    def airtime(self) -> bool:
+        """The air-time model (radio power x time on the air) rather than joules per bit."""
+        return self.radio_tx_power_w is not None or self.radio_rx_power_w is not None
+
+    def up_j(self, up_bytes, up_bps=None):
+        """Radio energy of sending ``up_bytes`` (one transfer) at a payload rate of ``up_bps``
+        (bit/s; arrays broadcast; the air-time model only; 0: out of coverage, no energy)."""
+        if not self.airtime:
+            return 8 * up_bytes * self.radio_up_j_per_bit
+        return _air_j(self.radio_tx_power_w, up_bytes, up_bps, self.radio_tail_j)
+
+    def down_j(self, down_bytes, down_bps=None):
+        """Radio energy of receiving ``down_bytes`` (one transfer) at a payload rate of ``down_bps``."""
+        if not self.airtime:
+            return 8 * down_bytes * self.radio_down_j_per_bit
+        return _air_j(self.radio_rx_power_w, down_bytes, down_bps, self.radio_tail_j)
 
     def compute_j(self, seconds: np.ndarray, macs) -> np.ndarray:
         """Energy of on-device compute for arrays of ``seconds`` and ``macs`` (or a scalar of MACs)."""
@@ -34,12 +75,56 @@ class DeviceEnergy:
             return np.broadcast_to(np.asarray(macs, float) * self.energy_per_mac_j, np.shape(seconds)).copy()
         return np.asarray(seconds, float) * self.active_power_w
 
-    def radio_j(self, up_bytes: float, down_bytes: float) -> float:
-        """Radio energy of one offload: ``up_bytes`` sent, ``down_bytes`` received."""
-        return 8 * up_bytes * self.radio_up_j_per_bit + 8 * down_bytes * self.radio_down_j_per_bit
+    def radio_j(self, up_bytes: float, down_bytes: float, up_bps=None, down_bps=None):
+        """Radio energy of one offload: ``up_bytes`` sent, ``down_bytes`` received (with the
+        air-time model at payload rates ``up_bps`` and ``down_bps``: per-device arrays give one
+        energy per device)."""
+        if not self.airtime:
+            return 8 * up_bytes * self.radio_up_j_per_bit + 8 * down_bytes * self.radio_down_j_per_bit
+        return self.up_j(up_bytes, up_bps) + self.down_j(down_bytes, down_bps)
 
     def idle_j(self, seconds: float) -> float:
         return self.idle_power_w * seconds
+
+
+def _air_j(power_w: float | None, nbytes, bps, tail_j: float):
+    """``power_w`` x the air time of ``nbytes`` at ``bps`` + ``tail_j`` (0 where ``bps`` is 0)."""
+    if power_w is None:
+        return 0.0 * np.asarray(bps, float) if np.ndim(bps) else 0.0
+    r = np.asarray(bps, float)
+    e = np.where(r > 0, power_w * 8.0 * nbytes / np.where(r > 0, r, 1.0) + tail_j, 0.0)
+    return e if e.ndim else float(e)
+
+
+class LinkEnergy:
+    """The radio energy of one group's transfers, per device: the :class:`DeviceEnergy` with each
+    device's payload rates (arrays, or scalars for a fixed-rate access point).  ``channels``:
+    (uplink, downlink) lists of the devices' radio channels when their rates vary (fading, an
+    SNR trace): a transfer's energy is then at its device's rate when it starts, times ``goodput``."""
+
+    def __init__(self, energy: DeviceEnergy, up_bps, down_bps, channels=None, goodput: float = 1.0):
+        self.energy, self.up_bps, self.down_bps = energy, up_bps, down_bps
+        self.channels, self.goodput = channels, goodput
+
+    def per_offload(self, up_bytes: float, down_bytes: float):
+        """Radio energy of one offload, per device (an array) or for all (a scalar)."""
+        return self.energy.radio_j(up_bytes, down_bytes, self.up_bps, self.down_bps)
+
+    def up_j(self, d: int, nbytes: float) -> float:
+        """Device ``d`` sends ``nbytes`` now (one transfer)."""
+        if self.channels is not None:
+            r = self.goodput * self.channels[0][d].rate_bps
+        else:
+            r = self.up_bps[d] if np.ndim(self.up_bps) else self.up_bps
+        return float(self.energy.up_j(nbytes, r))
+
+    def down_j(self, d: int, nbytes: float) -> float:
+        """Device ``d`` receives ``nbytes`` now (one transfer)."""
+        if self.channels is not None:
+            r = self.goodput * self.channels[1][d].rate_bps
+        else:
+            r = self.down_bps[d] if np.ndim(self.down_bps) else self.down_bps
+        return float(self.energy.down_j(nbytes, r))
 
 
 @dataclass(frozen=True)

@@ -63,18 +63,30 @@ class DirectedLink:
     """One direction of a link: a capacity shared by the flows that cross it."""
 
     __slots__ = ("name", "capacity_bps", "latency_s", "setup_s", "up", "component", "classes", "swept_bits",
-                 "droptail", "reverse")
+                 "droptail", "reverse", "goodput", "nominal_bps", "airtime", "cap_area", "cap_since")
 
     def __init__(self, name: str, capacity_bps: float, latency_s: float = 0.0, goodput: float = 1.0,
-                 setup_s: float = 0.0, droptail: bool = False):
+                 setup_s: float = 0.0, droptail: bool = False, airtime: str | None = None):
         """``capacity_bps`` is the raw rate; flows share ``goodput x capacity_bps`` of payload
         (headers take the rest); each flow crossing the link starts ``setup_s`` late
         (connection set-up and slow start, as a fixed term); ``droptail``: a drop-tail queue,
-        under which flows share in inverse proportion to their round-trip times."""
+        under which flows share in inverse proportion to their round-trip times.
+
+        ``airtime`` (``"throughput_fair"`` or ``"airtime_fair"``): a radio medium.  Its capacity
+        is then time on the air, counted in bits at ``capacity_bps`` (the *unit rate*): a flow
+        of a device whose :class:`Channel` runs at ``r`` bit/s spends ``capacity_bps / r``
+        units of it per bit, so a device alone gets ``goodput x r`` and a slow device takes
+        more of the medium per bit (see :class:`FlowClass` and docs/wireless.md)."""
         if capacity_bps <= 0 or not 0 < goodput <= 1:
             raise ValueError(f"link {name}: capacity must be positive and goodput in (0, 1]")
+        if airtime not in (None, "throughput_fair", "airtime_fair"):
+            raise ValueError(f"link {name}: unknown sharing {airtime!r}")
         self.name = name
+        self.goodput = goodput
+        self.nominal_bps = float(capacity_bps)  # the declared raw rate (a capacity trace changes capacity_bps)
+        self.airtime = airtime
         self.capacity_bps = float(capacity_bps) * goodput
+        self.cap_area, self.cap_since = 0.0, 0.0  # capacity x time before cap_since (a capacity trace)
         self.latency_s = float(latency_s)
         self.setup_s = float(setup_s)
         self.up = True  # False during an outage: flows crossing it abort
@@ -89,8 +101,33 @@ class DirectedLink:
         """Bits carried so far, as of the network's last advance (see :meth:`Network.advance`)."""
         return self.swept_bits + sum(c.sent_bits for c in self.classes)
 
+    def mean_capacity_bps(self, until_s: float) -> float:
+        """The payload capacity averaged over [0, ``until_s``] (it changes under a capacity trace):
+        what the link's utilisation is measured against."""
+        if self.cap_since == 0.0 or until_s <= 0:
+            return self.capacity_bps
+        return (self.cap_area + self.capacity_bps * (until_s - self.cap_since)) / until_s
+
     def __repr__(self) -> str:
         return f"DirectedLink({self.name!r}, {self.capacity_bps:g} bps)"
+
+
+class Channel:
+    """One device's radio channel on an airtime link (:class:`DirectedLink` with ``airtime``):
+    its PHY rate now, in bit/s (0: out of coverage: its flows are cut, as by an outage).
+    :meth:`Network.set_rates` changes it (fading, an SNR trace); flows in flight re-share."""
+
+    __slots__ = ("link", "rate_bps", "classes")
+
+    def __init__(self, link: DirectedLink, rate_bps: float):
+        if link.airtime is None:
+            raise ValueError(f"link {link.name}: a channel needs a radio (airtime) link")
+        self.link = link
+        self.rate_bps = float(rate_bps)
+        self.classes: list[FlowClass] = []  # the live flow classes over it (and some swept, until a rate change)
+
+    def __repr__(self) -> str:
+        return f"Channel({self.link.name!r}, {self.rate_bps:g} bps)"
 
 
 class FlowClass:
@@ -100,11 +137,12 @@ class FlowClass:
     one finishes (processor sharing in virtual time): O(log n) per start or end."""
 
     __slots__ = ("path", "weight", "heap", "served_bits", "rate_bps", "seq", "bottleneck_bps", "setup_s",
-                 "sent_bits", "live", "latency_s", "path_code", "share", "reverse")
+                 "sent_bits", "live", "latency_s", "path_code", "share", "reverse", "channel", "coef")
 
-    def __init__(self, path: tuple, weight: float):
+    def __init__(self, path: tuple, weight: float, channel: Channel | None = None):
         self.path = path
         self.weight = weight
+        self.channel = channel  # the device's radio channel (on one airtime link of the path), or None
         # one entry per flow: (served-bits value at which it finishes, sequence number, size in bits,
         # its completion event)
         self.heap: list = []
@@ -112,15 +150,43 @@ class FlowClass:
         self.rate_bps = 0.0  # per flow
         self.seq = 0
         self.sent_bits = 0.0  # all the class's flows together, over the run (link accounting)
-        self.bottleneck_bps = min(link.capacity_bps for link in path)
         self.setup_s = sum(link.setup_s for link in path)
         self.latency_s = sum(link.latency_s for link in path)  # propagation, added after a transfer by callers
         self.path_code = -1  # the flow log's code of the path (:mod:`sim.entities.flowlog`), set on first use
+        self.reverse: FlowClass | None = None  # the class of its ACKs (tcp transport), made on first use
+        self.live = True  # False once swept while idle (it joins its component again on its next flow)
+        self.derive()
+
+    def derive(self) -> None:
+        """The sharing terms that follow from the path's capacities and the channel's rate (again
+        after :meth:`Network.set_capacity` or :meth:`Network.set_rates`).
+
+        ``coef``: on each airtime link of the path, the units of the link one bit of the class
+        uses (unit rate / the channel's rate; 1 without a channel: the unit rate); None when the
+        path has no airtime link (every link then counts bits: plain max-min).  ``share``: the
+        weight its flows grow by in the filling: ``weight``, times ``rate / unit rate`` on an
+        ``airtime_fair`` link (equal time on the air, so bits in proportion to the rate),
+        divided by the round-trip time under a drop-tail queue.  ``bottleneck_bps``: the rate of
+        one flow alone."""
+        path, ch = self.path, self.channel
         self.share = self.weight  # the weight its flows share by: under a drop-tail queue, divided by the RTT
         if any(link.droptail for link in path):
             self.share = self.weight / droptail_rtt_s(path)
-        self.reverse: FlowClass | None = None  # the class of its ACKs (tcp transport), made on first use
-        self.live = True  # False once swept while idle (it joins its component again on its next flow)
+        coef = None
+        for link in path:
+            if link.airtime is not None:
+                a = 1.0 if ch is None or ch.link is not link else (
+                    link.nominal_bps / ch.rate_bps if ch.rate_bps > 0 else math.inf)
+                if coef is None:
+                    coef = {}
+                coef[link] = a
+                if link.airtime == "airtime_fair" and math.isfinite(a):
+                    self.share /= a
+        self.coef = coef
+        if coef is None:
+            self.bottleneck_bps = min(link.capacity_bps for link in path)
+        else:
+            self.bottleneck_bps = min(link.capacity_bps / coef.get(link, 1.0) for link in path)
 
 
 class _Component:
@@ -141,10 +207,17 @@ class _Component:
     def find_shared(self) -> None:
         """A link that every class crosses and that has the smallest capacity of the
         component saturates first whatever the flows: progressive filling then freezes
-        every class at its level, so rates need no filling.  ``shared`` is that link or None."""
+        every class at its level, so rates need no filling.  ``shared`` is that link or None.
+        With airtime links (classes with ``coef``) the condition is that the link is every
+        class's own bottleneck: then no other link can saturate before it."""
         common = set(self.classes[0].path)
         for c in self.classes[1:]:
             common.intersection_update(c.path)
+        if any(c.coef is not None for c in self.classes):
+            self.shared = next((l for l in common if all(
+                l.capacity_bps / (c.coef.get(l, 1.0) if c.coef is not None else 1.0) <= c.bottleneck_bps
+                for c in self.classes)), None)
+            return
         floor = min(link.capacity_bps for link in self.links)
         self.shared = next((l for l in common if l.capacity_bps <= floor), None)
 
@@ -156,11 +229,16 @@ def droptail_rtt_s(path) -> float:
     return sum(2.0 * link.latency_s + DROPTAIL_PACKET_BITS / link.capacity_bps for link in path)
 
 
-def maxmin_rates(capacity: Sequence[float], flows: Sequence[tuple[float, Sequence[int]]]) -> list[float]:
+def maxmin_rates(capacity: Sequence[float], flows: Sequence[tuple[float, Sequence[int]]],
+                 coefs: Sequence[Sequence[float] | None] | None = None) -> list[float]:
     """Weighted max-min fair rates by progressive filling.
 
     ``capacity[l]`` is link ``l``'s capacity; each flow is ``(weight, link indices)``.
-    Returns one rate per flow.  A flow with an empty path gets rate ``inf``.
+    ``coefs`` (optional): per flow, None or one coefficient per link of its path: the units
+    of that link's capacity one unit of the flow's rate uses (an airtime link: the unit rate
+    over the device's rate); without, every coefficient is 1.  Link ``l`` saturates when
+    ``sum(coef x rate) = capacity[l]``.  Returns one rate per flow.  A flow with an empty
+    path gets rate ``inf``.
     """
     n_links = len(capacity)
     cap = [float(c) for c in capacity]
@@ -169,8 +247,9 @@ def maxmin_rates(capacity: Sequence[float], flows: Sequence[tuple[float, Sequenc
     for i, (w, path) in enumerate(flows):
         if w <= 0:
             raise ValueError("flow weights must be positive")
-        for l in path:
-            wsum[l] += w
+        a = coefs[i] if coefs is not None else None
+        for k, l in enumerate(path):
+            wsum[l] += w if a is None else w * a[k]
             on_link[l].append(i)
     rates = [float("inf") if not path else 0.0 for _, path in flows]
     frozen = [not path for _, path in flows]
@@ -187,9 +266,10 @@ def maxmin_rates(capacity: Sequence[float], flows: Sequence[tuple[float, Sequenc
             w, path = flows[i]
             rate = w * level
             rates[i] = rate
-            for m in path:
-                wsum[m] -= w
-                cap[m] = max(cap[m] - rate, 0.0)
+            a = coefs[i] if coefs is not None else None
+            for k, m in enumerate(path):
+                wsum[m] -= w if a is None else w * a[k]
+                cap[m] = max(cap[m] - (rate if a is None else rate * a[k]), 0.0)
                 if m != l and wsum[m] > 1e-12:
                     heapq.heappush(heap, (cap[m] / wsum[m], m))
         wsum[l] = 0.0
@@ -223,27 +303,31 @@ class Network:
         return list(seen.values())
 
     def transfer(self, path: Sequence[DirectedLink], size_bytes: float, weight: float = 1.0,
-                 meta: tuple = None, device: int = -1) -> simpy.Event:
+                 meta: tuple = None, device: int = -1, channel: Channel | None = None) -> simpy.Event:
         """Start a flow of ``size_bytes`` along ``path``.  The returned event succeeds when
         its last bit leaves; its value is ``True`` if an outage cut the flow, else ``False``.
-        ``meta`` = (name, src, dst, purpose) and ``device`` describe it in the flow log."""
+        ``meta`` = (name, src, dst, purpose) and ``device`` describe it in the flow log;
+        ``channel``: the device's radio channel on the path's airtime link."""
         if not path or size_bytes <= 0:
             done = simpy.Event(self.env)
             done.succeed(False)
             return done
-        return self.send(self.flow_class(path, weight), size_bytes, meta, device)
+        return self.send(self.flow_class(path, weight, channel), size_bytes, meta, device)
 
-    def flow_class(self, path: Sequence[DirectedLink], weight: float = 1.0) -> FlowClass:
+    def flow_class(self, path: Sequence[DirectedLink], weight: float = 1.0, channel: Channel | None = None) -> FlowClass:
         """The class of flows along ``path`` with ``weight`` (created, and its links'
-        components merged, on first use).  Callers that send many flows along one path
+        components merged, on first use); ``channel``: the sending or receiving device's radio
+        channel (on an airtime link of the path).  Callers that send many flows along one path
         keep it and call :meth:`send`."""
-        key = (tuple(path), weight)
+        key = (tuple(path), weight, channel)
         cls = self.classes.get(key)
         if cls is None:
             if not path:
                 raise ValueError("a flow class needs a path")
             if weight <= 0:
                 raise ValueError("flow weights must be positive")
+            if channel is not None and channel.link not in key[0]:
+                raise ValueError(f"channel on {channel.link.name} is not on the path")
             cls = self._class(key)
         return cls
 
@@ -299,7 +383,9 @@ class Network:
 
     def _class(self, key: tuple) -> FlowClass:
         """The class of ``key`` = (path, weight); a new class joins the components of its links."""
-        cls = self.classes[key] = FlowClass(key[0], float(key[1]))
+        cls = self.classes[key] = FlowClass(key[0], float(key[1]), key[2])
+        if key[2] is not None:
+            key[2].classes.append(cls)
         self._join(cls)
         return cls
 
@@ -342,7 +428,7 @@ class Network:
             for link in c.path:
                 link.swept_bits += c.sent_bits
             c.sent_bits = 0.0
-            key = (c.path, c.weight)
+            key = (c.path, c.weight, c.channel)
             if self.classes.get(key) is c:
                 del self.classes[key]
         comp.classes = keep
@@ -357,6 +443,9 @@ class Network:
                 if not link.up:
                     done(True)
                     return
+        if cls.bottleneck_bps <= 0:  # its device is out of coverage: cut, as by an outage
+            done(True)
+            return
         comp = cls.path[0].component
         cls.seq += 1
         if not comp.active:  # an idle component (the common case): the flow has its bottleneck alone
@@ -375,7 +464,10 @@ class Network:
 
     def _revive(self, cls: FlowClass) -> None:
         """A swept class that a caller held sends again: it joins as a new class would."""
-        self.classes.setdefault((cls.path, cls.weight), cls)
+        self.classes.setdefault((cls.path, cls.weight, cls.channel), cls)
+        cls.derive()  # capacities or its channel's rate may have changed while it was swept
+        if cls.channel is not None and cls not in cls.channel.classes:
+            cls.channel.classes.append(cls)
         self._join(cls)
 
     def set_up(self, link: DirectedLink, up: bool) -> None:
@@ -394,6 +486,56 @@ class Network:
                     comp.active.remove(c)
                     c.served_bits = 0.0
         self._reschedule(comp)
+        for then in cut:
+            then(True)
+
+    def set_capacity(self, link: DirectedLink, capacity_bps: float) -> None:
+        """Change the raw rate of ``link`` (a capacity trace): the flows crossing it re-share
+        from now.  ``capacity_bps`` > 0 (a trace drop to nothing is an outage: :meth:`set_up`)."""
+        if capacity_bps <= 0:
+            raise ValueError(f"link {link.name}: capacity must be positive")
+        comp = link.component
+        self._advance(comp)
+        now = self.env.now
+        link.cap_area += link.capacity_bps * (now - link.cap_since)
+        link.cap_since = now
+        link.capacity_bps = float(capacity_bps) * link.goodput
+        for c in link.classes:
+            c.derive()
+        if comp.classes:
+            comp.find_shared()
+        self._reschedule(comp)
+
+    def set_rates(self, channels: Sequence[Channel], rates_bps: Sequence[float]) -> None:
+        """Set each channel's PHY rate (fading, an SNR trace): flows in flight re-share from now,
+        once per component; the flows of a channel whose rate is 0 are cut (out of coverage)."""
+        comps: dict[int, _Component] = {}
+        for ch in channels:
+            for c in ch.classes:
+                if c.live:
+                    comp = c.path[0].component
+                    if id(comp) not in comps:
+                        comps[id(comp)] = comp
+                        self._advance(comp)
+        cut = []
+        for ch, rate in zip(channels, rates_bps):
+            ch.rate_bps = float(rate)
+            live = []  # a swept class leaves the channel's list (it derives its rate again when it revives)
+            for c in ch.classes:
+                if not c.live:
+                    continue
+                live.append(c)
+                c.derive()
+                if c.bottleneck_bps <= 0 and c.heap:
+                    cut += [entry[3] for entry in c.heap]
+                    c.heap.clear()
+                    c.path[0].component.active.remove(c)
+                    c.served_bits = 0.0
+            ch.classes = live
+        for comp in comps.values():
+            if comp.classes:
+                comp.find_shared()
+            self._reschedule(comp)
         for then in cut:
             then(True)
 
@@ -424,13 +566,20 @@ class Network:
             c = active[0]
             c.rate_bps = c.bottleneck_bps / len(c.heap)
         elif comp.shared is not None:  # every class freezes at the shared link's level
-            level = comp.shared.capacity_bps / sum(c.share * len(c.heap) for c in active)
+            shared = comp.shared
+            if shared.airtime is None:
+                level = shared.capacity_bps / sum(c.share * len(c.heap) for c in active)
+            else:  # each bit of a class uses coef units of the medium
+                level = shared.capacity_bps / sum(c.share * len(c.heap) * c.coef[shared] for c in active)
             for c in active:
                 c.rate_bps = c.share * level
         else:
             local: dict[DirectedLink, int] = {}
             flows = [(c.share * len(c.heap), [local.setdefault(l, len(local)) for l in c.path]) for c in active]
-            for c, r in zip(active, maxmin_rates([l.capacity_bps for l in local], flows)):
+            coefs = None
+            if any(c.coef is not None for c in active):
+                coefs = [None if c.coef is None else [c.coef.get(l, 1.0) for l in c.path] for c in active]
+            for c, r in zip(active, maxmin_rates([l.capacity_bps for l in local], flows, coefs)):
                 c.rate_bps = r / len(c.heap)
 
     def _reschedule(self, comp: _Component) -> None:

@@ -60,7 +60,7 @@ class Offload:
     timers, the uplink latency and the server job.  The downlink latency needs no event:
     nothing follows it, so the inference is done ``down_latency_s`` after its last bit."""
 
-    __slots__ = ("g", "d", "arrival_s", "t", "correct", "compute_j", "map_", "service", "u")
+    __slots__ = ("g", "d", "arrival_s", "t", "correct", "compute_j", "map_", "service", "u", "radio_j")
 
     def __init__(self, group, d: int, arrival_s: float, t, correct, compute_j: float, map_: float = NAN,
                  u: tuple = ()):
@@ -78,9 +78,16 @@ class Offload:
             t = self.t = t.pick(self.g.env.now, u[1], u[2])
             if self.correct is None:
                 self.correct = u[0] < t.accuracy
-        if t.up_class is None:
-            t.up_class = net.flow_class(t.up)
-        net.send_then(t.up_class, self.g.p.input_bytes, self._uploaded,
+        radio = self.g.radio  # a radio access point: the device's own channel (sim.entities.wireless)
+        if radio is not None:
+            cls = radio.flow_class(net, t.up, self.d, True)
+            if self.g.air_energy is not None:  # air time at the device's rate now (fading, an SNR trace)
+                self.radio_j = self.g.air_energy.up_j(self.d, self.g.p.input_bytes)
+        else:
+            if t.up_class is None:
+                t.up_class = net.flow_class(t.up)
+            cls = t.up_class
+        net.send_then(cls, self.g.p.input_bytes, self._uploaded,
                       None if net.flow_log is None else (self.g.p.name, t.ap, t.server.name, "inference_input"), self.d)
 
     def _uploaded(self, cut: bool) -> None:
@@ -100,9 +107,16 @@ class Offload:
 
     def _served(self) -> None:
         t, net = self.t, self.g.net
-        if t.down_class is None:
-            t.down_class = net.flow_class(t.down)
-        net.send_then(t.down_class, self.g.p.result_bytes, self._returned,
+        radio = self.g.radio
+        if radio is not None:
+            cls = radio.flow_class(net, t.down, self.d, False)
+            if self.g.air_energy is not None:
+                self.radio_j += self.g.air_energy.down_j(self.d, self.g.p.result_bytes)
+        else:
+            if t.down_class is None:
+                t.down_class = net.flow_class(t.down)
+            cls = t.down_class
+        net.send_then(cls, self.g.p.result_bytes, self._returned,
                       None if net.flow_log is None else (self.g.p.name, t.server.name, t.ap, "inference_result"), self.d)
 
     def _returned(self, cut: bool) -> None:
@@ -113,6 +127,8 @@ class Offload:
         g.record.rec.flow("inference_result", g.p.result_bytes, t.down_name)
         done = g.env.now + t.down_latency_s
         if done <= g.horizon_s:  # else unfinished at the horizon
+            r = g.record.radio_j  # one value, one per device, or None: this offload's own
             g.record.offloaded((self.arrival_s, done, self.d, t.index, self.correct, self.map_, self.compute_j,
-                                t.energy.job_j(self.service)))
+                                t.energy.job_j(self.service),
+                                self.radio_j if r is None else r if isinstance(r, float) else float(r[self.d])))
             g.record.maybe_flush()

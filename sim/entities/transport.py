@@ -5,9 +5,13 @@ docs/network.md).  Per flow of ``S`` payload bytes along a path of one-way propa
 * **goodput**: the flow carries ``S + ceil(S / mss) x header`` bytes on the wire;
 * **set-up**: its first byte leaves ``setup_rtts x R`` after it is started (the handshake:
   SYN, SYN-ACK; the data follows the ACK);
-* **slow start**: the congestion window starts at ``initial_window_segments`` and doubles every
-  round trip; after sending each window the sender waits for the first ACK of that window if
-  it comes back later than the window takes to send (at ``C``), i.e. it stalls for
+* **slow start**: the congestion window starts at ``initial_window_segments`` and grows every
+  round trip by a factor ``gamma``: 2 under ``byte_counting`` (each ACK grows the window by the
+  segments it acknowledges: RFC 3465, Linux), else ``1 + 1/ack_every_segments`` (one segment
+  per ACK: RFC 5681, ns-3's NewReno and Cubic; the ``gamma`` of Cardwell et al.); windows are
+  kept fractional, as in that model.  After sending each window the sender waits for the first
+  ACK of that window if it comes back later than the window takes to send (at ``C``), i.e. it
+  stalls for
   ``max(0, t_seg + R - w_k t_seg)`` after window ``k`` (``t_seg``: one wire segment at ``C``),
   as long as segments remain (the latency model of Cardwell, Savage and Anderson, INFOCOM 2000,
   as taught in Kurose and Ross, ch. 3).  The stalls are added to the set-up delay: the flow
@@ -30,15 +34,19 @@ class Transport:
     flows of a few sizes only)."""
 
     def __init__(self, mss_bytes: int, header_bytes: int, setup_rtts: float, initial_window_segments: int,
-                 ack_every_segments: int):
+                 ack_every_segments: int, byte_counting: bool = True):
         self.mss, self.header, self.setup_rtts = mss_bytes, header_bytes, setup_rtts
         self.iw, self.ack_every = initial_window_segments, ack_every_segments
+        # the window's growth per round trip in slow start: x2 when each ACK grows it by the segments it
+        # acknowledges (byte counting); else one segment per ACK, x(1 + 1/b) (Cardwell et al.'s gamma)
+        self.growth = 2.0 if byte_counting else 1.0 + 1.0 / ack_every_segments
         self._plans: dict = {}
 
     @classmethod
     def of(cls, t) -> "Transport":
         """From a scenario's ``transport`` block (:class:`sim.config.Transport`)."""
-        return cls(t.mss_bytes, t.header_bytes, t.setup_rtts, t.initial_window_segments, t.ack_every_segments)
+        return cls(t.mss_bytes, t.header_bytes, t.setup_rtts, t.initial_window_segments, t.ack_every_segments,
+                   t.byte_counting)
 
     def plan(self, flow_class, size_bytes: float) -> tuple[float, float, float]:
         """(bits on the wire, delay before the first byte in seconds, ACK bits on the reverse
@@ -62,7 +70,7 @@ class Transport:
         """Seconds a flow of ``segments`` waits for ACKs in slow start (0 once its window
         covers a round trip at the bottleneck, or once every segment is sent)."""
         seg_s = 8.0 * (self.mss + self.header) / bottleneck_bps
-        stall, window, sent = 0.0, self.iw, 0
+        stall, window, sent = 0.0, float(self.iw), 0.0
         while True:
             sent += window
             if sent >= segments:
@@ -71,4 +79,4 @@ class Transport:
             if gap <= 0:
                 return stall
             stall += gap
-            window *= 2
+            window *= self.growth

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Annotated, Callable, Literal, Union
+from typing import Annotated, Callable, ClassVar, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from sim.traces import CEMA_REDUNDANCY_MARGIN
 
 
 def deliverable(phis: tuple[float, ...], phi: float) -> float:
@@ -21,7 +23,7 @@ def deliverable(phis: tuple[float, ...], phi: float) -> float:
     return max((p for p in phis if p <= phi + 1e-6), default=0.0)
 
 
-REDUNDANCY_MARGIN = 0.95  # CEMA's redundancy test, this project's margin for 10 classes (Cema.redundancy_margin)
+REDUNDANCY_MARGIN = CEMA_REDUNDANCY_MARGIN  # CEMA's redundancy test, this project's margin for 10 classes
 
 
 @dataclass(frozen=True)
@@ -89,10 +91,18 @@ class Decision:
     phi: float  # fraction of the model to download after the edge job (0: no download)
     chunk_samples: int | None = None  # run a job and a download after every chunk (CEMA)
     offload_inference: bool = False  # devices send their inputs to the edge instead (distributed)
+    # CEMA: each device uploads only the samples of its own stream that pass the upload filters at this
+    # redundancy margin (at most ``samples``), kept samples beyond whole chunks wait for the next period
+    filter_margin: float | None = None
+    replay_samples: int = 0  # CEMA: the edge distils on its replay buffer of this many uploaded samples
+    tail_samples: int = 0  # uploaded after the last update, without a download (data for a later update)
 
 
 class _Policy(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # devices send their inputs to the edge from the start, before the first decision (distributed)
+    offloads_from_start: ClassVar[bool] = False
 
     @staticmethod
     def _equal(ctx: AllocationContext) -> float:
@@ -194,7 +204,8 @@ class Optimal(_Policy):
         out = []
         for t, b in zip(ctx.types, bandwidth):
             s = split(t, b)
-            out.append(Decision(b, math.floor(s.samples), s.phi, chunk_samples=s.chunk or None))
+            out.append(Decision(b, math.floor(s.samples), s.phi, chunk_samples=s.chunk or None,
+                                tail_samples=math.floor(s.tail)))
         return out
 
 
@@ -245,9 +256,12 @@ def _tabulate(f: Callable[[float], float], hi: float, points: int = 101) -> Call
 
 
 class Cema(_Policy):
-    """CEMA: upload only samples passing the entropy and redundancy filters (their pass
-    fraction comes from the measured stream), update after every 32 uploaded samples
-    (whole chunks only), download only the normalisation parameters."""
+    """CEMA (PAPERS.md B): each device uploads only the samples of its stream that pass the
+    entropy and redundancy filters (run sample by sample over its measured stream, the
+    moving average of predictions over kept samples only), up to its equal share of the
+    link; the edge updates after every 32 uploaded samples (whole chunks only), distilling
+    on its replay buffer of the last ``replay_samples`` uploaded samples (pooled across the
+    devices; 0: each device's own uploads), and sends back only the normalisation parameters."""
 
     kind: Literal["cema"] = "cema"
     chunk_samples: Annotated[int, Field(ge=1, le=1_000_000)] = 32
@@ -255,15 +269,18 @@ class Cema(_Policy):
     # CEMA's (and EATA's) own margin is 0.05 on 1,000 classes; 0.95 is this project's for 10 classes
     # (docs/model_updates.md, "CEMA's filters on MNIST-C")
     redundancy_margin: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = REDUNDANCY_MARGIN
+    # CEMA's replay buffer holds 10,000 uploaded samples [paper]
+    replay_samples: Annotated[int, Field(ge=0, le=100_000_000)] = 10_000
 
     def allocate(self, ctx: AllocationContext) -> list[Decision]:
         b = self._equal(ctx)
         k = self.chunk_samples
         out = []
         for t in ctx.types:
-            passing = t.pass_fraction_at(self.redundancy_margin) if t.pass_fraction_at else t.pass_fraction
-            out.append(Decision(b, k * math.floor(min(passing * t.max_samples, b * ctx.period_s / t.sample_bits) / k),
-                                t.norm_phi, chunk_samples=k))
+            # at most what the device's share carries in the period; what passes is each device's own stream
+            cap = k * math.floor(min(t.max_samples, b * ctx.period_s / t.sample_bits) / k)
+            out.append(Decision(b, cap, t.norm_phi, chunk_samples=k, filter_margin=self.redundancy_margin,
+                                replay_samples=self.replay_samples))
         return out
 
 
@@ -273,6 +290,7 @@ class Distributed(_Policy):
     that model on the inputs it receives."""
 
     kind: Literal["distributed"] = "distributed"
+    offloads_from_start: ClassVar[bool] = True  # every input, from the first one
 
     def allocate(self, ctx: AllocationContext) -> list[Decision]:
         b = self._equal(ctx)

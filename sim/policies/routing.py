@@ -20,10 +20,11 @@ power of two choices, cost), applied per input when it leaves the device.
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, ClassVar, Literal, Union
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sim.policies.selection import Target, target_names
 
@@ -112,15 +113,36 @@ class _ExitPolicy(_Policy):
 
 
 class Meanet(_ExitPolicy):
-    """MEANet: main-block entropy above ``threshold_nats`` -> complex, offload; else a
-    predicted easy class exits at the main block; else the extension block."""
+    """MEANet: main-block entropy above the threshold -> complex, offload; else a predicted
+    easy class exits at the main block; else the extension block.
+
+    The threshold is ``threshold_nats`` (MEANet's code: 0.8 nats, the default) or
+    ``threshold_fraction`` of ln C, the largest entropy over the C classes of the exit
+    records (0.35 of ln 10 = 0.81 nats); give at most one.  :meth:`for_classes` turns a
+    fraction into nats once the records' C is known (the group is built with it)."""
 
     kind: Literal["meanet"] = "meanet"
     # a softmax entropy over K classes is at most ln K (ImageNet: 6.9 nats); 100 nats is beyond any classifier
     threshold_nats: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)] = 0.8
+    threshold_fraction: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] | None = None
     target: Target = "cloud"
 
+    @model_validator(mode="after")
+    def _one_threshold(self) -> "Meanet":
+        if self.threshold_fraction is not None and "threshold_nats" in self.model_fields_set:
+            raise ValueError("give either threshold_nats or threshold_fraction (of ln C), not both")
+        return self
+
+    def for_classes(self, classes: int) -> "Meanet":
+        """This policy with its threshold in nats for records over ``classes`` classes."""
+        if self.threshold_fraction is None:
+            return self
+        return self.model_copy(update={"threshold_nats": self.threshold_fraction * math.log(classes),
+                                       "threshold_fraction": None})
+
     def decide(self, entropy_nats: float, main_confidence: float, main_pred_hard: bool, ext_confidence: float) -> int:
+        if self.threshold_fraction is not None:
+            raise RuntimeError("threshold_fraction: call for_classes(C) first")
         if entropy_nats > self.threshold_nats:
             return OFFLOAD
         return EXTENSION if main_pred_hard else MAIN
@@ -178,7 +200,8 @@ class CloudOnly(_ExitPolicy):
 
 def exit_table(policy: _ExitPolicy, columns: dict) -> np.ndarray:
     """The exit the early-exit ``policy`` picks for each exit record (``columns`` of an
-    exit-record condition).  The policy is pure, so this is computed once per run."""
+    exit-record condition).  The policy is pure, so this is computed once per run (a
+    ``meanet`` policy with ``threshold_fraction`` resolved by ``for_classes`` first)."""
     if not policy.runs_main:
         return np.full(len(columns["main_entropy_nats"]), OFFLOAD, dtype=np.int64)
     return np.array([policy.decide(h, c, bool(p), x) for h, c, p, x in zip(

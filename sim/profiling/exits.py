@@ -1,14 +1,19 @@
 """``sim profile exits``: train a MEANet-style network and write one exit record per test input.
 
-1. The main block (a small ResNet with its own exit) is trained on the training subset.
-2. Hard classes: the half of the classes with the lowest main-block accuracy on a
-   held-out validation subset of the training set.
+1. The main block (a small ResNet with its own exit) is trained on the training subset
+   until its accuracy on a held-out validation subset stops improving (:func:`fit_early`;
+   so are the other blocks).
+2. Hard classes: the half of the classes with the lowest accuracy of the trained main
+   block on the held-out validation subset (as MEANet's code chooses them).
 3. The adaptive and extension blocks are trained on hard-class training samples,
    the main block frozen; the extension block classifies the hard classes only.
 4. A larger cloud network is trained on the same training subset.
 5. Each test input, clean and under every corruption and severity, gets a record:
    main-block entropy and confidence, predictions and correctness at the main
    block, the extension block and the cloud model.
+6. With ``precisions`` (``--precisions int8,int4,binary``): the same records of copies of
+   the device blocks at those precisions (:mod:`sim.profiling.quantise`; column
+   ``precision``), of the same inputs, hard classes and cloud model.
 
 The network's own accuracy under MEANet routing (entropy > threshold -> cloud; else
 predicted class easy -> main exit; else extension) is measured by a cascaded forward
@@ -141,22 +146,65 @@ class MEANet:
         return net
 
 
+def fit_early(torch, model, x, y, xv, yv, max_epochs: int, patience: int, seed: int, say: Callable[[str], None],
+              label: str, forward: Callable | None = None, lr: float = 2e-3, batch: int = 128) -> dict:
+    """Cross-entropy training with Adam until the held-out accuracy (``xv``, ``yv``) stops
+    improving: after each epoch the held-out accuracy is measured; an epoch without
+    improvement halves the learning rate, ``patience`` of them in a row stop the training
+    (or ``max_epochs``); the weights of the best epoch are kept.  ``forward(xb)`` defaults
+    to ``model(xb)``.  Returns the epochs run, the best epoch, the held-out accuracy per
+    epoch and the seconds taken."""
+
+    from sim.profiling.train import batched, train_epoch
+
+    forward = forward or model
+    g = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+    best_acc, best_state, best_epoch, since, history = -1.0, None, 0, 0, []
+    t0 = time.perf_counter()
+    for epoch in range(1, max_epochs + 1):
+        model.train()
+        total = train_epoch(forward, opt, x, y, batch, g)
+        model.eval()
+        acc = float((batched(forward, xv).argmax(1) == yv).float().mean())
+        history.append(round(acc, 5))
+        if acc > best_acc:
+            best_acc, best_state, best_epoch, since = acc, copy.deepcopy(model.state_dict()), epoch, 0
+        else:
+            since += 1
+            for group in opt.param_groups:
+                group["lr"] /= 2
+        say(f"{label} epoch {epoch}/{max_epochs}: loss {total / len(x):.4f}, held-out accuracy {acc:.4f}")
+        if since >= patience:
+            break
+    model.load_state_dict(best_state)
+    model.eval()
+    return {"epochs_run": epoch, "best_epoch": best_epoch, "max_epochs": max_epochs, "patience": patience,
+            "held_out_accuracy": round(best_acc, 5), "held_out_accuracy_per_epoch": history,
+            "seconds": round(time.perf_counter() - t0, 1)}
+
+
 def train_meanet(torch, data, train_n: int, val_n: int, epochs: int, cloud_epochs: int, threshold: float,
-                 seed: int, say: Callable[[str], None]) -> tuple[MEANet, dict, np.ndarray]:
+                 seed: int, say: Callable[[str], None], patience: int = 3, model: str | None = None,
+                 precisions: tuple[str, ...] = (), binary_epochs: int = 8) -> tuple[MEANet, dict, np.ndarray]:
+    """Train the blocks (each until its held-out accuracy stops improving, at most ``epochs``
+    / ``cloud_epochs``; see :func:`fit_early`).  ``precisions``: also low-precision copies of
+    the device blocks (:mod:`sim.profiling.quantise`), in ``info["low_precision_nets"]``."""
     from sim.profiling import meanet
-    from sim.profiling.train import batched, fit, split, to_tensor
+    from sim.profiling.train import batched, split, to_tensor
 
     main_name, cloud_name = pick_variant(data)
+    main_name = model or main_name
     tr, va, te = split(data, train_n, val_n, 0, seed)
     x, y = to_tensor(data.x_train[tr]), torch.from_numpy(data.y_train[tr])
     xv, yv = to_tensor(data.x_train[va]), torch.from_numpy(data.y_train[va])
     torch.manual_seed(seed)
     main, adapt, ext, _ = meanet.variant(main_name, data.x_train.shape[-1], data.classes)
-    fit(main, x, y, epochs, seed, progress=say, label="main block")
+    training = {"main": fit_early(torch, main, x, y, xv, yv, epochs, patience, seed, say, "main block")}
     pred_v = batched(main, xv).argmax(1)
     per_class = [float((pred_v[yv == c] == c).float().mean()) if (yv == c).any() else 1.0 for c in range(data.classes)]
     hard = sorted(sorted(range(data.classes), key=lambda c: (per_class[c], c))[: data.classes // 2])
-    say(f"hard classes {hard} (validation accuracy of the main block per class: "
+    say(f"hard classes {hard} (held-out accuracy of the main block per class: "
         + ", ".join(f"{a:.3f}" for a in per_class) + ")")
 
     for p in main.parameters():
@@ -165,32 +213,117 @@ def train_meanet(torch, data, train_n: int, val_n: int, epochs: int, cloud_epoch
     hard_t = torch.tensor(hard)
     to_hard = torch.full((data.classes,), -1, dtype=torch.long)
     to_hard[hard_t] = torch.arange(len(hard))
-    mask = torch.isin(y, hard_t)
+    mask, mask_v = torch.isin(y, hard_t), torch.isin(yv, hard_t)
     blocks = torch.nn.ModuleDict({"adapt": adapt, "ext": ext})
 
-    def ext_forward(xb):
-        with torch.no_grad():
-            f = main.features(xb)
-        return ext(f, adapt(xb))
+    def ext_forward_of(m, a, e):
+        def forward(xb):
+            with torch.no_grad():
+                f = m.features(xb)
+            return e(f, a(xb))
+        return forward
 
-    fit(blocks, x[mask], to_hard[y[mask]], epochs, seed + 1, forward=ext_forward, progress=say,
-        label="adaptive + extension blocks (hard classes)")
+    training["adaptive_extension"] = fit_early(
+        torch, blocks, x[mask], to_hard[y[mask]], xv[mask_v], to_hard[yv[mask_v]], epochs, patience, seed + 1, say,
+        "adaptive + extension blocks (hard classes)", forward=ext_forward_of(main, adapt, ext))
     cloud = meanet.cloud_model(cloud_name, data.x_train.shape[-1], data.classes)
-    fit(cloud, x, y, cloud_epochs, seed + 2, progress=say, label=f"cloud model {cloud_name}")
+    training["cloud"] = fit_early(torch, cloud, x, y, xv, yv, cloud_epochs, patience, seed + 2, say,
+                                  f"cloud model {cloud_name}")
     info = {"main_model": main_name, "cloud_model": cloud_name, "hard_classes": hard,
-            "main_validation_accuracy_per_class": per_class, "entropy_threshold_nats": threshold,
-            "train_samples": int(len(tr)), "validation_samples": int(len(va)), "epochs": epochs,
-            "cloud_epochs": cloud_epochs}
-    return MEANet(torch, main, adapt, ext, cloud, hard, data.classes, threshold), info, te
+            "hard_classes_rule": "the half of the classes with the lowest held-out accuracy of the trained main block",
+            "main_validation_accuracy_per_class": per_class, "main_validation_accuracy": training["main"]["held_out_accuracy"],
+            "entropy_threshold_nats": threshold,
+            "train_samples": int(len(tr)), "validation_samples": int(len(va)), "epochs": training["main"]["epochs_run"],
+            "cloud_epochs": training["cloud"]["epochs_run"], "max_epochs": epochs, "max_cloud_epochs": cloud_epochs,
+            "patience": patience,
+            "training": {**training, "rule": "Adam (lr 2e-3, batch 128); the learning rate halves after an epoch "
+                                             "without a better held-out accuracy; stops after `patience` such "
+                                             "epochs in a row or at the maximum; the best epoch's weights kept; "
+                                             "held out: the validation subset (hard-class samples of it for the "
+                                             "adaptive + extension blocks)"}}
+    net = MEANet(torch, main, adapt, ext, cloud, hard, data.classes, threshold)
+    if precisions:
+        info["low_precision_nets"] = {p: low_precision(torch, net, p, x, y, xv, yv, mask, mask_v, to_hard,
+                                                       binary_epochs, patience, seed, say, ext_forward_of)
+                                      for p in precisions}
+    return net, info, te
+
+
+def _load_network(torch, path: Path, data, settings: dict, threshold: float) -> tuple[MEANet, dict]:
+    from sim.profiling import meanet
+
+    saved = torch.load(path, weights_only=False)
+    if saved["settings"] != settings:
+        diff = {k: (saved["settings"].get(k), v) for k, v in settings.items() if saved["settings"].get(k) != v}
+        raise ValueError(f"{path} was trained with other settings (saved, now): {diff}")
+    info = dict(saved["info"], entropy_threshold_nats=threshold)
+    main, adapt, ext, _ = meanet.variant(info["main_model"], data.x_train.shape[-1], data.classes)
+    cloud = meanet.cloud_model(info["cloud_model"], data.x_train.shape[-1], data.classes)
+    for block, key in ((main, "main"), (adapt, "adapt"), (ext, "ext"), (cloud, "cloud")):
+        block.load_state_dict(saved[key])
+        block.eval()
+    return MEANet(torch, main, adapt, ext, cloud, info["hard_classes"], data.classes, threshold), info
+
+
+def low_precision(torch, net: MEANet, precision: str, x, y, xv, yv, mask, mask_v, to_hard, binary_epochs: int,
+                  patience: int, seed: int, say, ext_forward_of) -> tuple[MEANet, dict]:
+    """The device blocks at ``precision`` (:mod:`sim.profiling.quantise`): quantised after
+    training (int8, int4), or binarised after training and then fine-tuned with a straight-
+    through estimator (binary: the main block, then the adaptive + extension blocks on the
+    hard classes, each with early stopping, at most ``binary_epochs``).  The cloud model and
+    the hard classes stay those of the fp32 network."""
+    from sim.profiling import quantise
+    from sim.profiling.train import batched
+
+    cal = x[:1000]
+
+    def calibrate(blocks):
+        m, a, e = blocks
+        f = m.features(cal)
+        m.head(f)
+        e(f, a(cal))
+
+    t0 = time.perf_counter()
+    main, adapt, ext = quantise.quantised([net.main, net.adapt, net.ext], precision, calibrate)
+    q = copy.copy(net)
+    q.main, q.adapt, q.ext = main, adapt, ext
+    held_out = float((batched(main, xv).argmax(1) == yv).float().mean())
+    info = {"bits": quantise.BITS[precision], "layers_quantised": sum(quantise.count_layers(b) for b in (main, adapt, ext)),
+            "main_held_out_accuracy_post_training": round(held_out, 5)}
+    say(f"{precision}: main block held-out accuracy {held_out:.4f} after quantisation (no retraining)")
+    if precision == "binary":
+        for b in (main, adapt, ext):
+            for p in b.parameters():
+                p.requires_grad_(True)
+        info["fine_tuning"] = {"main": fit_early(torch, main, x, y, xv, yv, binary_epochs, patience, seed + 3, say,
+                                                 "binary main block (straight-through estimator)", lr=5e-3)}
+        for p in main.parameters():
+            p.requires_grad_(False)
+        main.eval()
+        blocks = torch.nn.ModuleDict({"adapt": adapt, "ext": ext})
+        info["fine_tuning"]["adaptive_extension"] = fit_early(
+            torch, blocks, x[mask], to_hard[y[mask]], xv[mask_v], to_hard[yv[mask_v]], binary_epochs, patience,
+            seed + 4, say, "binary adaptive + extension blocks (straight-through estimator)",
+            forward=ext_forward_of(main, adapt, ext), lr=5e-3)
+    info["seconds"] = round(time.perf_counter() - t0, 1)
+    return q, info
 
 
 def profile_exits(data_path: str | None, out: Path, train_n: int = 20000, val_n: int = 5000, test_n: int = 2000,
-                  epochs: int = 1, cloud_epochs: int = 2, corruptions: tuple[str, ...] | None = None,
+                  epochs: int = 15, cloud_epochs: int = 8, corruptions: tuple[str, ...] | None = None,
                   severities: tuple[int, ...] = (1, 2, 3, 4, 5), threshold: float = 0.8, seed: int = 0,
                   threads: int = 1, say: Callable[[str], None] = lambda s: None,
-                  adapt_samples: tuple[int, ...] = ()) -> dict:
+                  adapt_samples: tuple[int, ...] = (), patience: int = 3, model: str | None = None,
+                  precisions: tuple[str, ...] = (), binary_epochs: int = 8, save_network: Path | None = None,
+                  load_network: Path | None = None) -> dict:
     """``adapt_samples``: also the records of the device blocks adapted to each condition on
-    each of these numbers of its samples (multiples of :data:`ADAPT_BATCH`; see the module)."""
+    each of these numbers of its samples (multiples of :data:`ADAPT_BATCH`; see the module).
+    ``precisions`` (of ``int8``, ``int4``, ``binary``): also the records of the device blocks
+    at these precisions (column ``precision``; the others are ``fp32``).  ``epochs`` and
+    ``cloud_epochs`` are maxima: training stops when the held-out accuracy stops improving
+    for ``patience`` epochs.  ``model``: the MEANet variant to train (default: by the data).
+    ``save_network``: also write the trained fp32 blocks there; ``load_network``: use the blocks
+    such a file holds instead of training (the training settings must be the same)."""
     torch = setup_torch(threads)
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -204,7 +337,25 @@ def profile_exits(data_path: str | None, out: Path, train_n: int = 20000, val_n:
         raise ValueError(f"adapted sample counts must be multiples of the batch size {ADAPT_BATCH}")
     t0 = time.perf_counter()
     data = data_mod.load(data_path)
-    net, info, _ = train_meanet(torch, data, train_n, val_n, epochs, cloud_epochs, threshold, seed, say)
+    precisions = tuple(dict.fromkeys(p for p in precisions if p != "fp32"))
+    settings = {"data": data.sha256(), "train_n": train_n, "val_n": val_n, "epochs": epochs, "cloud_epochs": cloud_epochs,
+                "patience": patience, "model": model, "seed": seed}
+    if load_network is not None:
+        net, info = _load_network(torch, load_network, data, settings, threshold)
+        if precisions:
+            raise ValueError("precisions need the training data: give them with a trained (not loaded) network")
+        say(f"blocks loaded from {load_network} (trained by: {info['trained_by']})")
+    else:
+        net, info, _ = train_meanet(torch, data, train_n, val_n, epochs, cloud_epochs, threshold, seed, say, patience,
+                                    model, precisions, binary_epochs)
+    low = info.pop("low_precision_nets", {})
+    if save_network is not None:
+        from sim import provenance as prov
+
+        info_saved = {**info, "trained_by": prov.command()}
+        torch.save({"settings": settings, "info": info_saved, "main": net.main.state_dict(),
+                    "adapt": net.adapt.state_dict(), "ext": net.ext.state_dict(), "cloud": net.cloud.state_dict()},
+                   save_network)
     test_idx = np.sort(np.random.default_rng(seed + 7).permutation(len(data.x_test))[:test_n])
     images, labels = data.x_test[test_idx], data.y_test[test_idx]
     # the adaptation stream: test images that are not record inputs, in a seeded order
@@ -216,7 +367,7 @@ def profile_exits(data_path: str | None, out: Path, train_n: int = 20000, val_n:
     columns: dict[str, list] = {}
     measured, filters = {}, {}
 
-    def add(key: str, x, model: MEANet, n: int, cloud: dict | None) -> dict:
+    def add(key: str, x, model: MEANet, n: int, cloud: dict | None, precision: str = "fp32") -> dict:
         rec = model.records(x, cloud)
         pred, exit_ = model.route(x)
         measured[key] = {"accuracy": float((pred.numpy() == labels).mean()),
@@ -229,6 +380,8 @@ def profile_exits(data_path: str | None, out: Path, train_n: int = 20000, val_n:
         })
         if grid:
             rec["adapted_samples"] = np.full(len(x), n, dtype=np.int32)
+        if low:
+            rec["precision"] = np.full(len(x), precision)
         for k in ("main", "ext", "cloud"):
             rec[f"{k}_correct"] = rec[f"{k}_pred"] == labels
         for k, v in rec.items():
@@ -242,6 +395,8 @@ def profile_exits(data_path: str | None, out: Path, train_n: int = 20000, val_n:
         x = to_tensor(imgs)
         key = f"{corruption}/{severity}"
         cloud = add(key, x, net, 0, None)
+        for p, (qnet, _) in low.items():
+            add(f"{key}#{p}", x, qnet, 0, cloud, p)
         if not grid:
             continue
         stream = data.x_test[stream_idx]
@@ -269,6 +424,14 @@ def profile_exits(data_path: str | None, out: Path, train_n: int = 20000, val_n:
             "payload_bytes": net.payload_bytes(), "payload_tensors": 4 * len(net.norms()),
         }
         meta["stream_filters"] = filters
+    if low:
+        from sim.profiling import quantise
+
+        meta["precisions"] = {
+            "method": quantise.__doc__.strip(), "clip_percentile": {p: quantise.CLIP_PERCENTILE[p] for p in low},
+            "calibration": "the first 1,000 training images", "measured": {p: q_info for p, (_, q_info) in low.items()},
+            "records": "measured_meanet keys 'corruption/severity#precision'; the cloud model stays fp32",
+        }
     table = table.replace_schema_metadata({"sim": json.dumps(meta)})
     atomic.write_with(out, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
     return meta

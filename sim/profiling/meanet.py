@@ -104,8 +104,8 @@ def variant(name: str, in_ch: int | None = None, classes: int | None = None):
     if name == "meanet_cifar_resnet32":
         c, k = in_ch or 3, classes or 100
         main = CifarResNet(5, (16, 32, 64), c, k)
-        adapt = adaptive_block(c, [32, 32, 64, 64], [1, 2, 2, 1])
-        ext = ExtensionBlock(main.out_channels + adapt.out_channels, 64, 2, k // 2)
+        adapt = adaptive_block(c, [32, 48, 96, 96], [1, 2, 2, 1])
+        ext = ExtensionBlock(main.out_channels + adapt.out_channels, 95, 2, k // 2)
         return main, adapt, ext, (c, 32, 32)
     if name == "meanet_imagenet_resnet18":
         from sim.profiling.common import import_torchvision_models
@@ -117,8 +117,8 @@ def variant(name: str, in_ch: int | None = None, classes: int | None = None):
     if name == "meanet_mnist":
         c, k = in_ch or 1, classes or 10
         main = CifarResNet(1, (8, 16, 32), c, k)
-        adapt = adaptive_block(c, [16, 32, 32], [1, 2, 2])
-        ext = ExtensionBlock(main.out_channels + adapt.out_channels, 32, 1, k // 2)
+        adapt = adaptive_block(c, [8, 12, 16, 16], [1, 2, 2, 1])
+        ext = ExtensionBlock(main.out_channels + adapt.out_channels, 28, 1, k // 2)
         return main, adapt, ext, (c, 28, 28)
     raise ValueError(f"unknown MEANet variant {name!r}")
 
@@ -131,6 +131,9 @@ def cloud_model(name: str, in_ch: int, classes: int) -> nn.Module:
         return CifarResNet(9, (16, 32, 64), in_ch, classes)
     raise ValueError(f"unknown cloud model {name!r}")
 
+
+# MACs per input of MEANet's CIFAR ResNet-32 variant's blocks (PAPERS.md C, derived from the published code)
+PUBLISHED_MACS = {"main": 69.1e6, "adaptive": 12.5e6, "extension": 21.8e6}
 
 VARIANTS = ("meanet_cifar_resnet32", "meanet_imagenet_resnet18", "meanet_mnist")
 CLOUD_MODELS = ("mnist_cloud_resnet14", "cifar_cloud_resnet56")

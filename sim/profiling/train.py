@@ -58,6 +58,24 @@ def condition_seed(seed: int, corruption: str, severity: int) -> int:
     return (seed * 1_000_003 + sum(map(ord, corruption)) * 101 + severity) % (2**32)
 
 
+def train_epoch(forward: Callable, opt, x: torch.Tensor, y: torch.Tensor, batch: int, g: torch.Generator,
+                sched=None) -> float:
+    """One pass over ``x`` in an order drawn from ``g``: a cross-entropy step of ``opt`` per
+    batch (and of ``sched``, if given); returns the summed loss."""
+    order = torch.randperm(len(x), generator=g)
+    total = 0.0
+    for k in range(0, len(x), batch):
+        idx = order[k:k + batch]
+        opt.zero_grad()
+        loss = F.cross_entropy(forward(x[idx]), y[idx])
+        loss.backward()
+        opt.step()
+        if sched is not None:
+            sched.step()
+        total += float(loss.detach()) * len(idx)
+    return total
+
+
 def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, seed: int, lr: float = 2e-3,
         batch: int = 128, forward: Callable | None = None, params=None,
         progress: Callable[[str], None] | None = None, label: str = "") -> None:
@@ -71,16 +89,7 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, seed: i
     forward = forward or model
     model.train()
     for epoch in range(epochs):
-        order = torch.randperm(len(x), generator=g)
-        total = 0.0
-        for k in range(0, len(x), batch):
-            idx = order[k:k + batch]
-            opt.zero_grad()
-            loss = F.cross_entropy(forward(x[idx]), y[idx])
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += float(loss.detach()) * len(idx)
+        total = train_epoch(forward, opt, x, y, batch, g, sched)
         if progress:
             progress(f"{label} epoch {epoch + 1}/{epochs}: loss {total / len(x):.4f}")
     model.eval()

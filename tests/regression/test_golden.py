@@ -26,6 +26,7 @@ SIZE = {  # overrides that keep each run to a second or two
     "early_exit_drift": {"device_groups.0.count": 30},
     "early_exit_updates": {"device_groups.0.count": 20},
     "server_selection": {"horizon_s": 30, "device_groups.0.count": 200},
+    "wireless": {"horizon_s": 260, "device_groups.0.count": 6},  # through the start of the SNR dip (200 s)
 }
 KEYS = ("arrivals", "completed", "failed", "unfinished", "missed", "offloaded_fraction", "mean_accuracy",
         "mean_map", "mean_accuracy_all_arrivals", "mean_map_all_arrivals", "latency_mean_s", "latency_p50_s",

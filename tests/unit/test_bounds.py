@@ -51,6 +51,9 @@ SITES = {
     "DriftSegment": (UPD, {}, "device_groups.0.updates.drift.segments.1"),
     "DriftSwitching": (UPD, {"device_groups.0.updates.drift": {"switching": SWITCHING}},
                        "device_groups.0.updates.drift.switching"),
+    "DriftShare": (UPD, {"device_groups.0.updates.drift": {"shares": [
+        {"corruption": "gaussian_noise", "severity": 3, "share": 0.5},
+        {"corruption": "pixelate", "severity": 4, "share": 0.5}]}}, "device_groups.0.updates.drift.shares.0"),
     "FixedSplit": (UPD, {"policies.allocation": {"kind": "fixed_split"}}, "policies.allocation"),
     "ModelOnly": (UPD, {"policies.allocation": {"kind": "model_only"}}, "policies.allocation"),
     "Optimal": (UPD, {}, "policies.allocation"),
@@ -69,9 +72,24 @@ SITES = {
                         "traffic": [{"name": "bg", "src": "h1", "dst": "edge", "process": "poisson", "rate_hz": 1,
                                      "size": {"distribution": "lognormal", "mean_bytes": 1000, "sigma": 1}}]},
                  "traffic.0.size"),
+    # a radio access point (docs/wireless.md); the placement's kind picks the class
+    **{site: (TINY, {"access_points.0": {"name": "ap1", "radio": {"bandwidth_hz": 20e6}},
+                     "device_groups.0.placement": placement}, where)
+       for site, placement, where in (
+           ("Radio", {"kind": "ring", "radius_m": 50}, "access_points.0.radio"),
+           ("PathLoss", {"kind": "ring", "radius_m": 50}, "access_points.0.radio.pathloss"),
+           ("RateMapping", {"kind": "ring", "radius_m": 50}, "access_points.0.radio.rate"),
+           ("RingPlacement", {"kind": "ring", "radius_m": 50}, "device_groups.0.placement"),
+           ("DiscPlacement", {"kind": "uniform_disc", "radius_m": 50}, "device_groups.0.placement"),
+           ("FixedPlacement", {"kind": "fixed", "distances_m": [10, 20]}, "device_groups.0.placement"))},
+    "Fading": (TINY, {"access_points.0": {"name": "ap1", "radio": {"bandwidth_hz": 20e6}},
+                      "device_groups.0.placement": {"kind": "ring", "radius_m": 50},
+                      "device_groups.0.fading": {"model": "rician", "k_factor": 1, "coherence_s": 1}},
+               "device_groups.0.fading"),
 }
 # fields whose value is a pair: the number goes in the second place of one item
-PAIRS = {"AccessPoint.outages": lambda v: [[1.0, v]]}
+PAIRS = {"AccessPoint.outages": lambda v: [[1.0, v]], "FixedPlacement.points_m": lambda v: [[1.0, v]],
+         "FixedPlacement.distances_m": lambda v: [v]}
 PENDING: set[str] = set()  # fields whose bound is still to come (strict expected failures)
 
 BAD = [1e308, -1e308, float("inf"), float("-inf"), float("nan"), 10**30]

@@ -142,6 +142,7 @@ def test_a_version_selects_the_records_adapted_on_the_largest_measured_count_not
     assert surf.key(DRIFTED, hi, 0.0) == DRIFTED  # nothing delivered
     # a version adapted to another condition: the records of the blocks as trained
     st.condition = DRIFTED
+    st.cond_of[0] = DRIFTED  # device 0's condition (the update state keeps one per device)
     st.ver_cond[0], st.ver_samples[0], st.ver_phi[0] = "clean/0", float(hi), 1.0
     st.refresh(0)
     assert st.records[0] == model.groups[0].sampler.sets[DRIFTED]
@@ -157,8 +158,8 @@ def logged_run():
     log: list[tuple] = []
     orig = UpdateState.install
 
-    def install(self, d, version, condition, samples, phi):
-        ok = orig(self, d, version, condition, samples, phi)
+    def install(self, d, version, condition, samples, phi, **kw):
+        ok = orig(self, d, version, condition, samples, phi, **kw)
         if ok:
             log.append((d, self.env.now, condition, samples))
         return ok
@@ -197,13 +198,16 @@ def test_records_switch_when_an_adapted_version_is_installed(logged_run):
     wants = []
     for part, rec in ((before, base), (after, adapted)):
         cloud = rec["main_entropy_nats"] > 0.8
-        ok = np.where(cloud, rec["cloud_correct"], np.where(rec["main_pred_hard"], rec["ext_correct"],
-                                                           rec["main_correct"]))
-        for got, want in (((part["exit"] == 2).mean(), cloud.mean()), (part["correct"].mean(), ok.mean())):
+        ext = ~cloud & rec["main_pred_hard"]
+        ok = np.where(cloud, rec["cloud_correct"], np.where(ext, rec["ext_correct"], rec["main_correct"]))
+        for got, want in (((part["exit"] == 2).mean(), cloud.mean()), ((part["exit"] == 1).mean(), ext.mean()),
+                          (part["correct"].mean(), ok.mean())):
             half = 3.3 * np.sqrt(want * (1 - want) / len(part))
             assert abs(got - want) <= half, (got, want, half)
-        wants.append(cloud.mean())
-    assert wants[1] < wants[0] - 0.1
+        wants.append((cloud.mean(), ext.mean()))
+    # the adapted blocks route differently: under Gaussian noise 3 the blocks as trained send nearly every
+    # input to the extension block (a confident hard-class guess), the adapted ones about half
+    assert max(abs(a - b) for a, b in zip(*wants)) > 0.1
 
 
 def test_accuracy_after_install_is_higher_under_the_drifted_condition(logged_run):

@@ -4,6 +4,7 @@ nodes, links and traffic, with completion times computed by hand."""
 from __future__ import annotations
 
 import copy
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -198,6 +199,12 @@ def test_tcp_lone_flow_by_hand():
     row, r = lone(1_000_000, {"model": "tcp"})
     assert row["fct_s"] == pytest.approx(expected, abs=1e-9)
     assert expected == pytest.approx(0.8679456, abs=1e-12)
+    # without byte counting (one segment per ACK, an ACK per 2 segments) the window grows x1.5 per round
+    # trip (10, 15, 22.5): it stalls after 10 (9.2 ms) and 15 (3.2 ms); 22.5 segments take 27 ms, more than an RTT
+    stalls = sum(seg_s + 0.020 - w * seg_s for w in (10, 15))
+    row, _ = lone(1_000_000, {"model": "tcp", "byte_counting": False})
+    assert row["fct_s"] == pytest.approx(handshake + stalls + wire_bits / 1e7 + 0.010, abs=1e-9)
+    assert row["fct_s"] == pytest.approx(0.8711456, abs=1e-9)
     fluid, _ = lone(1_000_000, {"model": "fluid"})
     assert fluid["fct_s"] == pytest.approx(0.81, abs=1e-9)
     # the ACKs: ceil(691 / 2) = 346 of 52 bytes on the way back, in the link's utilisation (not in traffic)
@@ -214,6 +221,10 @@ def test_tcp_slow_start_of_a_short_flow_by_hand():
     stalls = sum(seg_s + 0.100 - w * seg_s for w in (10, 20, 40))  # 89.2 + 77.2 + 53.2 ms
     wire_bits = 8 * (150_000 + 104 * 52)
     row, _ = lone(150_000, {"model": "tcp"}, latency_s=0.050)
+    assert row["fct_s"] == pytest.approx(0.100 + stalls + wire_bits / 1e7 + 0.050, abs=1e-9)
+    # one segment per ACK (x1.5): windows of 10, 15, 22.5, 33.75 stall (81.25 sent), then the last 22.75 of 50.6
+    stalls = sum(seg_s + 0.100 - w * seg_s for w in (10, 15, 22.5, 33.75))  # 89.2 + 83.2 + 74.2 + 60.7 ms
+    row, _ = lone(150_000, {"model": "tcp", "byte_counting": False}, latency_s=0.050)
     assert row["fct_s"] == pytest.approx(0.100 + stalls + wire_bits / 1e7 + 0.050, abs=1e-9)
     # an open connection (no handshake) and a large initial window: only the transfer and the latency
     row, _ = lone(150_000, {"model": "tcp", "setup_rtts": 0, "initial_window_segments": 1000}, latency_s=0.050)
@@ -268,3 +279,152 @@ def test_cli_writes_flows_when_asked(tmp_path):
         assert not [p for p in (out / "tiny").iterdir() if p.name.startswith(".")]  # no partial left behind
         if want:
             assert (folder / "flows.parquet").stat().st_mode & 0o777 == (folder / "summary.json").stat().st_mode & 0o777
+
+
+# ---------------------------------------------------------------------------------------- ns-3 cross-check logic
+# (sim validate-model ns3, docs/fidelity.md): what needs no ns-3; tests/validation/test_ns3.py runs ns-3
+from sim.validation import ns3 as ns3v  # noqa: E402
+
+VALIDATION = ROOT / "scenarios" / "validation"
+
+
+def test_errors_and_case_statistics_by_hand():
+    start = [0.0, 1.0, 2.0, 3.0]
+    ours = [1.1, 2.0, 0.5, float("nan")]  # the 4th did not finish in the simulator
+    theirs = [1.0, 2.5, 0.5, 1.0]
+    e = ns3v.errors(ours, theirs)
+    assert e[:3] == pytest.approx([0.1, -0.2, 0.0]) and pd.isna(e[3])
+    s = ns3v.compare(start, ours, theirs)
+    assert (s["flows"], s["missing"]) == (3, 1)
+    assert s["median"] == pytest.approx(0.1) and s["max"] == pytest.approx(0.2)
+    assert s["mean_fct"] == pytest.approx((1.1 + 2.0 + 0.5) / (1.0 + 2.5 + 0.5) - 1)
+    # makespan: first start 0, last finish 3.0 (ours: flow 2 at 2.5 ... flow 1 at 3.0) against 3.5 (flow 1)
+    assert s["makespan"] == pytest.approx(3.0 / 3.5 - 1)
+    assert ns3v.compare([0.0], [None], [1.0])["flows"] == 0  # nothing to compare: NaN statistics, not an error
+    with pytest.raises(ValueError):
+        ns3v.errors([1.0], [1.0, 2.0])  # one list per flow: lengths must agree
+
+
+def test_flows_are_matched_by_name_and_order():
+    sc = sim.load(VALIDATION / "poisson.yaml").with_({"traffic.1": {"name": "one", "src": "h1", "dst": "s1",
+                                                                    "start_s": 2, "size_bytes": 1000}})
+    rows = pd.DataFrame({"name": ["bg", "one", "bg", "bg"]})
+    assert ns3v.flow_keys(rows, sc) == ["bg#0", "one", "bg#1", "bg#2"]
+
+
+def test_mirror_maps_an_access_point_to_a_host_behind_it():
+    sc = sim.load(VALIDATION / "images_100.yaml")
+    nodes, links, endpoint = ns3v.mirror(sc)
+    assert endpoint["cell"] == "cell.devices" and endpoint["edge"] == "edge"
+    assert "ap0" not in nodes  # the idle access point carries nothing: not mirrored
+    cell = next(l for l in links if l.name == "cell")
+    assert (cell.a, cell.b, cell.ab_bps, cell.ba_bps, cell.latency_s) == ("cell.devices", "cell", 2e7, 5e7, 0.005)
+    assert cell.directed == ("cell.up", "cell.down")
+    spec = ns3v.ns3_spec(sc, "cubic", ns3v.our_flows(sc, "fluid"))
+    assert len(spec["flows"]) == 100 and spec["cc"] == "cubic"
+    assert {nodes[f["src"]] for f in spec["flows"]} == {"cell.devices"}
+
+
+@pytest.mark.parametrize("overrides, field", [
+    ({"policies.routing": {"kind": "offload_fraction", "fraction": 0.5, "target": "edge"},
+      "servers": [{"name": "edge", "tier": "edge", "model": "resnet101",
+                   "compute": {"trace": "../../traces/timings_cpu.json", "model": "resnet101"}}],
+      "nodes": [{"name": "h1"}, {"name": "s1"}, {"name": "r1"}, {"name": "r2"}],
+      "links.3": {"name": "e", "between": ["ap0", "r1"], "bandwidth_bps": 1e8},
+      "links.4": {"name": "e2", "between": ["r2", "edge"], "bandwidth_bps": 1e8}}, "device_groups[0]"),
+    ({"links.0.goodput_factor": 0.9}, "links[0].goodput_factor"),
+    ({"access_points.0.duplex": "half", "traffic.0.src": "ap0",
+      "links.3": {"name": "e", "between": ["ap0", "r1"], "bandwidth_bps": 1e8}}, "access_points[0].duplex"),
+])
+def test_what_ns3_cannot_mirror_is_one_line(overrides, field):
+    sc = sim.load(VALIDATION / "dumbbell_1.yaml", copy.deepcopy(overrides))
+    with pytest.raises(ScenarioError) as e:
+        ns3v.mirror(sc)
+    lines = e.value.lines()
+    assert len(lines) == 1 and lines[0].startswith(field), lines
+
+
+def test_droptail_buffers_are_a_bandwidth_delay_product_by_hand():
+    sc = sim.load(VALIDATION / "dumbbell_1.yaml", {"links.0.queue": "droptail"})
+    _, links, _ = ns3v.mirror(sc)
+    buf = ns3v.buffers(links, ns3v.our_flows(sc, "fluid"))
+    # the flow's round trip: 2 x (1 + 10 + 1) ms + one 1500-byte packet on each of its links
+    rtt = 0.024 + 12_000 / 1e8 + 12_000 / 1e7 + 12_000 / 1e8
+    assert buf["mid.r1>r2"] == buf["mid.r2>r1"] == math.ceil(1e7 * rtt / 12_000)  # 22 packets
+    assert buf["a1.h1>r1"] == math.ceil(1e8 * rtt / 12_000)
+    spec = ns3v.ns3_spec(sc, "newreno", ns3v.our_flows(sc, "fluid"))
+    mid = spec["links"][0]
+    assert (mid["queue"], mid["buffer_ab"]) == ("droptail", 22)
+    assert spec["links"][1]["queue"] == "fair" and spec["links"][1]["buffer_ab"] == ns3v.FAIR_BUFFER_PACKETS
+
+
+def test_the_shipped_suite_loads_and_mirrors():
+    cases = ns3v.load_suite()
+    assert len(cases) >= 28 and {c.cc for c in cases} == {"newreno", "cubic"}
+    assert {c.queue for c in cases} == {"fair", "droptail"}
+    for c in cases:
+        sc = c.load()
+        ns3v.mirror(sc)  # every case can be given to ns-3
+        assert ns3v.queue_kind(sc) == c.queue
+
+
+def test_a_bad_suite_entry_is_one_line(tmp_path):
+    bad = tmp_path / "suite.yaml"
+    bad.write_text("cases:\n  - {name: a, scenario: nowhere.yaml}\n  - {name: b, scenario: x.yaml, cc: vegas}\n")
+    with pytest.raises(ScenarioError) as e:
+        ns3v.load_suite(bad)
+    lines = e.value.lines()
+    assert any("cases[0].scenario" in l for l in lines) and any("cases[1].cc" in l for l in lines)
+
+
+def test_without_ns3_the_command_says_which_extra(monkeypatch):
+    monkeypatch.setattr(ns3v, "available", lambda: False)
+    with pytest.raises(sim.api.Ns3Unavailable, match=r"\.\[validate\]"):
+        sim.api.validate_model(VALIDATION / "dumbbell_1.yaml")
+
+
+def test_report_table_and_files(tmp_path):
+    cases = pd.DataFrame([{"case": "c", "cc": "newreno", "queue": "fair", "model": m, "flows": 2, "missing": 0,
+                           "median": 0.01, "max": 0.02, "mean_fct": -0.005, "makespan": 0.0} for m in ns3v.MODELS])
+    flows = pd.DataFrame([{"case": "c", "queue": "fair", "fluid_error": x, "tcp_error": -x} for x in (0.01, 0.03)])
+    pooled = ns3v.pooled(flows)
+    assert pooled.set_index("model").loc["tcp", "median"] == pytest.approx(0.02)
+    rep = ns3v.Report(cases, flows, pooled, "3.44", 1.0)
+    table = rep.table()
+    assert "| c | newreno | fair | 2 | 1.00 | 2.00 | -0.50 | 0.00 |" in table
+    paths = ns3v.write(rep, tmp_path)
+    assert [p.name for p in paths] == ["cases.csv", "flows.csv", "report.md"]
+    assert "ns-3 3.44" in paths[2].read_text()
+
+
+def test_cli_refuses_what_ns3_cannot_mirror_in_one_line():
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, "-m", "cli", "validate-model", "ns3", "tests/data/tiny.yaml"], cwd=ROOT,
+                       capture_output=True, text=True)
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len([l for l in lines if l.startswith("error:")]) >= 1 and "Traceback" not in r.stderr
+    assert "device_groups[0]" in lines[0] and "tiny.yaml" in lines[0]
+
+
+def test_validate_model_takes_a_scenario_or_a_suite():
+    for kw in ({}, {"scenario": VALIDATION / "dumbbell_1.yaml", "suite": True}):
+        with pytest.raises(sim.InputError, match="a scenario or a suite"):
+            sim.api.validate_model(**kw)
+    with pytest.raises(sim.InputError, match="cc: expected one of newreno, cubic"):
+        sim.api.validate_model(VALIDATION / "dumbbell_1.yaml", cc="vegas")
+
+
+def test_a_failed_ns3_process_is_an_environment_error(monkeypatch):
+    monkeypatch.setattr(ns3v, "available", lambda: True)
+    with pytest.raises(sim.api.Ns3Unavailable, match="the ns-3 process failed"):
+        ns3v.run_ns3([{}])  # a spec without links: the worker fails before it loads ns-3
+
+
+def test_a_case_is_named_by_the_queues_of_its_mirrored_links():
+    sc = sim.load(VALIDATION / "dumbbell_1.yaml")
+    assert ns3v.queue_kind(sc) == "fair"
+    every = {f"links.{i}.queue": "droptail" for i in range(3)}
+    assert ns3v.queue_kind(sc.with_(every)) == "droptail"  # the idle access point (fair) is not mirrored
+    assert ns3v.queue_kind(sc.with_({"links.0.queue": "droptail"})) == "mixed"

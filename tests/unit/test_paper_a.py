@@ -186,11 +186,11 @@ def test_profile_payloads_writes_a_trace_with_provenance(tmp_path):
 
 def test_cemas_own_redundancy_margin_passes_almost_nothing_on_ten_classes(surface):
     """Measured on the trace's stream: with 10 classes a prediction's cosine to the running
-    average is large, so CEMA's margin of 0.05 keeps under 1% where 0.95 keeps 30-60%."""
+    average is large, so CEMA's margin of 0.05 keeps under 1% where 0.95 keeps 20-70%."""
     from sim.entities.updates import cema_pass_fraction
 
     for c in ("gaussian_noise/3", "impulse_noise/4", "pixelate/4"):
-        assert cema_pass_fraction(surface, c, 0.05) < 0.01 < 0.25 < cema_pass_fraction(surface, c, 0.95)
+        assert cema_pass_fraction(surface, c, 0.05) < 0.01 < 0.15 < cema_pass_fraction(surface, c, 0.95)
     import sim
 
     runs = {m: sim.run(sim.load(UPD, {"horizon_s": 120, "device_groups.0.count": 4,
@@ -198,3 +198,185 @@ def test_cemas_own_redundancy_margin_passes_almost_nothing_on_ten_classes(surfac
             for m in (0.05, 0.95)}
     up = {m: r.summary["bytes_by_purpose"].get("data_upload", 0) for m, r in runs.items()}
     assert up[0.05] < 0.1 * up[0.95]
+
+
+# ----------------------------------------------------------------------------- CEMA as CEMA states it
+
+def test_cemas_filter_averages_the_kept_predictions_only():
+    """EATA/CEMA: entropy below 0.4 ln C, cosine to the moving average of the *kept*
+    predictions below the margin; a dropped sample does not move the average."""
+    import numpy as np
+
+    from sim.traces import cema_filter
+
+    a = [0.97] + [0.03 / 9] * 9
+    b = [0.03 / 9] * 9 + [0.97]
+    flat = [0.1] * 10  # entropy ln 10 > 0.4 ln 10: too uncertain
+    kept, avg = cema_filter([a, a, flat, b], [0.2, 0.2, 2.3, 0.2], 10, 0.95)
+    assert kept == [True, False, False, True]  # the repeat of a is redundant, the flat one uncertain
+    assert np.allclose(avg, 0.9 * np.array(a) + 0.1 * np.array(b))
+    # the state carries over: the same stream in two parts keeps the same samples
+    k1, s1 = cema_filter([a, a], [0.2, 0.2], 10, 0.95)
+    k2, _ = cema_filter([flat, b], [2.3, 0.2], 10, 0.95, s1)
+    assert k1 + k2 == kept
+
+
+def _state(surface, count=4, **kw):
+    import simpy
+
+    from sim.entities.updates import UpdateParams, UpdateState
+
+    p = UpdateParams(count, 30.0, 784, 16.0, None, 32, kw.pop("segments", ((0.0, "gaussian_noise/3"),)),
+                     kw.pop("switching", None), 4, 3.0, 1, 1.0, **kw)
+    env = simpy.Environment()
+    return env, UpdateState(env, 0, p, surface, None)
+
+
+def test_each_device_filters_its_own_stream(surface):
+    """The filters run sample by sample over each device's own part of the measured stream,
+    their state carried from one period to the next (predictions in the trace)."""
+    from sim.traces import cema_filter
+
+    assert surface.predictions("gaussian_noise/3") is not None, "regenerate traces/adaptation_mnist.json"
+    _, st = _state(surface)
+    first = [st.cema_kept(d, 0.95, 480) for d in range(4)]
+    assert len(set(first)) > 1  # devices start at different places of the stream
+    second = st.cema_kept(0, 0.95, 480)
+    f = surface.filters["gaussian_noise/3"]
+    kept, _ = cema_filter([f["predictions"][i % 1024] for i in range(960)],
+                          [f["entropy_nats"][i % 1024] for i in range(960)], 10, 0.95)
+    assert first[0] + second == sum(kept)  # device 0 starts at the stream's start
+
+
+def test_the_replay_buffer_is_bounded_and_pooled(surface):
+    _, st = _state(surface)
+    assert st.replay_add("a", 600, 1000) == 600
+    assert st.replay_add("b", 300, 1000) == 300
+    assert st.replay_add("a", 300, 1000) == 700  # the oldest 200 of a left
+    assert st.replay_total == 1000
+
+
+def test_the_replay_buffer_size_counts():
+    import sim
+
+    runs = {n: sim.run(sim.load(UPD, {"horizon_s": 150, "device_groups.0.count": 4,
+                                      "policies.allocation": {"kind": "cema", "replay_samples": n}}))
+            for n in (0, 10_000)}
+    assert runs[0].summary["mean_map"] != runs[10_000].summary["mean_map"]
+    assert runs[0].summary["bytes_by_purpose"] == runs[10_000].summary["bytes_by_purpose"]  # same uploads
+
+
+def test_filtered_samples_are_valued_by_their_measured_benefit(surface):
+    """A version adapted on CEMA's filtered uploads serves with the surface measured on the
+    filtered stream (filtered_surface), not the unfiltered one."""
+    assert surface.filtered, "regenerate traces/adaptation_mnist.json"
+    norm = surface.phis[1]
+    c = "gaussian_noise/3"
+    axis, rows = surface.filtered[c]
+    d = axis[-1]
+    assert surface.filtered_value(c, d, norm, "map") == pytest.approx(rows[norm][-1][1])
+    differs = [x for x in surface.filtered for d in surface.filtered[x][0][1:]
+               if abs(surface.filtered_value(x, d, norm) - surface.value(x, d, norm)) > 1e-9]
+    assert differs
+    _, st = _state(surface)
+    st.install(0, 1, c, d, norm, filtered=True)
+    st.install(1, 1, c, d, norm)
+    assert st.map[0] == pytest.approx(surface.filtered_value(c, d, norm, "map"))
+    assert st.map[1] == pytest.approx(surface.value(c, d, norm, "map"))
+
+
+# ----------------------------------------------------------------------------- cross-condition, per-device drift
+
+def test_a_model_adapted_to_another_condition_serves_with_its_measured_cross_value(surface):
+    assert surface.cross, "regenerate traces/adaptation_mnist.json"
+    _, st = _state(surface)
+    st.install(0, 1, "impulse_noise/4", 1024, 1.0)
+    want = surface.cross_value("impulse_noise/4", "gaussian_noise/3", 1024, 1.0, "map")
+    assert st.map[0] == pytest.approx(want)
+    assert want != pytest.approx(surface.value("gaussian_noise/3", 0, 0, "map"))  # not counted as unadapted
+    # at D = 0 the cross value is the unadapted model's on the target (measured on its first samples)
+    assert surface.cross_value("impulse_noise/4", "gaussian_noise/3", 0, 1.0, "map") == pytest.approx(
+        surface.cross_value("pixelate/4", "gaussian_noise/3", 0, 0.0, "map"))
+
+
+def test_shares_of_devices_per_condition(surface):
+    _, st = _state(surface, count=10, segments=(), shares=((0.3, "gaussian_noise/3"), (0.7, "pixelate/4")))
+    assert st.cond_of == ["gaussian_noise/3"] * 3 + ["pixelate/4"] * 7
+    types = st.device_types()
+    assert sorted(len(devices) for devices, _ in types) == [3, 7]
+
+
+def test_each_device_its_own_switching_process(surface):
+    import simpy
+
+    from sim.entities.updates import UpdateParams, UpdateState
+    from sim.rng import Streams
+
+    env = simpy.Environment()
+    p = UpdateParams(8, 30.0, 784, 16.0, None, 32, (), (20.0, ("gaussian_noise/3", "pixelate/4", "impulse_noise/4")),
+                     4, 3.0, 1, 1.0, per_device=True)
+    st = UpdateState(env, 0, p, surface, Streams(5, 0)["drift"])
+    env.run(until=100)
+    assert len(set(st.cond_of)) > 1
+    assert all(st.map[d] == pytest.approx(surface.value(st.cond_of[d], 0, 0, "map")) for d in range(8))
+
+
+def test_per_device_drift_settings_are_checked():
+    from sim.scenario_io import ScenarioError
+
+    bad = {"device_groups.0.updates.drift": {"shares": [{"corruption": "gaussian_noise", "severity": 3, "share": 0.5},
+                                                        {"corruption": "pixelate", "severity": 4, "share": 0.4}]}}
+    with pytest.raises(ScenarioError, match="shares must sum to 1"):
+        validate(apply_overrides(read_yaml(UPD), bad, str(UPD)), str(UPD))
+    ee = ROOT / "scenarios" / "early_exit_drift.yaml"
+    per_device = {"device_groups.0.early_exit.drift": {"switching": {"mean_holding_s": 20, "per_device": True,
+        "conditions": [{"corruption": "clean", "severity": 0}, {"corruption": "shot_noise", "severity": 4}]}}}
+    with pytest.raises(ScenarioError, match="per-device drift"):
+        validate(apply_overrides(read_yaml(ee), per_device, str(ee)), str(ee))
+
+
+def test_profile_adaptation_measures_the_cross_matrix_and_the_filtered_stream(tmp_path):
+    pytest.importorskip("torch")
+    from sim.profiling.adaptation import profile_adaptation
+
+    out = tmp_path / "a.json"
+    profile_adaptation(None, out, train_n=300, epochs=1, teacher_epochs=1, corruptions=("shot_noise", "pixelate"),
+                       severities=(4,), d_grid=(0, 32, 64), eval_n=60, curve_n=30, cross_samples=(0, 64),
+                       cross_eval_n=30)
+    a = load_adaptation(out)
+    assert a.cross_samples == (0, 64) and set(a.cross) == {("shot_noise/4", "pixelate/4"), ("pixelate/4", "shot_noise/4")}
+    assert set(a.filtered) == {"shot_noise/4", "pixelate/4"}
+    assert len(a.predictions("pixelate/4")) == 64 and len(a.predictions("pixelate/4")[0]) == 10
+    assert a.setup["cross_eval_samples"] == 30 and a.setup["filtered_margin"] == 0.95
+
+
+def test_the_distributed_framework_counts_every_arrival():
+    """Every input from the first is sent to the edge; on a link that cannot carry them the
+    queued ones are unfinished and count as 0 over all arrivals."""
+    import sim
+
+    s = sim.run(sim.load(ROOT / "scenarios" / "paper_a_images.yaml", {
+        "horizon_s": 120, "access_points.0.uplink_bps": 2e6, "policies.allocation": {"kind": "distributed"}})).summary
+    assert s["offloaded_fraction"] == 1.0
+    assert s["completed"] + s["failed"] + s["unfinished"] == s["arrivals"] > 0
+    assert s["unfinished"] > 0.9 * s["arrivals"] and s["mean_map_all_arrivals"] < 0.1
+    assert "model_download" not in s["bytes_by_purpose"]
+
+
+def test_optimal_uploads_data_for_a_later_update():
+    """The surface is not concave in D: a few samples may give a model worse than the one in
+    use, more a better one.  When no update this period beats the model in use, the optimiser
+    still uploads what the budget carries (no download), and a plan's unused budget after its
+    last update uploads samples too: data for the next period's update."""
+    from sim.optimize import best_update
+
+    value = lambda d, phi: 0.5 if d < 40 else 0.9  # noqa: E731  (an update on under 40 samples hurts)
+    # 40 samples fit, but not with the model after them: no update this period beats 0.7
+    u = best_update(value, 0.7, budget_bits=40 * 8000.0, sample_bits=8000.0, model_bits=1000.0, max_samples=100,
+                    phis=(0.0, 1.0))
+    assert (u.samples, u.phi, u.value) == (40.0, 0.0, 0.7)  # 40 samples up, nothing down
+    assert best_update(lambda d, phi: 0.5, 0.7, 40 * 8000.0, 8000.0, 1000.0, 100, (0.0, 1.0)).samples == 0
+    u = best_update(value, 0.7, budget_bits=100 * 8000.0, sample_bits=8000.0, model_bits=1000.0, max_samples=100,
+                    phis=(0.0, 1.0))
+    # one update of 64 samples and the model (513,000 bits); the 287,000 bits left carry 35 samples more
+    assert (u.samples, u.phi, u.tail) == (64.0, 1.0, 35.0)

@@ -29,8 +29,8 @@ def test_local_block_lands_in_the_window_of_its_finish_time():
 
 def test_offloaded_rows_are_summed_with_their_bytes_and_radio_energy():
     rec, g = make()
-    g.offloaded((0.0, 0.5, 2, 0, True, float("nan"), 0.01, 0.2))
-    g.offloaded((1.0, 6.5, 2, 0, False, 0.8, 0.02, 0.3))
+    g.offloaded((0.0, 0.5, 2, 0, True, float("nan"), 0.01, 0.2, 0.5))  # the last: its radio energy (radio_j)
+    g.offloaded((1.0, 6.5, 2, 0, False, 0.8, 0.02, 0.3, 0.5))
     rec.finish()
     cell0, cell1 = g.table[0, 1, 2], g.table[1, 1, 2]  # place 1 = the group's first target, exit 2 = offloaded
     assert cell0[C["n"]] == 1 and cell0[C["bytes_up"]] == 100 and cell0[C["radio_energy_j"]] == 0.5
@@ -44,7 +44,7 @@ def test_a_group_keeps_places_only_for_its_own_targets():
     rec = Recorder(["l"], [f"s{i}" for i in range(50)], 10.0, 5.0)
     g = rec.group(count=1, input_bytes=1, result_bytes=1, radio_j=0.0, targets=[37])
     assert g.table.shape[1] == 2
-    g.offloaded((0.0, 1.0, 0, 37, True, float("nan"), 0.0, 0.0))
+    g.offloaded((0.0, 1.0, 0, 37, True, float("nan"), 0.0, 0.0, 0.0))
     rec.finish()
     assert g.table[0, 1, 2, C["n"]] == 1 and g.table.sum() > 0
 
@@ -82,3 +82,14 @@ def test_sketch_merges_by_key_and_ignores_order():
     b.add(0, x[::-1][:500])
     b.add(0, x[::-1][500:])
     assert (a.counts == b.counts).all() and a.quantiles([0.5], [1]) == [None]
+
+
+def test_a_varying_radio_energy_is_summed_row_by_row():
+    # radio_j None (the air-time model under fading): each offload carries its own
+    rec = Recorder(["l.up"], ["edge"], 10.0, 5.0)
+    g = rec.group(count=2, input_bytes=100, result_bytes=10, radio_j=None, targets=[0])
+    g.offloaded((0.0, 0.5, 1, 0, True, float("nan"), 0.0, 0.0, 0.25))
+    g.offloaded((1.0, 2.5, 1, 0, True, float("nan"), 0.0, 0.0, 0.5))
+    rec.finish()
+    assert g.device_totals()["radio_energy_j"].tolist() == [0.0, 0.75]
+    assert g.table[0, 1, 2, C["radio_energy_j"]] == 0.75

@@ -26,13 +26,17 @@ TINY = ROOT / "tests" / "data" / "tiny.yaml"
 UPD = ROOT / "scenarios" / "bandwidth_allocation.yaml"
 EE = ROOT / "scenarios" / "early_exit.yaml"
 SEL = ROOT / "scenarios" / "server_selection.yaml"
+RADIO = ROOT / "tests" / "data" / "cross_mode" / "radio_cell.yaml"  # a radio access point (docs/wireless.md)
 BASE = {TINY: {"horizon_s": 40}, UPD: {"horizon_s": 120, "device_groups.0.count": 6},
-        EE: {"horizon_s": 40, "device_groups.0.count": 40}, SEL: {"horizon_s": 10, "device_groups.0.count": 100}}
+        EE: {"horizon_s": 40, "device_groups.0.count": 40}, SEL: {"horizon_s": 10, "device_groups.0.count": 100},
+        RADIO: {"horizon_s": 30}}
 T = "../traces/timings_cpu.json"
 SEG = [{"start_s": 0, "corruption": "gaussian_noise", "severity": 3},
        {"start_s": 60, "corruption": "impulse_noise", "severity": 4}]
 SW = {"mean_holding_s": 30, "conditions": [{"corruption": "gaussian_noise", "severity": 3},
                                            {"corruption": "pixelate", "severity": 4}]}
+SH = {"device_groups.0.updates.drift": {"shares": [{"corruption": "gaussian_noise", "severity": 3, "share": 0.25},
+                                                   {"corruption": "pixelate", "severity": 4, "share": 0.75}]}}
 OFF = {"policies.routing": {"kind": "offload_fraction", "fraction": 0.5, "target": "edge"}}
 TIME = {"servers.0.energy": {"compute_model": "time", "active_power_w": 30.0}}
 BUSY = {"access_points.0.uplink_bps": 1e8, "device_groups.0.arrivals.rate_hz": 10}
@@ -64,7 +68,7 @@ EXEMPT = {
                      "fidelity", "nodes", "traffic", "transport"),
         "DeviceGroup": ("compute", "early_exit", "arrivals", "energy", "updates"),
         "Updates": ("job", "drift"), "Server": ("compute", "energy"), "EarlyExit": ("condition",),
-        "Drift": ("segments", "switching"), "DriftSwitching": ("conditions",)}.items() for f in fs},
+        "Drift": ("segments", "switching", "shares"), "DriftSwitching": ("conditions",)}.items() for f in fs},
 }
 
 # (field, scenario, overrides applied to both runs, overrides of the changed run)
@@ -100,6 +104,8 @@ CASES = [
     ("Transport.setup_rtts", TINY, TCP, {"transport.setup_rtts": 0}),
     ("Transport.initial_window_segments", TINY, TCP, {"transport.initial_window_segments": 1}),
     ("Transport.ack_every_segments", TINY, TCP, {"transport.ack_every_segments": 1}),
+    # a 2 MB flow with a 200 ms round trip: its slow start stalls, more when the window grows by 1.5 per round trip
+    ("Transport.byte_counting", TINY, {**CROSS, **TCP}, {"transport.byte_counting": False}),
     ("AccessPoint.queue", TINY, CROSS, {"access_points.0.queue": "droptail"}),
     ("Link.queue", TINY, {**CROSS, "links.0.bandwidth_bps": 1e6}, {"links.0.queue": "droptail"}),
     ("Node.name", TINY, ONE, {"nodes.0.name": "h0", "links.1.between": ["h0", "h2"], "traffic.0.src": "h0"}),
@@ -169,6 +175,7 @@ CASES = [
                                {"start_s": 20, "corruption": "pixelate", "severity": 5}]}}}),
     ("EarlyExit.batch_size", EE, {}, {"device_groups.0.early_exit.batch_size": 4}),
     ("EarlyExit.speed_factor", EE, {}, {"device_groups.0.early_exit.speed_factor": 1.0}),
+    ("EarlyExit.precision", EE, {}, {"device_groups.0.early_exit.precision": "int8"}),
     ("Condition.corruption", EE, {}, {"device_groups.0.early_exit.condition": {"corruption": "pixelate",
                                                                               "severity": 1}}),
     ("Condition.severity", EE, {"device_groups.0.early_exit.condition": {"corruption": "pixelate", "severity": 1}},
@@ -208,6 +215,12 @@ CASES = [
      {"device_groups.0.updates.drift.segments.1.severity": 1}),
     ("DriftSwitching.mean_holding_s", UPD, {"device_groups.0.updates.drift": {"switching": SW}},
      {"device_groups.0.updates.drift.switching.mean_holding_s": 5}),
+    ("DriftSwitching.per_device", UPD, {"device_groups.0.updates.drift": {"switching": SW}},
+     {"device_groups.0.updates.drift.switching.per_device": True}),
+    ("DriftShare.share", UPD, SH, {"device_groups.0.updates.drift.shares.0.share": 0.5,
+                                   "device_groups.0.updates.drift.shares.1.share": 0.5}),
+    ("DriftShare.corruption", UPD, SH, {"device_groups.0.updates.drift.shares.0.corruption": "contrast"}),
+    ("DriftShare.severity", UPD, SH, {"device_groups.0.updates.drift.shares.0.severity": 1}),
     ("LocalOnly.kind", TINY, {}, {"policies.routing": {"kind": "local_only"}}),
     ("OffloadAll.kind", TINY, {}, {"policies.routing": {"kind": "offload_all", "target": "edge"}}),
     ("OffloadAll.target", SEL, {"policies.routing.target": "edge_b"}, {"policies.routing.target": "edge_a"}),
@@ -224,6 +237,7 @@ CASES = [
      {"policies.routing.target": "edge_b"}),
     ("Meanet.kind", EE, {"policies.routing": {"kind": "device_only"}}, {"policies.routing": {"kind": "meanet"}}),
     ("Meanet.threshold_nats", EE, {}, {"policies.routing.threshold_nats": 0.3}),
+    ("Meanet.threshold_fraction", EE, {}, {"policies.routing": {"kind": "meanet", "threshold_fraction": 0.1}}),
     ("Meanet.target", EE, {}, "@ee_second_cloud"),
     ("Confidence.kind", EE, {}, {"policies.routing": {"kind": "confidence"}}),
     ("Confidence.threshold", EE, {"policies.routing": {"kind": "confidence"}}, {"policies.routing.threshold": 0.5}),
@@ -246,6 +260,7 @@ CASES = [
     ("Cema.chunk_samples", UPD, {"policies.allocation": {"kind": "cema"}}, {"policies.allocation.chunk_samples": 4}),
     ("Cema.redundancy_margin", UPD, {"policies.allocation": {"kind": "cema"}},
      {"policies.allocation.redundancy_margin": 0.05}),
+    ("Cema.replay_samples", UPD, {"policies.allocation": {"kind": "cema"}}, {"policies.allocation.replay_samples": 0}),
     ("Distributed.kind", UPD, {}, {"policies.allocation": {"kind": "distributed"}}),
     ("PaperSplit.kind", UPD, {}, {"policies.allocation": {"kind": "paper_split"}}),
     ("PaperSplit.quanta", UPD, {"policies.allocation": {"kind": "paper_split"}, "access_points.0.uplink_bps": 2.5e5},
@@ -277,6 +292,75 @@ CASES = [
      {"policies.routing.target.energy_weight_s_per_j": 1.0}),
 ]
 
+
+# wireless (docs/wireless.md): sharing, capacity traces, fading, the air-time radio energy
+BPS_STEP = {"path": "capacity/bps_step.csv"}  # relative to tests/data (tiny.yaml)
+SNR_STEP = {"path": "../capacity/snr_step.csv"}  # relative to tests/data/cross_mode (radio_cell.yaml)
+FADE = {"device_groups.0.fading": {"model": "rician", "k_factor": 1.0, "coherence_s": 1.0}}
+CASES += [
+    ("AccessPoint.sharing", RADIO, {}, {"access_points.0.sharing": "airtime_fair"}),
+    ("AccessPoint.capacity_trace", TINY, {}, {"access_points.0.capacity_trace": BPS_STEP}),
+    ("Link.capacity_trace", TINY, {}, {"links.0.capacity_trace": BPS_STEP}),
+    ("CapacityTrace.path", RADIO, {"access_points.0.capacity_trace": SNR_STEP},
+     {"access_points.0.capacity_trace.path": "../capacity/snr_deep.csv"}),
+    ("CapacityTrace.at_end", RADIO, {"access_points.0.capacity_trace": SNR_STEP},
+     {"access_points.0.capacity_trace.at_end": "repeat"}),
+    ("DeviceGroup.fading", RADIO, {}, FADE),
+    ("Fading.model", RADIO, FADE, {"device_groups.0.fading": {"model": "rayleigh", "coherence_s": 1.0}}),
+    ("Fading.k_factor", RADIO, FADE, {"device_groups.0.fading.k_factor": 20.0}),
+    ("Fading.coherence_s", RADIO, FADE, {"device_groups.0.fading.coherence_s": 5.0}),
+    ("Energy.radio_tx_power_w", RADIO, {}, {"device_groups.0.energy.radio_tx_power_w": 1.0}),
+    ("Energy.radio_rx_power_w", RADIO, {}, {"device_groups.0.energy.radio_rx_power_w": 1.0}),
+    ("Energy.radio_tail_j", RADIO, {}, {"device_groups.0.energy.radio_tail_j": 0.5}),
+]
+
+# radio physics (docs/wireless.md): each device's rate from its placement, path loss and rate mapping
+RP = "access_points.0.radio"
+PLACE = "device_groups.0.placement"
+UMI = {f"{RP}.pathloss": {"model": "umi_street_canyon"}}
+CASES += [
+    ("AccessPoint.radio", TINY, {}, {"access_points.0": {"name": "ap1", "latency_s": 0.002,
+                                                         "radio": {"bandwidth_hz": 1e6}},
+                                     PLACE: {"kind": "ring", "radius_m": 100}}),
+    ("DeviceGroup.placement", RADIO, {}, {PLACE: {"kind": "ring", "radius_m": 300}}),
+    ("DeviceGroup.snr_db", RADIO, {RP: {"bandwidth_hz": 5e6}, PLACE: None, "device_groups.0.snr_db": 20},
+     {"device_groups.0.snr_db": 0}),
+    ("FixedPlacement.kind", RADIO, {PLACE: {"kind": "ring", "radius_m": 10}},
+     {PLACE: {"kind": "fixed", "distances_m": [400]}}),
+    ("FixedPlacement.distances_m", RADIO, {}, {f"{PLACE}.distances_m": [300, 400]}),
+    ("FixedPlacement.points_m", RADIO, {PLACE: {"kind": "fixed", "points_m": [[10, 0]]}},
+     {f"{PLACE}.points_m": [[300, 300]]}),
+    ("DiscPlacement.kind", RADIO, {}, {PLACE: {"kind": "uniform_disc", "radius_m": 400}}),
+    ("DiscPlacement.radius_m", RADIO, {PLACE: {"kind": "uniform_disc", "radius_m": 100}}, {f"{PLACE}.radius_m": 400}),
+    ("DiscPlacement.min_distance_m", RADIO, {PLACE: {"kind": "uniform_disc", "radius_m": 400}},
+     {f"{PLACE}.min_distance_m": 300}),
+    ("RingPlacement.kind", RADIO, {}, {PLACE: {"kind": "ring", "radius_m": 300}}),
+    ("RingPlacement.radius_m", RADIO, {PLACE: {"kind": "ring", "radius_m": 100}}, {f"{PLACE}.radius_m": 400}),
+    ("FilePlacement.kind", RADIO, {}, {PLACE: {"kind": "file", "path": "../radio/positions_far.csv"}}),
+    ("FilePlacement.path", RADIO, {PLACE: {"kind": "file", "path": "../radio/positions_near.csv"}},
+     {f"{PLACE}.path": "../radio/positions_far.csv"}),
+    ("Radio.bandwidth_hz", RADIO, {}, {f"{RP}.bandwidth_hz": 2e6}),
+    ("Radio.carrier_ghz", RADIO, {}, {f"{RP}.carrier_ghz": 28.0}),
+    ("Radio.device_tx_power_dbm", RADIO, {}, {f"{RP}.device_tx_power_dbm": 0.0}),
+    ("Radio.ap_tx_power_dbm", RADIO, {}, {f"{RP}.ap_tx_power_dbm": 0.0}),
+    ("Radio.noise_figure_db", RADIO, {}, {f"{RP}.noise_figure_db": 20.0}),
+    ("Radio.pathloss", RADIO, {}, {f"{RP}.pathloss": {"model": "uma"}}),
+    ("Radio.shadowing_sigma_db", RADIO, {}, {f"{RP}.shadowing_sigma_db": 8.0}),
+    ("Radio.rate", RADIO, {}, {f"{RP}.rate": {"model": "nr_cqi"}}),
+    ("PathLoss.model", RADIO, {}, UMI),
+    ("PathLoss.exponent", RADIO, {}, {f"{RP}.pathloss.exponent": 3.0}),
+    ("PathLoss.ref_distance_m", RADIO, {}, {f"{RP}.pathloss.ref_distance_m": 5.0}),
+    ("PathLoss.ref_loss_db", RADIO, {}, {f"{RP}.pathloss.ref_loss_db": 60.0}),
+    ("PathLoss.los", RADIO, UMI, {f"{RP}.pathloss.los": False}),
+    ("PathLoss.ap_height_m", RADIO, UMI, {f"{RP}.pathloss.ap_height_m": 30.0}),
+    ("PathLoss.device_height_m", RADIO, UMI, {f"{RP}.pathloss.device_height_m": 5.0}),
+    ("RateMapping.model", RADIO, {}, {f"{RP}.rate.model": "nr_cqi"}),
+    ("RateMapping.efficiency", RADIO, {}, {f"{RP}.rate.efficiency": 0.9}),
+    ("RateMapping.cap_bps", RADIO, {}, {f"{RP}.rate.cap_bps": 1e6}),
+    ("RateMapping.nr_table", RADIO, {f"{RP}.rate.model": "nr_cqi"}, {f"{RP}.rate.nr_table": "256qam"}),
+    ("RateMapping.spatial_streams", RADIO, {f"{RP}.bandwidth_hz": 20e6, f"{RP}.rate.model": "wifi_ax"},
+     {f"{RP}.rate.spatial_streams": 2}),
+]
 
 # fields whose value is fixed by a trace: any other value is rejected
 REJECTED = [

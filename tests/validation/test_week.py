@@ -25,6 +25,7 @@ SMALL = {  # device counts that keep a week within minutes
     "scenarios/early_exit_drift.yaml": {"device_groups.0.count": 10},
     "scenarios/early_exit_updates.yaml": {"device_groups.0.count": 4},
     "scenarios/server_selection.yaml": {"device_groups.0.count": 5},
+    "scenarios/wireless.yaml": {"device_groups.0.count": 3, "policies.allocation": {"kind": "equal_share"}},
 }
 
 

@@ -1,0 +1,132 @@
+"""Low-precision copies of MEANet's device blocks, for ``sim profile exits --precisions``.
+
+Every convolution and linear layer of a block is wrapped so that its *weights* and its
+*input activations* take only the values of the precision; batch normalisation, the
+residual additions and the pooling stay in floating point (an integer accelerator folds
+normalisation into its requantisation step).  The arithmetic is simulated in fp32
+("fake quantisation"): the outputs are those of the low-precision network.
+
+* ``int8`` / ``int4`` (post-training, no retraining): weights symmetric per output
+  channel (scale = max |w| / (2^(b-1) - 1)); input activations per tensor, scale from a
+  calibration pass over training images (the :data:`CLIP_PERCENTILE` percentile of
+  |x|; unsigned levels 0 .. 2^b - 1 when the calibration inputs are never negative, as
+  after a ReLU, else signed).
+* ``binary``: weights sign(w) x a scale per output channel (initially mean |w|, XNOR-Net's
+  scaling, then learned as in XNOR-Net++),
+  activations one bit: {0, s} for non-negative inputs (threshold s / 2), {-s, +s} for
+  signed ones, s the mean magnitude of the non-zero calibration inputs.  Post-training binarisation is measured too (``binary_post_training``
+  in the trace), and the blocks are then fine-tuned with a straight-through estimator
+  (the gradient of the rounding taken as 1 inside the clipping range).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+PRECISIONS = ("int8", "int4", "binary")
+BITS = {"int8": 8, "int4": 4, "binary": 1}
+CLIP_PERCENTILE = {"int8": 99.99, "int4": 99.9, "binary": 0.0}  # binary: not a clipping percentile
+
+
+def _ste(x: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """``q`` forward, the identity's gradient backward."""
+    return x + (q - x).detach()
+
+
+def quantise_weight(w: torch.Tensor, bits: int, alpha: torch.Tensor | None = None) -> torch.Tensor:
+    """``bits`` 1: sign(w) x ``alpha`` (one scale per output channel)."""
+    dims = tuple(range(1, w.dim()))
+    if bits == 1:
+        return _ste(w, torch.sign(w)) * alpha
+    qmax = 2 ** (bits - 1) - 1
+    scale = (w.abs().amax(dims, keepdim=True) / qmax).clamp_min(1e-12)
+    return _ste(w, torch.clamp(torch.round(w / scale), -qmax, qmax) * scale)
+
+
+class QuantLayer(nn.Module):
+    """A convolution or linear layer with quantised weights and input activations."""
+
+    def __init__(self, layer: nn.Module, bits: int, percentile: float):
+        super().__init__()
+        self.layer, self.bits, self.percentile = layer, bits, percentile
+        self.register_buffer("scale", torch.tensor(0.0))
+        # binary: a learned scale per output channel, initially mean |w| (XNOR-Net's; learned as in XNOR-Net++)
+        self.alpha = None
+        if bits == 1:
+            w = layer.weight.detach()
+            self.alpha = nn.Parameter(w.abs().mean(tuple(range(1, w.dim())), keepdim=True).clone())
+        self.register_buffer("signed", torch.tensor(False))
+        self.calibrating = False
+        self._seen: list[torch.Tensor] = []
+
+    def quantise_input(self, x: torch.Tensor) -> torch.Tensor:
+        s, b = self.scale.clamp_min(1e-12), self.bits
+        if bool(self.signed):
+            if b == 1:
+                xc = torch.clamp(x, -s, s)
+                return _ste(xc, torch.where(x >= 0, s, -s))
+            qmax = 2 ** (b - 1) - 1
+            xc = torch.clamp(x, -qmax * s, qmax * s)
+            return _ste(xc, torch.round(xc / s) * s)
+        qmax = 2 ** b - 1
+        xc = torch.clamp(x, 0, qmax * s)
+        return _ste(xc, torch.round(xc / s) * s)
+
+    def forward(self, x):
+        if self.calibrating:
+            self._seen.append(x.detach().flatten()[::7])
+        else:
+            x = self.quantise_input(x)
+        w = quantise_weight(self.layer.weight, self.bits, self.alpha)
+        m = self.layer
+        if isinstance(m, nn.Conv2d):
+            return F.conv2d(x, w, m.bias, m.stride, m.padding, m.dilation, m.groups)
+        return F.linear(x, w, m.bias)
+
+    def finish_calibration(self) -> None:
+        seen = torch.cat(self._seen)
+        self._seen, self.calibrating = [], False
+        signed = bool((seen < 0).any())
+        self.signed.fill_(signed)
+        if self.bits == 1:  # one level: the mean magnitude of the (non-zero) inputs
+            nz = seen.abs()[seen != 0]
+            self.scale.fill_(max(float(nz.mean()) if len(nz) else 1.0, 1e-6))
+            return
+        top = float(torch.quantile(seen.abs()[:1_000_000], self.percentile / 100))
+        levels = 2 ** (self.bits - 1) - 1 if signed else 2 ** self.bits - 1
+        self.scale.fill_(max(top, 1e-6) / levels)
+
+
+def _wrap(module: nn.Module, bits: int, percentile: float) -> list[QuantLayer]:
+    wrapped = []
+    for name, child in list(module.named_children()):
+        if isinstance(child, (nn.Conv2d, nn.Linear)):
+            q = QuantLayer(child, bits, percentile)
+            setattr(module, name, q)
+            wrapped.append(q)
+        elif not isinstance(child, QuantLayer):
+            wrapped += _wrap(child, bits, percentile)
+    return wrapped
+
+
+def quantised(blocks: list[nn.Module], precision: str, calibrate) -> list[nn.Module]:
+    """Deep copies of ``blocks`` at ``precision``; ``calibrate(copies)`` runs the copies on
+    calibration inputs once (in evaluation mode) to set the activation scales."""
+    bits, pct = BITS[precision], CLIP_PERCENTILE[precision]
+    copies = [copy.deepcopy(b).eval() for b in blocks]
+    layers = [q for c in copies for q in _wrap(c, bits, pct)]
+    for q in layers:
+        q.calibrating = True
+    with torch.no_grad():
+        calibrate(copies)
+    for q in layers:
+        q.finish_calibration()
+    return copies
+
+
+def count_layers(module: nn.Module) -> int:
+    return sum(isinstance(m, QuantLayer) for m in module.modules())
