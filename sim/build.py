@@ -443,7 +443,7 @@ def _group(env, i, g, scenario, traces, targets_by_ap, streams, states, network,
     elif isinstance(rule, str):
         target = reach[rule]
     else:
-        target = Selector(rule, [reach[n] for n in rule.among], g.input_bytes, g.result_bytes)
+        target = Selector(rule, [reach[n] for n in rule.among], g.input_bytes, g.result_bytes, radio)
     select_rng = streams[prefix + "select"] if rule is not None and not isinstance(rule, str) and rule.uniforms else None
     common = dict(network=network, record=record, policy=policy, target=target,
                   arrival_rng=streams[prefix + "arrivals"], horizon_s=scenario.horizon_s,

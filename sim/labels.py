@@ -118,6 +118,7 @@ SUMMARY: dict[str, Label] = {
     "groups": Label("per device group"),
     "pooled": Label("what each pooled figure pools"),
     "link_utilisation": _frac("link utilisation"),
+    "airtime_utilisation": _frac("air-time utilisation (radio links)"),
     "server_utilisation": _frac("server utilisation"),
     "server_queue_length_mean": _pos("mean server queue length", "jobs"),
 }
@@ -145,7 +146,8 @@ PURPOSES = {"inference_input": "inference inputs", "inference_result": "inferenc
 PARTS = {"compute": "compute", "radio": "radio", "idle": "idle"}
 EXIT_SECTIONS = {"exit_fractions": "fraction", "accuracy_by_exit": "accuracy",
                  "latency_p95_s_by_exit": "p95 latency", "latency_s_by_exit": "latency"}
-OWNED = {"link_utilisation": ("link", "utilisation"), "server_utilisation": ("server", "utilisation"),
+OWNED = {"link_utilisation": ("link", "utilisation"), "airtime_utilisation": ("link", "air-time utilisation"),
+         "server_utilisation": ("server", "utilisation"),
          "server_queue_length_mean": ("server", "mean queue length")}
 
 #: columns of ``timeline.parquet`` (per window); ``group:``/``link:``/``server:`` columns in TIMELINE_PARTS

@@ -225,6 +225,7 @@ class Recorder:
         self.groups: list[GroupRecord] = []
         self._sketch: LatencySketch | None = None
         self.flow_bytes: dict[tuple[str, str], list] = {}  # (link name, purpose) -> [flows, bytes]
+        self.flow_air_s: dict[tuple[str, str], float] = {}  # radio media: (link name, purpose) -> air time (s)
         # one row per sampling instant: time, cumulative delivered bits per link,
         # queue-length and busy-worker integrals per server, jobs in system per server
         self.samples_t: list[float] = []
@@ -256,6 +257,10 @@ class Recorder:
             entry = self.flow_bytes[(link, purpose)] = [0, 0]
         entry[0] += 1
         entry[1] += size_bytes
+
+    def air(self, purpose: str, air_s: float, link: str) -> None:
+        """A finished flow for ``purpose`` spent ``air_s`` seconds on the radio medium ``link``."""
+        self.flow_air_s[(link, purpose)] = self.flow_air_s.get((link, purpose), 0.0) + air_s
 
     def finish(self) -> None:
         for g in self.groups:

@@ -58,6 +58,9 @@ def run(scenario: Scenario, traces: LoadedTraces, replication: int = 0,
     ups = model.updates or []
     extras = {"edge_received_bytes": sum(u.edge_received_bytes for u in ups),
               "model_installs": sum(u.installs for u in ups)}
+    radio_links = [l for l in model.network.links if l.airtime is not None]
+    if radio_links:  # a radio medium's share of air time used (link_utilisation counts its bits at the unit rate)
+        extras["airtime_utilisation"] = {l.name: l.air_used_s / horizon for l in radio_links}
     return RunResult(scenario, replication, r, {l.name: l.mean_capacity_bps(horizon) for l in model.network.links},
                      {s.name: s.workers for s in model.servers}, events, time.perf_counter() - t0, extras)
 

@@ -4,9 +4,10 @@ Compute energy is ``active_power_w`` x compute time (``compute_model: time``) or
 ``energy_per_mac_j`` x the MACs run (``compute_model: macs``); radio energy is joules
 per bit sent and received (``radio_up/down_j_per_bit``), or, with the air-time model
 (``radio_tx_power_w`` / ``radio_rx_power_w``), power x the time on the air of each transfer
-(its bits / the device's own payload rate: a slow device spends more per bit) plus
-``radio_tail_j`` per transfer; idle power is paid for the whole horizon.  A server job's
-energy is MACs x ``energy_per_mac_j`` or ``active_power_w`` x its service time.
+(its bits / the device's own payload rate, piece by piece when the rate changes during it:
+a slow device spends more per bit) plus ``radio_tail_j`` per transfer; idle power is paid
+for the whole horizon.  A server job's energy is MACs x ``energy_per_mac_j`` or
+``active_power_w`` x its service time.
 """
 
 from __future__ import annotations
@@ -69,6 +70,14 @@ class DeviceEnergy:
             return 8 * down_bytes * self.radio_down_j_per_bit
         return _air_j(self.radio_rx_power_w, down_bytes, down_bps, self.radio_tail_j)
 
+    def tx_j(self, air_s: float) -> float:
+        """Radio energy of one upload that spent ``air_s`` seconds on the air (the air-time model)."""
+        return _on_air_j(self.radio_tx_power_w, air_s, self.radio_tail_j)
+
+    def rx_j(self, air_s: float) -> float:
+        """Radio energy of one download that spent ``air_s`` seconds on the air."""
+        return _on_air_j(self.radio_rx_power_w, air_s, self.radio_tail_j)
+
     def compute_j(self, seconds: np.ndarray, macs) -> np.ndarray:
         """Energy of on-device compute for arrays of ``seconds`` and ``macs`` (or a scalar of MACs)."""
         if self.compute_model == "macs":
@@ -87,12 +96,18 @@ class DeviceEnergy:
         return self.idle_power_w * seconds
 
 
-def _air_j(power_w: float | None, nbytes, bps, tail_j: float):
-    """``power_w`` x the air time of ``nbytes`` at ``bps`` + ``tail_j`` (0 where ``bps`` is 0)."""
+def _on_air_j(power_w: float | None, air_s, tail_j: float):
+    """The air-time model: ``power_w`` x ``air_s`` seconds on the air + ``tail_j`` (no power: 0)."""
     if power_w is None:
-        return 0.0 * np.asarray(bps, float) if np.ndim(bps) else 0.0
+        return 0.0 * air_s
+    return power_w * air_s + tail_j
+
+
+def _air_j(power_w: float | None, nbytes, bps, tail_j: float):
+    """:func:`_on_air_j` for ``nbytes`` at a constant payload rate ``bps`` (air time 8 x nbytes / bps;
+    0 where ``bps`` is 0: out of coverage, nothing sent)."""
     r = np.asarray(bps, float)
-    e = np.where(r > 0, power_w * 8.0 * nbytes / np.where(r > 0, r, 1.0) + tail_j, 0.0)
+    e = np.where(r > 0, _on_air_j(power_w, 8.0 * nbytes / np.where(r > 0, r, 1.0), tail_j), 0.0)
     return e if e.ndim else float(e)
 
 
@@ -100,7 +115,8 @@ class LinkEnergy:
     """The radio energy of one group's transfers, per device: the :class:`DeviceEnergy` with each
     device's payload rates (arrays, or scalars for a fixed-rate access point).  ``channels``:
     (uplink, downlink) lists of the devices' radio channels when their rates vary (fading, an
-    SNR trace): a transfer's energy is then at its device's rate when it starts, times ``goodput``."""
+    SNR trace): a transfer's energy is then from the air time the network measured for it
+    (``air_s``: its bits / (goodput x the channel's rate), over every rate change it spans)."""
 
     def __init__(self, energy: DeviceEnergy, up_bps, down_bps, channels=None, goodput: float = 1.0):
         self.energy, self.up_bps, self.down_bps = energy, up_bps, down_bps
@@ -110,21 +126,18 @@ class LinkEnergy:
         """Radio energy of one offload, per device (an array) or for all (a scalar)."""
         return self.energy.radio_j(up_bytes, down_bytes, self.up_bps, self.down_bps)
 
-    def up_j(self, d: int, nbytes: float) -> float:
-        """Device ``d`` sends ``nbytes`` now (one transfer)."""
+    def up_j(self, d: int, nbytes: float, air_s: float | None = None) -> float:
+        """Device ``d`` sent ``nbytes`` (one transfer, done), ``air_s`` seconds on the air when the
+        rates vary (:attr:`sim.entities.link.Network.flow_air_s`)."""
         if self.channels is not None:
-            r = self.goodput * self.channels[0][d].rate_bps
-        else:
-            r = self.up_bps[d] if np.ndim(self.up_bps) else self.up_bps
-        return float(self.energy.up_j(nbytes, r))
+            return float(self.energy.tx_j(air_s))
+        return float(self.energy.up_j(nbytes, self.up_bps[d] if np.ndim(self.up_bps) else self.up_bps))
 
-    def down_j(self, d: int, nbytes: float) -> float:
-        """Device ``d`` receives ``nbytes`` now (one transfer)."""
+    def down_j(self, d: int, nbytes: float, air_s: float | None = None) -> float:
+        """Device ``d`` received ``nbytes`` (one transfer, done), ``air_s`` seconds on the air."""
         if self.channels is not None:
-            r = self.goodput * self.channels[1][d].rate_bps
-        else:
-            r = self.down_bps[d] if np.ndim(self.down_bps) else self.down_bps
-        return float(self.energy.down_j(nbytes, r))
+            return float(self.energy.rx_j(air_s))
+        return float(self.energy.down_j(nbytes, self.down_bps[d] if np.ndim(self.down_bps) else self.down_bps))
 
 
 @dataclass(frozen=True)

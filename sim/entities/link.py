@@ -63,7 +63,7 @@ class DirectedLink:
     """One direction of a link: a capacity shared by the flows that cross it."""
 
     __slots__ = ("name", "capacity_bps", "latency_s", "setup_s", "up", "component", "classes", "swept_bits",
-                 "droptail", "reverse", "goodput", "nominal_bps", "airtime", "cap_area", "cap_since")
+                 "droptail", "reverse", "goodput", "nominal_bps", "airtime", "cap_area", "cap_since", "swept_air_s")
 
     def __init__(self, name: str, capacity_bps: float, latency_s: float = 0.0, goodput: float = 1.0,
                  setup_s: float = 0.0, droptail: bool = False, airtime: str | None = None):
@@ -93,6 +93,7 @@ class DirectedLink:
         self.component: _Component | None = None  # set by the network
         self.classes: list[FlowClass] = []  # the live flow classes whose path crosses it
         self.swept_bits = 0.0  # bits carried by classes since swept (see :meth:`Network._sweep`)
+        self.swept_air_s = 0.0  # a radio medium: air time used by classes since swept
         self.droptail = droptail
         self.reverse: DirectedLink | None = None  # the other direction (ACKs of the tcp transport), set by sim.build
 
@@ -100,6 +101,14 @@ class DirectedLink:
     def delivered_bits(self) -> float:
         """Bits carried so far, as of the network's last advance (see :meth:`Network.advance`)."""
         return self.swept_bits + sum(c.sent_bits for c in self.classes)
+
+    @property
+    def air_used_s(self) -> float:
+        """A radio medium's air time used so far (as of the network's last advance), in seconds:
+        each device's bits / (goodput x its rate at the time), piece by piece; the flows without a
+        device of their own (explicit traffic, ACKs) at the unit rate.  Divided by the time, the
+        share of air time used (:func:`sim.runner.run`: ``airtime_utilisation``)."""
+        return self.swept_air_s + sum(c.air_on(self) for c in self.classes)
 
     def mean_capacity_bps(self, until_s: float) -> float:
         """The payload capacity averaged over [0, ``until_s``] (it changes under a capacity trace):
@@ -137,7 +146,8 @@ class FlowClass:
     one finishes (processor sharing in virtual time): O(log n) per start or end."""
 
     __slots__ = ("path", "weight", "heap", "served_bits", "rate_bps", "seq", "bottleneck_bps", "setup_s",
-                 "sent_bits", "live", "latency_s", "path_code", "share", "reverse", "channel", "coef")
+                 "sent_bits", "live", "latency_s", "path_code", "share", "reverse", "channel", "coef",
+                 "air_acc", "air_mark", "air_inv", "air_start", "air_sent")
 
     def __init__(self, path: tuple, weight: float, channel: Channel | None = None):
         self.path = path
@@ -155,6 +165,12 @@ class FlowClass:
         self.path_code = -1  # the flow log's code of the path (:mod:`sim.entities.flowlog`), set on first use
         self.reverse: FlowClass | None = None  # the class of its ACKs (tcp transport), made on first use
         self.live = True  # False once swept while idle (it joins its component again on its next flow)
+        # a channel's air time per flow, as an affine function of served_bits between rate changes:
+        # A(b) = air_acc + (b - air_mark) x air_inv (air_inv: seconds of air per bit at the rate now);
+        # air_start: each flow in progress's A at its start, by sequence number
+        self.air_acc = self.air_mark = self.air_inv = 0.0
+        self.air_start: dict | None = {} if channel is not None else None
+        self.air_sent = 0.0  # air seconds on its channel's link, all its flows together, over the run
         self.derive()
 
     def derive(self) -> None:
@@ -169,6 +185,10 @@ class FlowClass:
         divided by the round-trip time under a drop-tail queue.  ``bottleneck_bps``: the rate of
         one flow alone."""
         path, ch = self.path, self.channel
+        if ch is not None:  # close the air-time piece at the old rate (the caller advanced the served bits)
+            self.air_acc += (self.served_bits - self.air_mark) * self.air_inv
+            self.air_mark = self.served_bits
+            self.air_inv = 1.0 / (ch.link.goodput * ch.rate_bps) if ch.rate_bps > 0 else 0.0
         self.share = self.weight  # the weight its flows share by: under a drop-tail queue, divided by the RTT
         if any(link.droptail for link in path):
             self.share = self.weight / droptail_rtt_s(path)
@@ -187,6 +207,19 @@ class FlowClass:
             self.bottleneck_bps = min(link.capacity_bps for link in path)
         else:
             self.bottleneck_bps = min(link.capacity_bps / coef.get(link, 1.0) for link in path)
+
+    def air_on(self, link: DirectedLink) -> float:
+        """The air time (s) its flows have used on the radio medium ``link``: on its channel's link,
+        what the channel's rates gave; elsewhere its bits at the unit rate."""
+        if self.channel is not None and self.channel.link is link:
+            return self.air_sent
+        return self.sent_bits / link.capacity_bps
+
+    def idle_air(self) -> None:
+        """No flow in progress (served_bits restarts at 0): the air-time counter restarts too."""
+        self.air_acc = self.air_mark = 0.0
+        if self.air_start is not None:
+            self.air_start.clear()
 
 
 class _Component:
@@ -294,6 +327,9 @@ class Network:
         self.completed = 0
         self.flow_log = None  # a :class:`sim.entities.flowlog.FlowLog`: one row per flow (flows.parquet)
         self.transport = None  # a :class:`sim.entities.transport.Transport` (tcp), or None: the ideal fluid model
+        # the air time (s) of the flow over a device's channel whose ``then(False)`` is being called:
+        # its bits / (goodput x the channel's rate), piece by piece over the rate changes it spans
+        self.flow_air_s = 0.0
 
     @property
     def components(self) -> list[_Component]:
@@ -334,8 +370,14 @@ class Network:
     def send(self, cls: FlowClass, size_bytes: float, meta: tuple = None, device: int = -1) -> simpy.Event:
         """:meth:`transfer` of ``size_bytes`` > 0 along the path of ``cls``."""
         done = simpy.Event(self.env)
-        self.send_then(cls, size_bytes, done.succeed, meta, device)
+        then = done.succeed if cls.channel is None else functools.partial(self._succeed_air, done)
+        self.send_then(cls, size_bytes, then, meta, device)
         return done
+
+    def _succeed_air(self, done: simpy.Event, cut: bool) -> None:
+        """A flow over a device's channel ends: its event carries its air time (``done.air_s``)."""
+        done.air_s = self.flow_air_s
+        done.succeed(cut)
 
     def send_then(self, cls: FlowClass, size_bytes: float, then, meta: tuple = None, device: int = -1) -> None:
         """Like :meth:`send`, but ``then(cut)`` is called when the flow ends (``cut``: an outage
@@ -427,7 +469,9 @@ class Network:
             c.live = False
             for link in c.path:
                 link.swept_bits += c.sent_bits
-            c.sent_bits = 0.0
+                if link.airtime is not None:
+                    link.swept_air_s += c.air_on(link)
+            c.sent_bits = c.air_sent = 0.0
             key = (c.path, c.weight, c.channel)
             if self.classes.get(key) is c:
                 del self.classes[key]
@@ -448,6 +492,10 @@ class Network:
             return
         comp = cls.path[0].component
         cls.seq += 1
+        if cls.air_start is not None:  # its flow's air so far, A(served bits now): advanced first if busy
+            if comp.active:
+                self._advance(comp)
+            cls.air_start[cls.seq] = cls.air_acc + (cls.served_bits - cls.air_mark) * cls.air_inv
         if not comp.active:  # an idle component (the common case): the flow has its bottleneck alone
             comp.last_s = self.env.now
             comp.active.append(cls)
@@ -485,6 +533,7 @@ class Network:
                     c.heap.clear()
                     comp.active.remove(c)
                     c.served_bits = 0.0
+                    c.idle_air()
         self._reschedule(comp)
         for then in cut:
             then(True)
@@ -531,6 +580,7 @@ class Network:
                     c.heap.clear()
                     c.path[0].component.active.remove(c)
                     c.served_bits = 0.0
+                    c.idle_air()
             ch.classes = live
         for comp in comps.values():
             if comp.classes:
@@ -555,6 +605,8 @@ class Network:
             for c in comp.active:
                 c.served_bits += c.rate_bps * dt
                 c.sent_bits += c.rate_bps * len(c.heap) * dt
+                if c.air_start is not None:
+                    c.air_sent += c.rate_bps * len(c.heap) * dt * c.air_inv
         comp.last_s = now
 
     @staticmethod
@@ -613,14 +665,25 @@ class Network:
             # a long busy period); each flow is then done, so the next timer lies strictly ahead
             while heap and heap[0][0] - c.served_bits <= (
                     c.rate_bps * tol_s + _ULPS * math.ulp(heap[0][0]) + 1e-9 * heap[0][2]):
-                finished.append(heapq.heappop(heap)[3])
+                if c.air_start is None:
+                    finished.append(heapq.heappop(heap)[3])
+                else:  # its air time: A at its finish key less A at its start
+                    key, seq, _, then = heapq.heappop(heap)
+                    air = c.air_acc + (key - c.air_mark) * c.air_inv - c.air_start.pop(seq)
+                    finished.append(functools.partial(self._then_air, then, air))
                 self.completed += 1
             if not c.heap:
                 active.remove(c)
                 c.served_bits = 0.0  # restart the counter: keeps it small and precise
+                if c.air_start is not None:
+                    c.idle_air()
         if active:
             self._reschedule(comp)
         else:  # idle again: nothing to time
             comp.generation += 1
         for then in finished:
             then(False)
+
+    def _then_air(self, then, air_s: float, cut: bool) -> None:
+        self.flow_air_s = air_s
+        then(cut)

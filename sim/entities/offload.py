@@ -75,14 +75,12 @@ class Offload:
         t, net = self.t, self.g.net
         if t.__class__ is not OffloadTarget:
             u = self.u
-            t = self.t = t.pick(self.g.env.now, u[1], u[2])
+            t = self.t = t.pick(self.g.env.now, u[1], u[2], self.d)
             if self.correct is None:
                 self.correct = u[0] < t.accuracy
         radio = self.g.radio  # a radio access point: the device's own channel (sim.entities.wireless)
         if radio is not None:
             cls = radio.flow_class(net, t.up, self.d, True)
-            if self.g.air_energy is not None:  # air time at the device's rate now (fading, an SNR trace)
-                self.radio_j = self.g.air_energy.up_j(self.d, self.g.p.input_bytes)
         else:
             if t.up_class is None:
                 t.up_class = net.flow_class(t.up)
@@ -95,6 +93,10 @@ class Offload:
         if cut:
             g.record.failed += 1  # an outage cut the flow
             return
+        if g.radio is not None:  # the air time the network measured: its energy (fading, an SNR trace), its load
+            if g.air_energy is not None:
+                self.radio_j = g.air_energy.up_j(self.d, g.p.input_bytes, g.net.flow_air_s)
+            g.record.rec.air("inference_input", g.net.flow_air_s, t.up_name)
         g.record.rec.flow("inference_input", g.p.input_bytes, t.up_name)
         if t.up_latency_s:
             call_in(g.env, t.up_latency_s, self._arrived)
@@ -110,8 +112,6 @@ class Offload:
         radio = self.g.radio
         if radio is not None:
             cls = radio.flow_class(net, t.down, self.d, False)
-            if self.g.air_energy is not None:
-                self.radio_j += self.g.air_energy.down_j(self.d, self.g.p.result_bytes)
         else:
             if t.down_class is None:
                 t.down_class = net.flow_class(t.down)
@@ -124,6 +124,10 @@ class Offload:
         if cut:
             g.record.failed += 1
             return
+        if g.radio is not None:
+            if g.air_energy is not None:
+                self.radio_j += g.air_energy.down_j(self.d, g.p.result_bytes, g.net.flow_air_s)
+            g.record.rec.air("inference_result", g.net.flow_air_s, t.down_name)
         g.record.rec.flow("inference_result", g.p.result_bytes, t.down_name)
         done = g.env.now + t.down_latency_s
         if done <= g.horizon_s:  # else unfinished at the horizon

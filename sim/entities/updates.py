@@ -404,10 +404,18 @@ class UpdateController:
 
     def _competing(self) -> tuple[float, float]:
         """The rate of inference traffic (inputs up, results down) through the access point over
-        the last period, from the transfers it finished: what its controller can observe."""
-        t, fb = self.target, self.recorder.flow_bytes
-        now = (fb.get((t.up[0].name, "inference_input"), (0, 0))[1],
-               fb.get((t.down[-1].name, "inference_result"), (0, 0))[1])
+        the last period, from the transfers it finished: what its controller can observe.  On a
+        radio access point it is counted in air, as the policies count the capacity: each
+        transfer's air time (its bits at its device's own rates) as bits at the unit rate."""
+        up, down = self.target.up[0], self.target.down[-1]
+        if up.airtime is not None:  # seconds of air x the medium's payload capacity at the unit rate
+            fa = self.recorder.flow_air_s
+            now = (fa.get((up.name, "inference_input"), 0.0) * up.capacity_bps / 8.0,
+                   fa.get((down.name, "inference_result"), 0.0) * down.capacity_bps / 8.0)
+        else:
+            fb = self.recorder.flow_bytes
+            now = (fb.get((up.name, "inference_input"), (0, 0))[1],
+                   fb.get((down.name, "inference_result"), (0, 0))[1])
         rates = tuple(8.0 * (a - b) / self.period_s for a, b in zip(now, self._seen))
         self._seen = now
         return rates
@@ -451,16 +459,16 @@ class UpdateController:
         sent = 0
         while sent < total + tail:
             n = min(chunk, total - sent) if sent < total else total + tail - sent
-            aborted = yield self.network.transfer(t.up, n * u.sample_bytes,
+            sent_ev = self.network.transfer(t.up, n * u.sample_bytes,
                                                   weight if st.radio is None else st.radio.weight(d, weight, True),
                                                   (st.name, t.ap, t.server.name, "data_upload"), d,
                                                   st.radio.channel(d, True) if st.radio is not None else None)
-            if aborted:
+            if (yield sent_ev):  # aborted
                 return
             self.recorder.flow("data_upload", n * u.sample_bytes, t.up[0].name)
             self.recorder.groups[st.index].update_traffic(
                 d, n * u.sample_bytes, 0, 8.0 * n * u.sample_bytes * u.radio_up_j_per_bit if st.link_energy is None
-                else st.link_energy.up_j(d, n * u.sample_bytes))
+                else st.link_energy.up_j(d, n * u.sample_bytes, getattr(sent_ev, "air_s", 0.0)))
             if t.up_latency_s:
                 yield env.timeout(t.up_latency_s)
             sent += n
@@ -479,16 +487,16 @@ class UpdateController:
             if phi <= 0:
                 continue
             payload = st.payload_bytes(phi)
-            aborted = yield self.network.transfer(t.down, payload,
+            got_ev = self.network.transfer(t.down, payload,
                                                   weight if st.radio is None else st.radio.weight(d, weight, False),
                                                   (st.name, t.server.name, t.ap, "model_download"), d,
                                                   st.radio.channel(d, False) if st.radio is not None else None)
-            if aborted:
+            if (yield got_ev):  # aborted
                 continue  # the old model stays
             self.recorder.flow("model_download", payload, t.down[-1].name)
             self.recorder.groups[st.index].update_traffic(
                 d, 0, payload, 8.0 * payload * u.radio_down_j_per_bit if st.link_energy is None
-                else st.link_energy.down_j(d, payload))
+                else st.link_energy.down_j(d, payload, getattr(got_ev, "air_s", 0.0)))
             if t.down_latency_s:
                 yield env.timeout(t.down_latency_s)
             st.install(d, version, condition, samples, phi, filtered=dec.filter_margin is not None)

@@ -74,6 +74,29 @@ def test_cost_weighs_latency_and_energy():
     assert latency_only.pick(0.0, 0, 0) is cheap_slow
 
 
+def test_cost_times_transfers_at_the_devices_own_radio_rate():
+    # a radio medium of unit rate 100 Mb/s; edge "thin" behind a 10 Mb/s backhaul (1 ms each way), "fat"
+    # behind 100 Mb/s (20 ms each way); 100 kB up, 10 B down, 10 ms jobs.  At the unit rate (the fast
+    # device, 100 Mb/s): thin 0.8 Mb / 10 Mb/s = 80 ms + 2 ms, fat 8 ms + 40 ms: fat.  The slow device
+    # (5 Mb/s) crosses its own channel at 5 Mb/s on both: 160 ms + 2 ms against 160 ms + 40 ms: thin.
+    env = simpy.Environment()
+    air_up, air_down = (SimpleNamespace(capacity_bps=100e6, goodput=1.0) for _ in range(2))
+    thin, fat = target(env, "thin", 1, 0.001), target(env, "fat", 1, 0.02)
+    for t, bh in ((thin, 10e6), (fat, 100e6)):
+        t.up, t.down = [air_up, SimpleNamespace(capacity_bps=bh)], [SimpleNamespace(capacity_bps=bh), air_down]
+    radio = SimpleNamespace(up=[SimpleNamespace(link=air_up, rate_bps=r) for r in (100e6, 5e6)],
+                            down=[SimpleNamespace(link=air_down, rate_bps=r) for r in (100e6, 5e6)])
+    rule = sel.Cost(among=["thin", "fat"])
+    s = Selector(rule, [thin, fat], 100_000, 10, radio)
+    assert s.pick(0.0, 0, 0, 0) is fat
+    assert s.pick(0.0, 0, 0, 1) is thin
+    assert Selector(rule, [thin, fat], 100_000, 10).pick(0.0, 0, 0) is fat  # the unit rate for every device
+    radio.up[1].rate_bps = 100e6  # its rate now (a fade up): as the fast device
+    assert s.pick(0.0, 0, 0, 1) is fat
+    radio.up[1].rate_bps = 0.0  # out of coverage: every candidate infinite, the first (its flow is cut)
+    assert s.pick(0.0, 0, 0, 1) is thin
+
+
 @pytest.mark.parametrize("target, message", [
     ({"select": "power_of_two", "among": ["edge_a"]}, "at least two servers"),
     ({"select": "nearest", "among": ["edge_a", "edge_a"]}, "listed twice"),
