@@ -178,13 +178,19 @@ class AccuracyTrace:
         return self.top1[model]
 
 
+def _json_mapping(path: Path, schema: str, key: str) -> tuple[dict, dict]:
+    """A JSON trace of ``schema``: its provenance and its non-empty mapping ``key``."""
+    data = _read_json(path)
+    prov = _check_header(path, data, schema)
+    entries = data.get(key)
+    if not isinstance(entries, dict) or not entries:
+        raise TraceError(path, key, "expected a non-empty mapping")
+    return prov, entries
+
+
 def load_accuracy(path: Path | str) -> AccuracyTrace:
     path = Path(path)
-    data = _read_json(path)
-    prov = _check_header(path, data, "sim.accuracy/1")
-    models = data.get("models")
-    if not isinstance(models, dict) or not models:
-        raise TraceError(path, "models", "expected a non-empty mapping")
+    prov, models = _json_mapping(path, "sim.accuracy/1", "models")
     top1 = {}
     for name, entry in models.items():
         if not isinstance(entry, dict) or "top1" not in entry:
@@ -680,11 +686,7 @@ class Payloads:
 def load_payloads(path: Path | str) -> Payloads:
     """A ``sim.payloads/1`` trace: per architecture, ``delivery``: [name, elements, role] per tensor."""
     path = Path(path)
-    data = _read_json(path)
-    prov = _check_header(path, data, "sim.payloads/1")
-    archs = data.get("architectures")
-    if not isinstance(archs, dict) or not archs:
-        raise TraceError(path, "architectures", "expected a non-empty mapping")
+    prov, archs = _json_mapping(path, "sim.payloads/1", "architectures")
     out = {}
     for name, a in archs.items():
         rows = a.get("delivery") if isinstance(a, dict) else None

@@ -3,12 +3,11 @@ no traceback, no results written."""
 
 import copy
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from tests import command
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data"
@@ -16,8 +15,7 @@ BASE = yaml.safe_load((DATA / "tiny.yaml").read_text())
 
 
 def sim(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, "-m", "cli", *map(str, args)], cwd=cwd, capture_output=True, text=True,
-                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
+    return command.sim(*args, cwd=cwd, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
 
 
 def scenario_file(tmp_path, text_or_data) -> Path:

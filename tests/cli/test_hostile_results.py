@@ -3,18 +3,13 @@ written (once: 22 cases ended in a traceback)."""
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from tests.command import sim
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def sim(*args):
-    return subprocess.run([sys.executable, "-m", "cli", *map(str, args)], cwd=ROOT, capture_output=True, text=True)
 
 
 @pytest.fixture(scope="module")

@@ -12,15 +12,14 @@ import plotly.graph_objects as go
 import pytest
 
 from sim import labels, plots
+from tests import command
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data"
 
 
 def sim(*args):
-    r = subprocess.run([sys.executable, "-m", "cli", *map(str, args)], cwd=ROOT, capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    return r
+    return command.sim(*args, check=True)
 
 
 @pytest.fixture(scope="module")

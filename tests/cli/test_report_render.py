@@ -7,12 +7,12 @@ import re
 import shutil
 import struct
 import subprocess
-import sys
 import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
+from tests import command
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data"
@@ -23,9 +23,7 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not on PAT
 
 
 def sim(*args):
-    r = subprocess.run([sys.executable, "-m", "cli", *map(str, args)], cwd=ROOT, capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    return r
+    return command.sim(*args, check=True)
 
 
 @pytest.fixture(scope="module")

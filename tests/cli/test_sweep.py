@@ -12,15 +12,11 @@ import pytest
 import yaml
 
 from sim import sweeps as sweep_mod
+from tests.command import sim
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data"
 SWEEP = DATA / "sweep_tiny.yaml"
-
-
-def sim(*args, **kw):
-    return subprocess.run([sys.executable, "-m", "cli", *map(str, args)], cwd=ROOT, capture_output=True, text=True,
-                          **kw)
 
 
 def per_point(folder: Path) -> pd.DataFrame:

@@ -9,15 +9,14 @@ import pytest
 pytest.importorskip("torch")
 
 from sim.traces import load_adaptation, load_exits, load_timings  # noqa: E402
+from tests import command
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def sim(*args):
-    r = subprocess.run([sys.executable, "-m", "cli", "profile", *map(str, args)], cwd=ROOT, capture_output=True,
-                       text=True, env={"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)})
-    assert r.returncode == 0, r.stderr[-2000:]
-    return r
+    return command.sim("profile", *args, check=True,
+                       env={"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)})
 
 
 def test_profile_timings(tmp_path):
