@@ -78,15 +78,23 @@ class Offload:
             t = self.t = t.pick(self.g.env.now, u[1], u[2], self.d)
             if self.correct is None:
                 self.correct = u[0] < t.accuracy
-        radio = self.g.radio  # a radio access point: the device's own channel (sim.entities.wireless)
+        net.send_then(self._flow_class(True), self.g.p.input_bytes, self._uploaded,
+                      None if net.flow_log is None else (self.g.p.name, t.ap, t.server.name, "inference_input"), self.d)
+
+    def _flow_class(self, up: bool):
+        """The flow class of this input's uplink (``up``) or its result's downlink: on a radio
+        access point the device's own channel (sim.entities.wireless), else the target's
+        class of that route, made on first use."""
+        t, net, radio = self.t, self.g.net, self.g.radio
         if radio is not None:
-            cls = radio.flow_class(net, t.up, self.d, True)
-        else:
+            return radio.flow_class(net, t.up if up else t.down, self.d, up)
+        if up:
             if t.up_class is None:
                 t.up_class = net.flow_class(t.up)
-            cls = t.up_class
-        net.send_then(cls, self.g.p.input_bytes, self._uploaded,
-                      None if net.flow_log is None else (self.g.p.name, t.ap, t.server.name, "inference_input"), self.d)
+            return t.up_class
+        if t.down_class is None:
+            t.down_class = net.flow_class(t.down)
+        return t.down_class
 
     def _uploaded(self, cut: bool) -> None:
         g, t = self.g, self.t
@@ -109,14 +117,7 @@ class Offload:
 
     def _served(self) -> None:
         t, net = self.t, self.g.net
-        radio = self.g.radio
-        if radio is not None:
-            cls = radio.flow_class(net, t.down, self.d, False)
-        else:
-            if t.down_class is None:
-                t.down_class = net.flow_class(t.down)
-            cls = t.down_class
-        net.send_then(cls, self.g.p.result_bytes, self._returned,
+        net.send_then(self._flow_class(False), self.g.p.result_bytes, self._returned,
                       None if net.flow_log is None else (self.g.p.name, t.server.name, t.ap, "inference_result"), self.d)
 
     def _returned(self, cut: bool) -> None:

@@ -31,6 +31,12 @@ def _finish_times(link, rates, sizes_bits, starts=None, weight=1.0, events=()):
     for i in range(len(rates)):
         env.process(go(i, (starts or [0.0] * len(rates))[i]))
 
+    _run_with_events(env, net, chans, events)
+    return [done[i] for i in range(len(rates))]
+
+
+def _run_with_events(env, net, chans, events):
+    """Run ``env`` to its end, calling each ``fn(net, chans)`` of ``events`` at its time."""
     def at(t, fn):
         yield env.timeout(t)
         fn(net, chans)
@@ -38,7 +44,6 @@ def _finish_times(link, rates, sizes_bits, starts=None, weight=1.0, events=()):
     for t, fn in events:
         env.process(at(t, fn))
     env.run()
-    return [done[i] for i in range(len(rates))]
 
 
 def test_throughput_fair_performance_anomaly():
@@ -136,13 +141,7 @@ def _air_times(link, rates, sizes_bits, events=()):
     chans = [Channel(link, r) for r in rates]
     evs = [net.transfer([link], s / 8, channel=c) for s, c in zip(sizes_bits, chans)]
 
-    def at(t, fn):
-        yield env.timeout(t)
-        fn(net, chans)
-
-    for t, fn in events:
-        env.process(at(t, fn))
-    env.run()
+    _run_with_events(env, net, chans, events)
     return [e.air_s for e in evs]
 
 
