@@ -12,7 +12,8 @@ Its scope, stated so the comparison is fair: it has no model-update loop, so bot
 and the simulator (``--compare``) run the main job with the cameras' update loop
 removed (their accuracy taken as the accuracy trace's ``mobilenet_v2``, since the
 trace has no entry for their model); backhaul links are latency only (1 Gb/s, never the
-bottleneck here).  It prints one JSON line: wall seconds, peak RSS and its answers; with
+bottleneck here); its links are ideal fair shares, so both run ``transport: {model: fluid}``
+(the simulator's default ``tcp`` adds headers, handshakes, slow start and ACKs).  It prints one JSON line: wall seconds, peak RSS and its answers; with
 ``--compare`` the simulator's wall and answers on the same scenario too.
 """
 
@@ -42,7 +43,8 @@ from scale import scaled  # noqa: E402
 def without_updates(sc):
     groups = [g.model_copy(update={"updates": None, "model": "mobilenet_v2"}) if g.updates else g
               for g in sc.device_groups]
-    return sc.model_copy(update={"device_groups": groups})
+    # the naive link is an ideal fair share: both sides run the fluid transport (no headers, handshake, ACKs)
+    return sc.model_copy(update={"device_groups": groups, "transport": sc.transport.model_copy(update={"model": "fluid"})})
 
 
 class FairShareLink:

@@ -448,7 +448,8 @@ class AccessPoint(Frozen):
     duplex: Literal["full", "half"] = "full"
     latency_s: Delay = 0.0
     goodput_factor: Goodput = Field(
-        1.0, description="payload share of the raw rate (IP/TCP/MAC headers take the rest), e.g. 0.94")
+        1.0, description="share of the raw rate left after framing overheads; under the tcp transport (the "
+                         "default) IP/TCP headers are counted per segment, so this is the MAC/PHY share alone, e.g. 0.9")
     flow_setup_s: Delay = Field(
         0.0, description="fixed delay before each flow's first byte: connection set-up and slow start (the "
                          "tcp transport models both per flow; this adds to it)")
@@ -623,7 +624,7 @@ class Transport(Frozen):
     ``header_bytes`` per ``ack_every_segments`` segments back along the reverse path.
     ``fluid``: the ideal fluid model (payload only, no set-up, no window, no ACKs)."""
 
-    model: Literal["tcp", "fluid"] = "fluid"
+    model: Literal["tcp", "fluid"] = "tcp"
     mss_bytes: Annotated[int, Field(ge=1, le=65_495)] = Field(
         1448, description="payload bytes per segment (1500-byte IP packets with TCP timestamps)")
     header_bytes: Annotated[int, Field(ge=0, le=65_535)] = Field(

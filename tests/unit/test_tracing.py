@@ -251,9 +251,13 @@ def test_failed_offloads_and_early_exit_main_blocks(tmp_path):
     assert len(failed) == metrics.frames(result)[0]["failed"] > 0
     cuts = [e for e in tr.slices if e["name"].endswith("(cut)")]  # each failed offload's last step
     assert len(cuts) == len(failed) and all(100e9 <= e["b"] <= 110e9 for e in cuts)
-    in_flight = [e for e in cuts if e["b"] > e["a"]]  # (a flow started during the outage is cut at once)
+    in_flight = [e for e in cuts if e["a"] < 100 * 10**9]
     assert {e["name"] for e in in_flight} == {"uplink (cut)", "downlink (cut)"}
     assert {e["b"] for e in in_flight} == {100 * 10**9}  # cut when the outage began
+    # a flow started during the outage is cut when its first byte would leave: after its handshake
+    # (the tcp transport: one round trip of its path, 2 x 7 ms here)
+    during = [e for e in cuts if e["a"] >= 100 * 10**9]
+    assert during and {round((e["b"] - e["a"]) / 1e6, 6) for e in during} == {14.0}
 
     _, _, doc, _ = traced(ROOT / "scenarios" / "early_exit.yaml", tmp_path,
                           {"device_groups.0.count": 20, "horizon_s": 120}, "sensors:0,sensors:1")

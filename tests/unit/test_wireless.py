@@ -435,7 +435,8 @@ def test_a_missing_placement_file_names_its_field():
 def test_radio_energy_follows_fading():
     # fading every 10 s; receive power 0: each offload pays 0.5 W x its upload's air time + two 10 mJ
     # tails; an offload done in the fading block it left in (at its arrival: offload_fraction) had one
-    # rate throughout: 8 x 30720 B / that rate.  One whose upload spans a block pays each block's rate
+    # rate throughout: its wire bits / that rate, 8 x (30720 B + 22 segments x 52 B of headers) under the
+    # default tcp transport (1448-byte segments).  One whose upload spans a block pays each block's rate
     # for the bits sent in it (the network's air time; hand-computed in
     # test_air_time_follows_the_rate_during_a_flow), not the rate when it left.
     coh = 10.0
@@ -456,7 +457,7 @@ def test_radio_energy_follows_fading():
     block = (t // coh).astype(int)
     r_up = radio.rate_bps(rates.snr_up_db[dev] + 10 * np.log10(gains[block, dev]), sc.access_points[0].radio)
     assert within.sum() > 10 and (~within).sum() > 0
-    at_start = 0.5 * 8 * 30720 / r_up + 0.02
+    at_start = 0.5 * 8 * (30720 + 22 * 52) / r_up + 0.02
     assert e[within] == pytest.approx(at_start[within])
     # the uploads that span a fading change are charged otherwise than at the rate they left at
     assert not np.allclose(e[~within], at_start[~within], rtol=1e-3)

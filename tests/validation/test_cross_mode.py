@@ -33,6 +33,8 @@ CASES = {
     "updates_and_offloads_half_duplex": (DATA / "cross_mode" / "updates_and_offloads_half_duplex.yaml", {}),
     "exits_and_offloads_one_uplink": (DATA / "cross_mode" / "exits_and_offloads_one_uplink.yaml", {}),
     "overloaded_uplink": (DATA / "cross_mode" / "overloaded_uplink.yaml", {}),
+    # the ideal fluid transport (the default is tcp), under the same overload
+    "overloaded_uplink_fluid": (DATA / "cross_mode" / "overloaded_uplink.yaml", {"transport": {"model": "fluid"}}),
     "distributed_with_outage": (DATA / "cross_mode" / "distributed_with_outage.yaml", {}),
     "light_load": (DATA / "tiny.yaml", {}),
     "exits_under_drift": (ROOT / "scenarios" / "early_exit_drift.yaml", {"device_groups.0.count": 60}),
@@ -159,8 +161,9 @@ def test_the_cases_are_under_the_contention_they_claim():
     (s, *_) = outputs(*CASES["exits_and_offloads_one_uplink"], "scale", 0)
     assert s["link_utilisation"]["ap.up"] > 0.8 and s["exit_fractions"]["cloud"] > 0.1
     assert s["server_utilisation"]["edge"] > 0 and s["server_utilisation"]["cloud"] > 0
-    (s, *_) = outputs(*CASES["overloaded_uplink"], "scale", 0)
-    assert s["link_utilisation"]["ap1.up"] > 0.99 and s["unfinished"] > 0.3 * s["arrivals"]
+    for case in ("overloaded_uplink", "overloaded_uplink_fluid"):
+        (s, *_) = outputs(*CASES[case], "scale", 0)
+        assert s["link_utilisation"]["ap1.up"] > 0.99 and s["unfinished"] > 0.3 * s["arrivals"]
     (s, *_) = outputs(*CASES["distributed_with_outage"], "scale", 0)
     assert s["offloaded_fraction"] == 1 and s["failed"] > 0  # every input from the first, some cut by the outage
     (s, *_) = outputs(*CASES["light_load"], "scale", 0)

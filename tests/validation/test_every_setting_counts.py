@@ -98,7 +98,7 @@ CASES = [
     ("Link.bandwidth_ab_bps", TINY, {**ONE, **ASYM}, {"links.1.bandwidth_ab_bps": 2e5}),
     ("Link.bandwidth_ba_bps", TINY, {**ONE, **ASYM, "traffic.0.src": "h2", "traffic.0.dst": "h1"},
      {"links.1.bandwidth_ba_bps": 2e5}),
-    ("Transport.model", TINY, {}, TCP),
+    ("Transport.model", TINY, {}, {"transport": {"model": "fluid"}}),
     ("Transport.mss_bytes", TINY, TCP, {"transport.mss_bytes": 500}),
     ("Transport.header_bytes", TINY, TCP, {"transport.header_bytes": 100}),
     ("Transport.setup_rtts", TINY, TCP, {"transport.setup_rtts": 0}),
