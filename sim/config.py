@@ -621,8 +621,9 @@ class Transport(Frozen):
     its first round trips by a congestion window that starts at ``initial_window_segments``
     and grows every round trip (slow start: x2 with ``byte_counting``, else x(1 + 1/
     ``ack_every_segments``)); and its receiver sends one ACK of
-    ``header_bytes`` per ``ack_every_segments`` segments back along the reverse path.
-    ``fluid``: the ideal fluid model (payload only, no set-up, no window, no ACKs)."""
+    ``header_bytes`` per ``ack_every_segments`` segments back along the reverse path, where they
+    wait behind the data of other flows (a round trip longer by that wait, in slow start and in
+    drop-tail shares).  ``fluid``: the ideal fluid model (payload only, no set-up, no window, no ACKs)."""
 
     model: Literal["tcp", "fluid"] = "tcp"
     mss_bytes: Annotated[int, Field(ge=1, le=65_495)] = Field(

@@ -44,7 +44,12 @@ from sim.simclock import call_in
 _EPS_S = 1e-12  # completion-time tolerance (seconds), besides the clock's own resolution
 SWEEP_SLACK = 16  # idle classes a component keeps beyond twice its active ones
 _ULPS = 4.0  # a flow is done when what is left of it is within this many units of rounding
-DROPTAIL_PACKET_BITS = 8.0 * 1500  # a full-size IP packet: its transmission time counts in a drop-tail RTT
+PACKET_BITS = 8.0 * 1500  # a full-size IP packet: its transmission counts in a drop-tail RTT; the unit of buffers
+MIN_BUFFER_PACKETS = 10  # a drop-tail buffer's floor, for links whose bandwidth-delay product is tiny
+# packets an ACK of the tcp transport waits for on a link that other flows' data keep busy, besides a drop-tail
+# FIFO's standing queue: on average half the packet being sent, and the one packet the link's device holds beneath
+# its queue discipline (ns-3's point-to-point device as the ns-3 cross-check sets it; Linux's BQL, at least one)
+ACK_WAIT_PACKETS = 1.5
 UNNAMED = ("", "", "", "other")  # the flow-log description of a flow its caller did not describe
 
 
@@ -63,7 +68,8 @@ class DirectedLink:
     """One direction of a link: a capacity shared by the flows that cross it."""
 
     __slots__ = ("name", "capacity_bps", "latency_s", "setup_s", "up", "component", "classes", "swept_bits",
-                 "droptail", "reverse", "goodput", "nominal_bps", "airtime", "cap_area", "cap_since", "swept_air_s")
+                 "droptail", "reverse", "goodput", "nominal_bps", "airtime", "cap_area", "cap_since", "swept_air_s",
+                 "data_flows", "longest_rtt_s")
 
     def __init__(self, name: str, capacity_bps: float, latency_s: float = 0.0, goodput: float = 1.0,
                  setup_s: float = 0.0, droptail: bool = False, airtime: str | None = None):
@@ -96,6 +102,10 @@ class DirectedLink:
         self.swept_air_s = 0.0  # a radio medium: air time used by classes since swept
         self.droptail = droptail
         self.reverse: DirectedLink | None = None  # the other direction (ACKs of the tcp transport), set by sim.build
+        self.data_flows = 0  # tcp flows in progress whose data cross it (their packets delay the ACKs it carries)
+        # drop-tail: the longest round trip (:func:`droptail_rtt_s`) of the tcp flows so far whose data or ACKs
+        # cross it, which sizes its buffer (:func:`droptail_buffer_packets`)
+        self.longest_rtt_s = 0.0
 
     @property
     def delivered_bits(self) -> float:
@@ -147,7 +157,7 @@ class FlowClass:
 
     __slots__ = ("path", "weight", "heap", "served_bits", "rate_bps", "seq", "bottleneck_bps", "setup_s",
                  "sent_bits", "live", "latency_s", "path_code", "share", "reverse", "channel", "coef",
-                 "air_acc", "air_mark", "air_inv", "air_start", "air_sent")
+                 "air_acc", "air_mark", "air_inv", "air_start", "air_sent", "rtt_s", "ack_wait_s")
 
     def __init__(self, path: tuple, weight: float, channel: Channel | None = None):
         self.path = path
@@ -171,6 +181,7 @@ class FlowClass:
         self.air_acc = self.air_mark = self.air_inv = 0.0
         self.air_start: dict | None = {} if channel is not None else None
         self.air_sent = 0.0  # air seconds on its channel's link, all its flows together, over the run
+        self.ack_wait_s = 0.0  # tcp: the wait its latest flow's ACKs met on the way back (:meth:`Network.ack_wait_s`)
         self.derive()
 
     def derive(self) -> None:
@@ -182,16 +193,14 @@ class FlowClass:
         path has no airtime link (every link then counts bits: plain max-min).  ``share``: the
         weight its flows grow by in the filling: ``weight``, times ``rate / unit rate`` on an
         ``airtime_fair`` link (equal time on the air, so bits in proportion to the rate),
-        divided by the round-trip time under a drop-tail queue.  ``bottleneck_bps``: the rate of
-        one flow alone."""
+        divided by the round-trip time under a drop-tail queue (``rtt_s``, :func:`droptail_rtt_s`, plus
+        ``ack_wait_s``).  ``bottleneck_bps``: the rate of one flow alone."""
         path, ch = self.path, self.channel
         if ch is not None:  # close the air-time piece at the old rate (the caller advanced the served bits)
             self.air_acc += (self.served_bits - self.air_mark) * self.air_inv
             self.air_mark = self.served_bits
             self.air_inv = 1.0 / (ch.link.goodput * ch.rate_bps) if ch.rate_bps > 0 else 0.0
-        self.share = self.weight  # the weight its flows share by: under a drop-tail queue, divided by the RTT
-        if any(link.droptail for link in path):
-            self.share = self.weight / droptail_rtt_s(path)
+        self.rtt_s = droptail_rtt_s(path)
         coef = None
         for link in path:
             if link.airtime is not None:
@@ -200,13 +209,23 @@ class FlowClass:
                 if coef is None:
                     coef = {}
                 coef[link] = a
-                if link.airtime == "airtime_fair" and math.isfinite(a):
-                    self.share /= a
         self.coef = coef
+        self.derive_share()
         if coef is None:
             self.bottleneck_bps = min(link.capacity_bps for link in path)
         else:
             self.bottleneck_bps = min(link.capacity_bps / coef.get(link, 1.0) for link in path)
+
+    def derive_share(self) -> None:
+        """``share`` (see :meth:`derive`), again when ``ack_wait_s`` changes."""
+        share = self.weight
+        if any(link.droptail for link in self.path):
+            share = self.weight / (self.rtt_s + self.ack_wait_s)
+        if self.coef is not None:
+            for link, a in self.coef.items():
+                if link.airtime == "airtime_fair" and math.isfinite(a):
+                    share /= a
+        self.share = share
 
     def air_on(self, link: DirectedLink) -> float:
         """The air time (s) its flows have used on the radio medium ``link``: on its channel's link,
@@ -259,7 +278,29 @@ def droptail_rtt_s(path) -> float:
     """The round-trip time that weighs a flow's share under drop-tail queues (SimGrid's flow
     model: weight = 1 / RTT): twice the path's propagation latency plus one full-size packet's
     transmission on each of its links (which keeps it positive on a path without latency)."""
-    return sum(2.0 * link.latency_s + DROPTAIL_PACKET_BITS / link.capacity_bps for link in path)
+    return sum(2.0 * link.latency_s + PACKET_BITS / link.capacity_bps for link in path)
+
+
+def droptail_buffer_packets(capacity_bps: float, rtt_s: float) -> int:
+    """A drop-tail FIFO's buffer, in full-size packets: one bandwidth-delay product at
+    ``capacity_bps`` over ``rtt_s`` (the rule of thumb), at least ``MIN_BUFFER_PACKETS``."""
+    return max(MIN_BUFFER_PACKETS, math.ceil(capacity_bps * rtt_s / PACKET_BITS))
+
+
+def ack_queue_s(link: DirectedLink) -> float:
+    """Seconds an ACK of the tcp transport waits on ``link`` when other flows' data keep it
+    busy: ``ACK_WAIT_PACKETS`` full-size packets' transmission (under fair queueing its own
+    queue is served next), and under drop-tail the FIFO's standing queue besides.  A buffer of
+    ``B`` packets (:func:`droptail_buffer_packets` of its ``longest_rtt_s``) against a
+    bandwidth-delay product of ``P`` packets: a loss-based TCP fills it until a drop, then
+    halves its window (``P + B``), which leaves ``(B - P) / 2`` queued (nothing if negative),
+    and fills it again; the queue's mean over that sawtooth is ``(B + max(0, (B - P) / 2)) / 2``."""
+    packets = ACK_WAIT_PACKETS
+    if link.droptail:
+        bdp = link.capacity_bps * link.longest_rtt_s / PACKET_BITS
+        buffer = droptail_buffer_packets(link.capacity_bps, link.longest_rtt_s)
+        packets += (buffer + max(0.0, (buffer - bdp) / 2.0)) / 2.0
+    return packets * PACKET_BITS / link.capacity_bps
 
 
 def maxmin_rates(capacity: Sequence[float], flows: Sequence[tuple[float, Sequence[int]]],
@@ -398,19 +439,55 @@ class Network:
         self._start(*timer._value)
 
     def _send_tcp(self, cls: FlowClass, size_bytes: float, then) -> None:
-        """A flow under the tcp transport (:mod:`sim.entities.transport`): its wire bits start
-        after the handshake and the slow-start stalls, with its ACKs on the reverse path."""
-        bits, delay, ack_bits = self.transport.plan(cls, size_bytes)
-        delay += cls.setup_s
+        """A flow under the tcp transport (:mod:`sim.entities.transport`): the handshake, then
+        the slow-start stalls (against the round trip its ACKs meet then: :meth:`ack_wait_s`),
+        then its wire bits, with its ACKs on the reverse path.  It counts in its links'
+        ``data_flows`` from its start to its end."""
+        rtt = cls.rtt_s
+        for link in cls.path:
+            link.data_flows += 1
+            if link.droptail and rtt > link.longest_rtt_s:
+                link.longest_rtt_s = rtt
+            back = link.reverse
+            if back is not None and back.droptail and rtt > back.longest_rtt_s:
+                back.longest_rtt_s = rtt
+        then = functools.partial(self._data_end, cls.path, then)
+        delay = cls.setup_s + self.transport.handshake_s(cls.latency_s)
         if delay > 0:
-            call_in(self.env, delay, self._after_tcp_setup, (cls, bits, then, ack_bits))
+            call_in(self.env, delay, self._after_handshake, (cls, size_bytes, then))
         else:
-            self._start_tcp(cls, bits, then, ack_bits)
+            self._slow_start(cls, size_bytes, then)
 
-    def _after_tcp_setup(self, timer: simpy.Event) -> None:
+    def _after_handshake(self, timer: simpy.Event) -> None:
+        self._slow_start(*timer._value)
+
+    def _slow_start(self, cls: FlowClass, size_bytes: float, then) -> None:
+        wait = self.ack_wait_s(cls)
+        bits, stalls, ack_bits = self.transport.plan(cls, size_bytes, wait)
+        if stalls > 0:
+            call_in(self.env, stalls, self._after_stalls, (cls, bits, then, ack_bits, wait))
+        else:
+            self._start_tcp(cls, bits, then, ack_bits, wait)
+
+    def _after_stalls(self, timer: simpy.Event) -> None:
         self._start_tcp(*timer._value)
 
-    def _start_tcp(self, cls: FlowClass, bits: float, then, ack_bits: float) -> None:
+    def ack_wait_s(self, cls: FlowClass) -> float:
+        """Seconds an ACK of a flow along ``cls``'s path waits on the way back behind the data
+        of the other tcp flows in progress there: :func:`ack_queue_s` of each reverse link
+        that carries any (the flow itself counts on its own path, so on a half-duplex medium,
+        its own reverse, it is left out)."""
+        wait = 0.0
+        for link in cls.path:
+            back = link.reverse
+            if back is not None and back.data_flows > (back is link):
+                wait += ack_queue_s(back)
+        return wait
+
+    def _start_tcp(self, cls: FlowClass, bits: float, then, ack_bits: float, wait: float) -> None:
+        if wait != cls.ack_wait_s:  # the class's drop-tail weight follows the round trip its latest flow meets
+            cls.ack_wait_s = wait
+            cls.derive_share()
         self._start(cls, bits, then)
         if self._down and any(not link.up for link in cls.path):
             return  # an outage cut the data at its start: no ACKs
@@ -422,6 +499,12 @@ class Network:
                     return  # a path without a way back carries no ACKs
                 rev = cls.reverse = self.flow_class(back, cls.weight)
             self._start(rev, ack_bits, _ignore)
+
+    @staticmethod
+    def _data_end(path: tuple, then, cut: bool) -> None:
+        for link in path:
+            link.data_flows -= 1
+        then(cut)
 
     def _class(self, key: tuple) -> FlowClass:
         """The class of ``key`` = (path, weight); a new class joins the components of its links."""

@@ -1,10 +1,17 @@
 """The TCP transport model on top of the fluid network (a scenario's ``transport: {model: tcp}``;
 docs/network.md).  Per flow of ``S`` payload bytes along a path of one-way propagation latency
-``L`` (round trip ``R = 2 L``; links are symmetric in latency) and bottleneck capacity ``C``:
+``L`` and bottleneck capacity ``C``, whose ACKs wait ``Q`` on the way back (round trip
+``R = 2 L + Q``; links are symmetric in latency):
 
 * **goodput**: the flow carries ``S + ceil(S / mss) x header`` bytes on the wire;
-* **set-up**: its first byte leaves ``setup_rtts x R`` after it is started (the handshake:
+* **set-up**: its first byte leaves ``setup_rtts x 2 L`` after it is started (the handshake:
   SYN, SYN-ACK; the data follows the ACK);
+* **ACK queueing**: ``Q`` is taken when the handshake ends (:meth:`sim.entities.link.Network.ack_wait_s`):
+  on each link of the way back that carries the data of other tcp flows then in progress
+  (in their handshake, stalls or transfer), a full-size packet and a half's transmission
+  (the packet being sent, half done on average, and the one the device holds beneath its
+  queue discipline; the ACKs' own queue is served next under fair queueing), and under
+  drop-tail the FIFO's mean standing queue besides (:func:`sim.entities.link.ack_queue_s`);
 * **slow start**: the congestion window starts at ``initial_window_segments`` and grows every
   round trip by a factor ``gamma``: 2 under ``byte_counting`` (each ACK grows the window by the
   segments it acknowledges: RFC 3465, Linux), else ``1 + 1/ack_every_segments`` (one segment
@@ -14,7 +21,7 @@ docs/network.md).  Per flow of ``S`` payload bytes along a path of one-way propa
   stalls for
   ``max(0, t_seg + R - w_k t_seg)`` after window ``k`` (``t_seg``: one wire segment at ``C``),
   as long as segments remain (the latency model of Cardwell, Savage and Anderson, INFOCOM 2000,
-  as taught in Kurose and Ross, ch. 3).  The stalls are added to the set-up delay: the flow
+  as taught in Kurose and Ross, ch. 3).  The stalls follow the set-up delay: the flow
   takes no bandwidth before it starts, then its bytes share the links as a fluid flow.
   ``C`` is the path's bottleneck capacity, not the flow's share under contention (a flow with
   a smaller share fills its window's round trip sooner and stalls less: the model then
@@ -30,8 +37,8 @@ import math
 
 
 class Transport:
-    """The per-flow plan of :meth:`plan` (cached per class and size: the offload chain sends
-    flows of a few sizes only)."""
+    """The per-flow plan of :meth:`plan` (cached per class, size, ACK wait and bottleneck: the
+    offload chain sends flows of a few sizes only, and a path's ACK wait takes a few values)."""
 
     def __init__(self, mss_bytes: int, header_bytes: int, setup_rtts: float, initial_window_segments: int,
                  ack_every_segments: int, byte_counting: bool = True):
@@ -48,23 +55,30 @@ class Transport:
         return cls(t.mss_bytes, t.header_bytes, t.setup_rtts, t.initial_window_segments, t.ack_every_segments,
                    t.byte_counting)
 
-    def plan(self, flow_class, size_bytes: float) -> tuple[float, float, float]:
-        """(bits on the wire, delay before the first byte in seconds, ACK bits on the reverse
-        path) of a flow of ``size_bytes`` along ``flow_class``'s path."""
-        key = (flow_class, size_bytes)
+    def plan(self, flow_class, size_bytes: float, ack_wait_s: float) -> tuple[float, float, float]:
+        """(bits on the wire, slow-start stalls in seconds, ACK bits on the reverse path) of a
+        flow of ``size_bytes`` along ``flow_class``'s path whose ACKs wait ``ack_wait_s`` on
+        the way back (its round trip: twice the path's latency plus that)."""
+        bottleneck_bps = flow_class.bottleneck_bps  # a capacity trace or a channel's rate changes it
+        key = (flow_class, size_bytes, ack_wait_s, bottleneck_bps)
         p = self._plans.get(key)
         if p is None:
             if len(self._plans) > 100_000:  # sizes drawn from a distribution: keep the cache bounded
                 self._plans.clear()
-            p = self._plans[key] = self._plan(flow_class.latency_s, flow_class.bottleneck_bps, size_bytes)
+            p = self._plans[key] = self._plan(flow_class.latency_s, bottleneck_bps, size_bytes, ack_wait_s)
         return p
 
-    def _plan(self, latency_s: float, bottleneck_bps: float, size_bytes: float) -> tuple[float, float, float]:
+    def _plan(self, latency_s: float, bottleneck_bps: float, size_bytes: float,
+              ack_wait_s: float) -> tuple[float, float, float]:
         segments = max(math.ceil(size_bytes / self.mss), 1)
         wire_bits = 8.0 * (size_bytes + segments * self.header)
-        rtt = 2.0 * latency_s
-        return wire_bits, self.setup_rtts * rtt + self.stalls_s(segments, rtt, bottleneck_bps), \
+        rtt = 2.0 * latency_s + ack_wait_s
+        return wire_bits, self.stalls_s(segments, rtt, bottleneck_bps), \
             8.0 * math.ceil(segments / self.ack_every) * self.header
+
+    def handshake_s(self, latency_s: float) -> float:
+        """Seconds before the first byte of a flow along a path of one-way ``latency_s``."""
+        return self.setup_rtts * 2.0 * latency_s
 
     def stalls_s(self, segments: int, rtt_s: float, bottleneck_bps: float) -> float:
         """Seconds a flow of ``segments`` waits for ACKs in slow start (0 once its window

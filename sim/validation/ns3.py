@@ -16,7 +16,7 @@ Mapping (what a mirrored scenario may hold):
   to their own queues served by deficit round robin, the fattest queue dropped from when the
   shared limit of ``FAIR_BUFFER_PACKETS`` is reached); ``queue: droptail`` is one FIFO of a
   bandwidth-delay product (the link's rate x the longest round trip of the flows crossing it,
-  in 1500-byte packets, at least ``MIN_BUFFER_PACKETS``);
+  in 1500-byte packets, at least ``sim.entities.link.MIN_BUFFER_PACKETS``);
 * an access point ``ap`` is a node ``ap`` and a host ``ap.devices`` behind it, joined by a link
   of the access point's ``uplink_bps`` (host to ``ap``), ``downlink_bps`` (back) and
   ``latency_s``: traffic from or to ``ap`` starts or ends at that host, as a device's flow
@@ -41,15 +41,14 @@ from pathlib import Path
 import pandas as pd
 
 from sim.config import Scenario
+from sim.entities.link import PACKET_BITS, droptail_buffer_packets
 from sim.errors import InputError, ScenarioError
 
 ROOT = Path(__file__).resolve().parents[2]
 SUITE = ROOT / "scenarios" / "validation" / "suite.yaml"
 CONGESTION_CONTROLS = ("newreno", "cubic")
 MODELS = ("fluid", "tcp")
-PACKET_BITS = 8.0 * 1500  # a full-size IP packet: the unit of the buffers
 FAIR_BUFFER_PACKETS = 10_240  # FqCoDel's default limit (ns-3 and Linux), shared by its flow queues
-MIN_BUFFER_PACKETS = 10  # a drop-tail buffer's floor, for links whose bandwidth-delay product is tiny
 EXTRA = "validate"
 
 
@@ -230,7 +229,8 @@ def buffers(links: list[MirrorLink], flows: pd.DataFrame) -> dict[str, int]:
     """Drop-tail buffer of each directed link, in packets: its rate x the longest round trip of
     the flows whose data or ACKs cross it (twice the path's latency plus one packet's
     transmission per link, as :func:`sim.entities.link.droptail_rtt_s`), at least
-    ``MIN_BUFFER_PACKETS``."""
+    ``MIN_BUFFER_PACKETS`` (:func:`sim.entities.link.droptail_buffer_packets`: the buffer the
+    model's ACK queueing assumes)."""
     rate, latency = {}, {}
     for l in links:
         for name, bps in zip(l.directed, (l.ab_bps, l.ba_bps)):
@@ -243,7 +243,7 @@ def buffers(links: list[MirrorLink], flows: pd.DataFrame) -> dict[str, int]:
         for h in hops:
             for d in (h, reverse[h]):
                 longest[d] = max(longest.get(d, 0.0), rtt)
-    return {d: max(MIN_BUFFER_PACKETS, math.ceil(rate[d] * longest.get(d, 0.0) / PACKET_BITS)) for d in rate}
+    return {d: droptail_buffer_packets(rate[d], longest.get(d, 0.0)) for d in rate}
 
 
 def ns3_spec(sc: Scenario, cc: str, flows: pd.DataFrame, fair_disc: str = "fair") -> dict:

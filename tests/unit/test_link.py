@@ -118,3 +118,44 @@ def test_forgetting_classes_changes_no_finish_time(monkeypatch):
     kept, net, most, _ = _weighted_stream(3_000, distinct=True, held_every=5)
     assert most > 2_000  # the reference really kept them
     assert swept == kept
+
+
+def test_tcp_flows_count_on_their_links_from_start_to_end_or_cut():
+    # the tcp transport's ACK queueing counts the data flows in progress on each link (sim/entities/link.py):
+    # from the flow's start (its handshake included) to its end, an outage's cut included; ACKs do not count
+    from sim.entities.transport import Transport
+
+    env = simpy.Environment()
+    down, up = DirectedLink("down", 1e7, latency_s=0.01), DirectedLink("up", 1e6, latency_s=0.01)
+    down.reverse, up.reverse = up, down
+    net = Network(env, [down, up])
+    net.transport = Transport(1448, 52, 1.0, 10, 2)
+    ends = []
+    net.send_then(net.flow_class([down]), 1e6, lambda cut: ends.append(("D", cut)))
+    net.send_then(net.flow_class([up]), 1e5, lambda cut: ends.append(("U", cut)))
+    assert (down.data_flows, up.data_flows) == (1, 1)  # in their handshakes
+    env.run(until=0.5)  # both sending; D's ACKs cross up, U's cross down
+    assert (down.data_flows, up.data_flows) == (1, 1)
+    net.set_up(up, False)  # cuts U (and D's ACKs)
+    assert ends == [("U", True)] and (down.data_flows, up.data_flows) == (1, 0)
+    env.run()
+    assert ends == [("U", True), ("D", False)] and (down.data_flows, up.data_flows) == (0, 0)
+
+
+def test_acks_wait_on_a_half_duplex_medium_for_other_flows_only():
+    # one medium both ways (its own reverse): a flow's own data does not delay its ACKs, another flow's does,
+    # by ACK_WAIT_PACKETS packets at the medium's rate (1.5 x 12,000 bits at 1 Mb/s: 18 ms)
+    from sim.entities.transport import Transport
+
+    env = simpy.Environment()
+    air = DirectedLink("air", 1e6, latency_s=0.01)
+    air.reverse = air
+    net = Network(env, [air])
+    net.transport = Transport(1448, 52, 1.0, 10, 2)
+    cls = net.flow_class([air])
+    net.send_then(cls, 1e5, lambda cut: None)
+    assert net.ack_wait_s(cls) == 0.0  # alone
+    net.send_then(cls, 1e5, lambda cut: None)
+    assert net.ack_wait_s(cls) == pytest.approx(0.018, abs=1e-12)
+    env.run()
+    assert air.data_flows == 0 and net.ack_wait_s(cls) == 0.0

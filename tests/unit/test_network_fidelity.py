@@ -16,6 +16,7 @@ from sim.errors import ScenarioError
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "tests" / "data" / "tiny.yaml"
 LOCAL = {"policies.routing": {"kind": "local_only"}}
+FLUID = {"transport": {"model": "fluid"}}  # the ideal fluid model, for the completion times computed by hand
 
 # a dumbbell: h1 and h3 -- r1 ==(10 Mb/s, 10 ms)== r2 -- h2 and h4; access links 100 Mb/s, 1 ms
 DUMBBELL = {
@@ -30,7 +31,7 @@ DUMBBELL = {
 
 
 def run(overrides: dict, **kw) -> sim.Result:
-    return sim.run(sim.load(TINY, copy.deepcopy({**LOCAL, **DUMBBELL, **overrides})), flows=True, **kw)
+    return sim.run(sim.load(TINY, copy.deepcopy({**LOCAL, **DUMBBELL, **FLUID, **overrides})), flows=True, **kw)
 
 
 def traffic_rows(result: sim.Result) -> pd.DataFrame:
@@ -40,7 +41,7 @@ def traffic_rows(result: sim.Result) -> pd.DataFrame:
 
 # ---------------------------------------------------------------------------------------- flows.parquet
 def test_every_flow_of_a_run_has_a_row(tmp_path):
-    r = sim.run(TINY, flows=True)
+    r = sim.run(sim.load(TINY, FLUID), flows=True)
     f = r.flows
     assert list(f.columns) == ["id", "name", "src", "dst", "purpose", "device", "start_s", "size_bytes",
                                "finish_s", "fct_s", "path", "status"]
@@ -105,7 +106,7 @@ def test_two_flows_on_a_dumbbell():
 def test_directions_of_a_link_have_their_own_bandwidth():
     links = [{"name": "bh1", "between": ["ap1", "edge"], "bandwidth_bps": 1.0e8},
              {"name": "x", "between": ["h1", "h2"], "bandwidth_ab_bps": 8e6, "bandwidth_ba_bps": 2e6}]
-    r = sim.run(sim.load(TINY, {**LOCAL, "nodes": [{"name": "h1"}, {"name": "h2"}], "links": links,
+    r = sim.run(sim.load(TINY, {**LOCAL, **FLUID, "nodes": [{"name": "h1"}, {"name": "h2"}], "links": links,
                                 "traffic": [{"name": "up", "src": "h1", "dst": "h2", "size_bytes": 1_000_000},
                                             {"name": "down", "src": "h2", "dst": "h1", "size_bytes": 1_000_000}]}),
                 flows=True)
@@ -116,7 +117,7 @@ def test_directions_of_a_link_have_their_own_bandwidth():
 
 def test_traffic_from_an_access_point_crosses_its_uplink():
     # a flow from ap1 to the edge crosses ap1.up (2 Mb/s) like a device's input: 1 s for 250 kB, + 3 ms
-    r = sim.run(sim.load(TINY, {**LOCAL, "traffic": [{"name": "x", "src": "ap1", "dst": "edge", "start_s": 5,
+    r = sim.run(sim.load(TINY, {**LOCAL, **FLUID, "traffic": [{"name": "x", "src": "ap1", "dst": "edge", "start_s": 5,
                                                       "size_bytes": 250_000}]}), flows=True)
     t = traffic_rows(r)
     assert t.loc["x", "path"] == "ap1.up,bh1.ap1>edge"
@@ -231,9 +232,87 @@ def test_tcp_slow_start_of_a_short_flow_by_hand():
     assert row["fct_s"] == pytest.approx(wire_bits / 1e7 + 0.050, abs=1e-9)
 
 
+# ACK queueing: h1 -- x -- h2, 10 Mb/s from h1 to h2, 1 Mb/s back, 10 ms; 1500-byte segments without headers (no
+# ACK flows: the terms below are then the only difference), so a wire segment is 1.2 ms at 10 Mb/s, 12 ms at 1 Mb/s
+ASYMMETRIC = {"nodes": [{"name": "h1"}, {"name": "h2"}],
+              "links": [{"name": "bh1", "between": ["ap1", "edge"], "bandwidth_bps": 1.0e8, "latency_s": 0.001},
+                        {"name": "x", "between": ["h1", "h2"], "bandwidth_ab_bps": 1e7, "bandwidth_ba_bps": 1e6,
+                         "latency_s": 0.010}]}
+BARE_TCP = {"model": "tcp", "mss_bytes": 1500, "header_bytes": 0}
+
+
+def asymmetric(traffic: list, queue: str = "fair") -> pd.DataFrame:
+    return traffic_rows(sim.run(sim.load(TINY, copy.deepcopy({
+        **LOCAL, **ASYMMETRIC, "links.1.queue": queue, "transport": BARE_TCP, "traffic": traffic})), flows=True))
+
+
+def test_acks_wait_behind_other_flows_data_by_hand():
+    # D: 1 MB (667 segments) from h1 at t = 1, with U: 100 kB from h2 (its data on the 1 Mb/s direction, which
+    # carries D's ACKs) at t = 1 and D again at t = 5, when nothing crosses the way back
+    t = asymmetric([{"name": "D", "src": "h1", "dst": "h2", "start_s": 1, "size_bytes": 1_000_000},
+                    {"name": "U", "src": "h2", "dst": "h1", "start_s": 1, "size_bytes": 100_000},
+                    {"name": "D2", "src": "h1", "dst": "h2", "start_s": 5, "size_bytes": 1_000_000}])
+    # D's handshake ends at 1.020, U is in progress: its ACKs wait 1.5 packets at 1 Mb/s, 18 ms: RTT 38 ms.
+    # Windows of 10 and 20 stall 1.2 + 38 - 12 = 27.2 ms and 1.2 + 38 - 24 = 15.2 ms; 40 take 48 ms > 38 ms
+    wait = 1.5 * 12_000 / 1e6
+    stalls = (0.0012 + 0.020 + wait - 10 * 0.0012) + (0.0012 + 0.020 + wait - 20 * 0.0012)
+    assert t.loc["D", "fct_s"] == pytest.approx(0.020 + stalls + 8e6 / 1e7 + 0.010, abs=1e-9)
+    assert t.loc["D", "fct_s"] == pytest.approx(0.8724, abs=1e-9)
+    # alone (the same class and size: the plan is kept per ACK wait): one stall of 1.2 + 20 - 12 = 9.2 ms
+    assert t.loc["D2", "fct_s"] == pytest.approx(0.020 + 0.0092 + 0.8 + 0.010, abs=1e-9)
+    # U's ACKs wait 1.5 packets at 10 Mb/s (1.8 ms): its first window of 10 takes 120 ms at 1 Mb/s, longer than
+    # its round trip of 21.8 ms: no stall, 0.8 s alone on the 1 Mb/s direction
+    assert t.loc["U", "fct_s"] == pytest.approx(0.020 + 0.8 + 0.010, abs=1e-9)
+
+
+def test_acks_wait_behind_a_droptail_standing_queue_by_hand():
+    t = asymmetric([{"name": "D", "src": "h1", "dst": "h2", "start_s": 1, "size_bytes": 1_000_000},
+                    {"name": "U", "src": "h2", "dst": "h1", "start_s": 1, "size_bytes": 100_000}], "droptail")
+    # the 1 Mb/s FIFO's buffer: the longest drop-tail round trip of the flows whose data or ACKs cross it, U's:
+    # 20 ms + 12 ms (a packet at 1 Mb/s) = 32 ms (D's: 20 + 1.2 ms), a bandwidth-delay product of P = 2.67
+    # packets, so the floor of 10 packets; U's window halves to (P + 10) / 2, which leaves (10 - P) / 2 = 3.67
+    # packets queued, and fills it again: (10 + 3.67) / 2 = 6.83 packets on average
+    p = 1e6 * (0.020 + 0.012) / 12_000
+    queue = (10 + (10 - p) / 2) / 2
+    assert queue == pytest.approx(6.8333, abs=1e-4)
+    rtt = 0.020 + (1.5 + queue) * 0.012  # 120 ms
+    # windows of 10, 20, 40 and 80 stall 109.2, 97.2, 73.2 and 25.2 ms; the next, 160, covers the round trip
+    stalls = sum(0.0012 + rtt - w * 0.0012 for w in (10, 20, 40, 80))
+    assert t.loc["D", "fct_s"] == pytest.approx(0.020 + stalls + 0.8 + 0.010, abs=1e-9)
+    assert t.loc["D", "fct_s"] == pytest.approx(1.1348, abs=1e-9)
+
+
+def test_droptail_shares_count_the_acks_wait_by_hand():
+    # D1 (h1 -> h2) and D2 (h3 -> h2), 1 MB each at t = 1, share r -> h2 (10 Mb/s, 10 ms, drop-tail); h1 -- r and
+    # h3 -- r take 1 ms, at 100 Mb/s but 1 Mb/s from r to h1, where U (h3 -> h1, 1 MB from t = 1) delays D1's ACKs
+    links = [{"name": "bh1", "between": ["ap1", "edge"], "bandwidth_bps": 1.0e8, "latency_s": 0.001},
+             {"name": "a1", "between": ["h1", "r"], "bandwidth_ab_bps": 1e8, "bandwidth_ba_bps": 1e6,
+              "latency_s": 0.001},
+             {"name": "a3", "between": ["h3", "r"], "bandwidth_bps": 1e8, "latency_s": 0.001},
+             {"name": "m", "between": ["r", "h2"], "bandwidth_bps": 1e7, "latency_s": 0.010, "queue": "droptail"}]
+    traffic = [{"name": n, "src": s, "dst": d, "start_s": 1, "size_bytes": 1_000_000}
+               for n, s, d in (("D1", "h1", "h2"), ("D2", "h3", "h2"), ("U", "h3", "h1"))]
+    t = traffic_rows(sim.run(sim.load(TINY, copy.deepcopy({
+        **LOCAL, "nodes": [{"name": n} for n in ("h1", "h2", "h3", "r")], "links": links, "transport": BARE_TCP,
+        "traffic": traffic})), flows=True))
+    wait = 1.5 * 12_000 / 1e6  # D1's ACKs behind U's data on r -> h1 (fair): 18 ms; D2's way back is idle
+    # handshakes of 22 ms; stalls at RTT 40 ms (D1): 1.2 + 40 - 12 and 1.2 + 40 - 24 = 46.4 ms; at 22 ms (D2): 11.2 ms
+    d1_start, d2_start = 1.022 + 0.0292 + 0.0172, 1.022 + 0.0112
+    # the drop-tail weights: 1 / (RTT + the ACKs' wait), RTT = 22 ms + a packet on each link (0.12 + 1.2 ms)
+    rtt = 0.022 + 12_000 / 1e8 + 12_000 / 1e7
+    share1 = 1 / (rtt + wait) / (1 / (rtt + wait) + 1 / rtt)  # 0.3608 of 10 Mb/s
+    left2 = 8e6 - 1e7 * (d1_start - d2_start)  # D2 alone until D1 starts
+    t2 = d1_start + left2 / (1e7 * (1 - share1))
+    t1 = t2 + (8e6 - 1e7 * share1 * (t2 - d1_start)) / 1e7  # then D1 alone
+    assert share1 == pytest.approx(0.36077, abs=1e-5)
+    assert t.loc["D2", "finish_s"] == pytest.approx(t2 + 0.011, abs=1e-9)
+    assert t.loc["D1", "finish_s"] == pytest.approx(t1 + 0.011, abs=1e-9)
+    assert t.loc["D1", "finish_s"] == pytest.approx(2.6442, abs=1e-4)
+
+
 def test_tcp_settings_are_rejected_under_fluid():
     with pytest.raises(ScenarioError, match="transport.mss_bytes: not used by transport model 'fluid'"):
-        sim.load(TINY, {"transport": {"mss_bytes": 1000}})
+        sim.load(TINY, {"transport": {"model": "fluid", "mss_bytes": 1000}})
 
 
 # ---------------------------------------------------------------------------------------- queues: droptail
