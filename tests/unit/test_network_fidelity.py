@@ -197,7 +197,7 @@ def test_tcp_lone_flow_by_hand():
     handshake = 0.020  # one round trip
     stall = seg_s + 0.020 - 10 * seg_s  # after the first window of 10: 9.2 ms; the window of 20 covers an RTT
     expected = handshake + stall + wire_bits / 1e7 + 0.010
-    row, r = lone(1_000_000, {"model": "tcp"})
+    row, r = lone(1_000_000, {"model": "tcp", "byte_counting": True})
     assert row["fct_s"] == pytest.approx(expected, abs=1e-9)
     assert expected == pytest.approx(0.8679456, abs=1e-12)
     # without byte counting (one segment per ACK, an ACK per 2 segments) the window grows x1.5 per round
@@ -221,7 +221,7 @@ def test_tcp_slow_start_of_a_short_flow_by_hand():
     seg_s = 8 * 1500 / 1e7
     stalls = sum(seg_s + 0.100 - w * seg_s for w in (10, 20, 40))  # 89.2 + 77.2 + 53.2 ms
     wire_bits = 8 * (150_000 + 104 * 52)
-    row, _ = lone(150_000, {"model": "tcp"}, latency_s=0.050)
+    row, _ = lone(150_000, {"model": "tcp", "byte_counting": True}, latency_s=0.050)
     assert row["fct_s"] == pytest.approx(0.100 + stalls + wire_bits / 1e7 + 0.050, abs=1e-9)
     # one segment per ACK (x1.5): windows of 10, 15, 22.5, 33.75 stall (81.25 sent), then the last 22.75 of 50.6
     stalls = sum(seg_s + 0.100 - w * seg_s for w in (10, 15, 22.5, 33.75))  # 89.2 + 83.2 + 74.2 + 60.7 ms
@@ -238,7 +238,8 @@ ASYMMETRIC = {"nodes": [{"name": "h1"}, {"name": "h2"}],
               "links": [{"name": "bh1", "between": ["ap1", "edge"], "bandwidth_bps": 1.0e8, "latency_s": 0.001},
                         {"name": "x", "between": ["h1", "h2"], "bandwidth_ab_bps": 1e7, "bandwidth_ba_bps": 1e6,
                          "latency_s": 0.010}]}
-BARE_TCP = {"model": "tcp", "mss_bytes": 1500, "header_bytes": 0}
+# (byte counting: the window doubles per round trip, which keeps the stalls below short to write out)
+BARE_TCP = {"model": "tcp", "mss_bytes": 1500, "header_bytes": 0, "byte_counting": True}
 
 
 def asymmetric(traffic: list, queue: str = "fair") -> pd.DataFrame:

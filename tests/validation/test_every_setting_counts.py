@@ -105,7 +105,7 @@ CASES = [
     ("Transport.initial_window_segments", TINY, TCP, {"transport.initial_window_segments": 1}),
     ("Transport.ack_every_segments", TINY, TCP, {"transport.ack_every_segments": 1}),
     # a 2 MB flow with a 200 ms round trip: its slow start stalls, more when the window grows by 1.5 per round trip
-    ("Transport.byte_counting", TINY, {**CROSS, **TCP}, {"transport.byte_counting": False}),
+    ("Transport.byte_counting", TINY, {**CROSS, **TCP}, {"transport.byte_counting": True}),
     ("AccessPoint.queue", TINY, CROSS, {"access_points.0.queue": "droptail"}),
     ("Link.queue", TINY, {**CROSS, "links.0.bandwidth_bps": 1e6}, {"links.0.queue": "droptail"}),
     ("Node.name", TINY, ONE, {"nodes.0.name": "h0", "links.1.between": ["h0", "h2"], "traffic.0.src": "h0"}),

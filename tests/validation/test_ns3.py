@@ -80,9 +80,9 @@ TARGETS = [  # issue 14's targets against ns-3 (per-flow |error| of the defaults
     pytest.param(lambda r: pooled(r, "fair"), 0.005, id="fair-pooled-median"),
     pytest.param(lambda r: case_stat(r, "dumbbell_1_newreno_fair", "median"), 0.015, id="lone-newreno"),
     pytest.param(lambda r: case_stat(r, "dumbbell_1_cubic_fair", "median"), 0.05, id="lone-cubic"),
-    pytest.param(lambda r: case_stat(r, "asymmetric_fair", "median"), 0.03, id="asymmetric",
-                 marks=pytest.mark.xfail(strict=True, reason=NOT_MET)),
+    pytest.param(lambda r: case_stat(r, "asymmetric_fair", "median"), 0.03, id="asymmetric"),
     pytest.param(lambda r: case_stat(r, "images_100_fair", "median"), 0.015, id="images-100"),
+    # out of reach of a model that gives like flows like times (docs/fidelity.md: the bound)
     pytest.param(lambda r: pooled(r, "droptail"), 0.08, id="droptail-pooled-median",
                  marks=pytest.mark.xfail(strict=True, reason=NOT_MET)),
     pytest.param(lambda r: case_stat(r, "rtt_spread_droptail", "median"), 0.15, id="rtt-spread-droptail"),
