@@ -323,10 +323,14 @@ def build(scenario: Scenario, traces: LoadedTraces, streams: Streams, sink=None,
         groups.append(_group(env, i, g, scenario, traces, targets_by_ap, streams, states, network, recorder, tracer,
                              radios.get(i), _link_energy(g, aps[g.access_point], rates.get(i), radios.get(i))))
     controllers = []
+    # the controllers plan payload bits: the access point's rate (its unit rate on a radio medium) times its
+    # goodput factor and, under the tcp transport, the payload's share of the wire (with the ACKs on one medium)
     for (ap, edge, _), sts in states.items():
+        first, last = ap_links[ap]
+        share = 1.0 if network.transport is None else network.transport.payload_share(first is last)
         controllers.append(UpdateController(
             env, sts, scenario.policies.allocation, network, targets_by_ap[ap][edge],
-            aps[ap].uplink_bps if aps[ap].radio is None else ap_links[ap][0].nominal_bps,
+            (aps[ap].uplink_bps if aps[ap].radio is None else first.nominal_bps) * first.goodput * share,
             streams[f"edge/{edge}/{ap}/jobs"], recorder))
     for ap in scenario.access_points:
         for start, end in ap.outages:

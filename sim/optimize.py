@@ -106,7 +106,13 @@ def best_update(value: Callable[[float, float], float], old_value: float, budget
         if phi <= 0:
             continue
         model = (payload_of(phi) if payload_of else phi * model_bits) / down_ratio
-        plans = [(d, 1) for d in one_shot] + [(c, n) for c in chunks for n in range(2, top // c + 1)]
+        # and the largest one-shot upload whose update still installs within the period: (d s + P) / B T
+        # + d j / T <= 1 (the grid above can miss it: with fewer than ``batch`` samples in the budget its
+        # only point is ``top``, whose update may land after the period)
+        per_sample = sample_bits + (job_s_per_sample * budget_bits / period_s if job_s_per_sample and period_s else 0.0)
+        fit = min(top, int((budget_bits - model) / per_sample)) if budget_bits > model else 0
+        shots = one_shot if fit <= 0 or fit in one_shot else sorted(one_shot + [fit])
+        plans = [(d, 1) for d in shots] + [(c, n) for c in chunks for n in range(2, top // c + 1)]
         for c, n in plans:
             unit = c * sample_bits + model
             if n * unit > budget_bits:

@@ -76,6 +76,13 @@ class Transport:
         return wire_bits, self.stalls_s(segments, rtt, bottleneck_bps), \
             8.0 * math.ceil(segments / self.ack_every) * self.header
 
+    def payload_share(self, one_medium: bool = False) -> float:
+        """The payload's share of what a long flow puts on the wire: ``mss / (mss + header)``,
+        and on ``one_medium`` (a half-duplex access point, whose ACKs share the data's medium)
+        ``mss / (mss + header + header / ack_every)``.  What a planner that counts payload bits
+        at a link's rate must scale the rate by."""
+        return self.mss / (self.mss + self.header + (self.header / self.ack_every if one_medium else 0.0))
+
     def handshake_s(self, latency_s: float) -> float:
         """Seconds before the first byte of a flow along a path of one-way ``latency_s``."""
         return self.setup_rtts * 2.0 * latency_s

@@ -31,6 +31,19 @@ def test_best_update_prefers_early_small_updates_when_they_are_as_good():
     assert u.value == pytest.approx(0.5 * (32e3 + 1e4) / 1e6 + 0.9 * (1 - (32e3 + 1e4) / 1e6))
 
 
+def test_the_largest_upload_that_installs_in_time_is_a_candidate():
+    # a budget of 24.5 samples (fewer than a batch of 32), a model of 0.5 sample, a job of 0.5 s per sample over
+    # a 60 s period: d samples install at (d + 0.5) / 24.5 + d / 120 of the period, within it for d <= 19.9.
+    # Uploading all 24 would land after the period; 19 is the largest update that counts (value: d itself).
+    value = lambda d, phi: d / 100.0
+    u = best_update(value, 0.0, budget_bits=24.5e3, sample_bits=1e3, model_bits=0.5e3, max_samples=1000, phis=(1.0,),
+                    job_s_per_sample=0.5, period_s=60.0)
+    assert (u.samples, u.phi) == (19.0, 1.0)
+    f = 19.5 / 24.5 + 19 / 120
+    assert u.value == pytest.approx((1 - f) * 0.19, rel=1e-12)
+    assert u.tail == 5.0  # what is left of the budget goes up for a later update
+
+
 def test_no_update_when_nothing_fits():
     u = best_update(lambda d, phi: 1.0, 0.3, budget_bits=100, sample_bits=1e3, model_bits=1e5, max_samples=10,
                     phis=(1.0,))
