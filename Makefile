@@ -37,6 +37,7 @@ clean:
 traces: $(VENV)/.installed-test
 	$(BIN)/sim profile timings --out traces/timings_cpu.json
 	$(BIN)/sim profile timings --models meanet_mnist,meanet_cifar_resnet32 --out traces/timings_meanet_cpu.json
+	$(BIN)/sim profile timings --models meanet_mnist,meanet_cifar_resnet32 --precisions fp32,int8 --out traces/timings_meanet_int8_cpu.json
 	$(BIN)/sim profile exits --precisions int8,int4,binary --save-network results/meanet_mnist_net.pt --out traces/exits_mnist.parquet
 	$(BIN)/sim profile exits --test-samples 1000 --adapt-samples 32,128,512 --load-network results/meanet_mnist_net.pt --out traces/exits_mnist_adapted.parquet
 	$(BIN)/sim profile adaptation --out traces/adaptation_mnist.json

@@ -366,15 +366,22 @@ def profile_timings(
     batch_sizes: str = typer.Option("1,4", help="comma-separated batch sizes"),
     warmup: int = typer.Option(3, min=0), reps: int = typer.Option(30, min=2),
     threads: int = typer.Option(1, min=1),
+    precisions: str = typer.Option("fp32", help="comma-separated: fp32, int8 (PyTorch's int8 CPU kernels; int4 and "
+                                                "binary have none)"),
     out: Path = typer.Option(Path("traces/timings_cpu.json"), help="trace file to write")) -> None:
     """Time forward passes of model segments and write a timing trace."""
     from sim.profiling import timings
 
     names = _known_names(models, timings.known_models(), "model")
+    precs = tuple(dict.fromkeys(p for p in precisions.split(",") if p))
+    bad = [p for p in precs if p not in timings.PRECISIONS]
+    if bad or not precs:
+        fail(f"--precisions: unknown precision {bad[0] if bad else precisions!r} (timed: {', '.join(timings.PRECISIONS)})")
     trace = timings.profile_timings(names, _csv_ints(batch_sizes, "--batch-sizes"), warmup, reps, threads, out,
-                                    progress=lambda s: typer.echo(f"timing {s}", err=True))
+                                    progress=lambda s: typer.echo(f"timing {s}", err=True), precisions=precs)
     for e in trace["entries"]:
-        typer.echo(f"{e['model']:>26} {e['segment']:>9} b{e['batch_size']:<3} median {e['quantiles_s'][50]*1e3:9.2f} ms"
+        typer.echo(f"{e['model']:>26} {e['segment']:>9} b{e['batch_size']:<3} {e.get('precision', 'fp32'):>4} "
+                   f"median {e['quantiles_s'][50]*1e3:9.2f} ms"
                    f"  p95 {e['quantiles_s'][95]*1e3:9.2f} ms  {e['macs']/1e6:9.1f} MMAC")
     typer.echo(f"wrote {out}")
 
@@ -423,7 +430,7 @@ def profile_exits(
                                                    "data, else meanet_cifar_resnet32)"),
     precisions: str = typer.Option("", help="also records of the device blocks at these precisions "
                                             "(comma-separated: int8,int4,binary); empty: fp32 only"),
-    binary_epochs: int = typer.Option(8, min=1, max=1000, help="at most this many epochs of straight-through "
+    binary_epochs: int = typer.Option(15, min=1, max=1000, help="at most this many epochs of straight-through "
                                                                "fine-tuning per binarised block"),
     save_network: Optional[Path] = typer.Option(None, help="also write the trained fp32 blocks to this file"),
     load_network: Optional[Path] = typer.Option(None, help="use the blocks in this file (from --save-network, same "

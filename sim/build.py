@@ -53,8 +53,11 @@ class LoadedTraces:
         return self.timings[ref.trace].get(ref.model, ref.segment, ref.batch_size)
 
     def blocks(self, ee: EarlyExit) -> tuple[TimingDistribution, TimingDistribution, TimingDistribution]:
+        """The main, adaptive and extension blocks' times: measured at ``ee.precision`` where the
+        timing trace has entries at it (int8), else the fp32 entries."""
         t = self.timings[ee.timing]
-        return tuple(t.get(ee.model, seg, ee.batch_size) for seg in ("main", "adaptive", "extension"))
+        return tuple(t.measured_at(ee.model, seg, ee.batch_size, ee.precision)
+                     for seg in ("main", "adaptive", "extension"))
 
     def model_accuracy(self, model: str) -> float | None:
         return None if self.accuracy is None or model not in self.accuracy.top1 else self.accuracy.accuracy(model)
@@ -99,7 +102,7 @@ def load_traces(scenario: Scenario, base_dir: Path) -> LoadedTraces:
             ee = g.early_exit
             t = load(f"{f}.early_exit.timing", ee.timing, load_timings, timings)
             for seg in ("main", "adaptive", "extension"):
-                check(f"{f}.early_exit.model", lambda: t.get(ee.model, seg, ee.batch_size))
+                check(f"{f}.early_exit.model", lambda: t.measured_at(ee.model, seg, ee.batch_size, ee.precision))
             rec = load(f"{f}.early_exit.records", ee.records, load_exits, exits)
             if ee.drift is None:
                 check(f"{f}.early_exit.condition", lambda: rec.condition(ee.condition.corruption, ee.condition.severity))

@@ -132,8 +132,10 @@ class EarlyExit(Frozen):
     condition: Condition = Condition()
     drift: "Drift | None" = Field(None, description="the data condition over time (instead of a fixed condition)")
     precision: Literal["fp32", "int8", "int4", "binary"] = Field(
-        "fp32", description="arithmetic of the device blocks: selects their exit records (measured at that precision) "
-                            "and scales energy_per_mac_j by the declared energy ratio (sim.entities.energy)")
+        "fp32", description="arithmetic of the device blocks: selects their exit records (measured at that precision), "
+                            "their times (the timing trace's entries at that precision where it has them, as "
+                            "`sim profile timings --precisions int8` writes; else the fp32 ones) and scales "
+                            "energy_per_mac_j by the declared energy ratio (sim.entities.energy)")
 
     @model_validator(mode="after")
     def _condition_or_drift(self) -> "EarlyExit":

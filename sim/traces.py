@@ -7,9 +7,10 @@ naming the file and the field.
 
 Formats
 -------
-``sim.timings/1``  ``entries``: one per (model, segment, batch size) with the
+``sim.timings/1``  ``entries``: one per (model, segment, batch size, precision) with the
     measured latency distribution as ``quantiles_s`` (101 values, the 0th..100th
-    percentiles) and optionally ``macs`` and ``param_bytes``.
+    percentiles) and optionally ``macs``, ``param_bytes`` and ``precision`` (the arithmetic
+    the segment ran in: ``fp32``, the default, or ``int8``).
 ``sim.accuracy/1``  ``models``: ``{model: {"top1": p}}``, the probability that one
     inference of that model is correct (a constant-accuracy trace).
 ``sim.exits/1``  Parquet, one row per test input and condition (corruption,
@@ -64,6 +65,7 @@ def _check_header(path: Path, data: dict, fmt: str) -> dict:
     return prov
 
 
+TIMED_PRECISIONS = ("fp32", "int8")  # precisions with CPU kernels to time (`sim profile timings --precisions`)
 MAX_TIMING_S = 3600.0  # one measured inference or batch: more is a unit error, not a measurement
 
 
@@ -85,6 +87,7 @@ class TimingDistribution:
     quantiles_s: tuple[float, ...]
     macs: float | None = None
     param_bytes: float | None = None
+    precision: str = "fp32"
 
     @property
     def mean_s(self) -> float:
@@ -122,14 +125,21 @@ class TimingDistribution:
 class TimingTrace:
     path: str
     provenance: dict
-    entries: dict[tuple[str, str, int], TimingDistribution] = field(repr=False)
+    entries: dict[tuple[str, str, int, str], TimingDistribution] = field(repr=False)  # (model, segment, batch, precision)
 
-    def get(self, model: str, segment: str = "full", batch_size: int = 1) -> TimingDistribution:
-        key = (model, segment, batch_size)
+    def get(self, model: str, segment: str = "full", batch_size: int = 1, precision: str = "fp32") -> TimingDistribution:
+        key = (model, segment, batch_size, precision)
         if key not in self.entries:
-            known = ", ".join(sorted(f"{m}/{s}/b{b}" for m, s, b in self.entries))
-            raise TraceError(self.path, "entries", f"no timing for {model}/{segment}/b{batch_size} (has: {known})")
+            known = ", ".join(sorted(f"{m}/{s}/b{b}" + ("" if p == "fp32" else f"/{p}") for m, s, b, p in self.entries))
+            at = "" if precision == "fp32" else f" at {precision}"
+            raise TraceError(self.path, "entries", f"no timing for {model}/{segment}/b{batch_size}{at} (has: {known})")
         return self.entries[key]
+
+    def measured_at(self, model: str, segment: str, batch_size: int, precision: str) -> TimingDistribution:
+        """The entry measured at ``precision`` where the trace has one, else the fp32 entry
+        (int4 and binary have no CPU kernels to time: always the fp32 entry)."""
+        key = (model, segment, batch_size, precision)
+        return self.entries[key] if key in self.entries else self.get(model, segment, batch_size)
 
 
 def load_timings(path: Path | str) -> TimingTrace:
@@ -139,7 +149,7 @@ def load_timings(path: Path | str) -> TimingTrace:
     raw = data.get("entries")
     if not isinstance(raw, list) or not raw:
         raise TraceError(path, "entries", "expected a non-empty list")
-    entries: dict[tuple[str, str, int], TimingDistribution] = {}
+    entries: dict[tuple[str, str, int, str], TimingDistribution] = {}
     for i, e in enumerate(raw):
         where = f"entries[{i}]"
         if not isinstance(e, dict):
@@ -161,8 +171,14 @@ def load_timings(path: Path | str) -> TimingTrace:
         if not isinstance(e["batch_size"], int) or e["batch_size"] < 1:
             raise TraceError(path, f"{where}.batch_size", "expected a positive integer")
         extra = {k: _finite_number(path, f"{where}.{k}", e[k]) for k in ("macs", "param_bytes") if e.get(k) is not None}
-        dist = TimingDistribution(str(e["model"]), str(e["segment"]), e["batch_size"], qs, **extra)
-        entries[(dist.model, dist.segment, dist.batch_size)] = dist
+        precision = e.get("precision", "fp32")
+        if precision not in TIMED_PRECISIONS:
+            raise TraceError(path, f"{where}.precision", f"unknown precision {precision!r} ({', '.join(TIMED_PRECISIONS)})")
+        dist = TimingDistribution(str(e["model"]), str(e["segment"]), e["batch_size"], qs, precision=precision, **extra)
+        key = (dist.model, dist.segment, dist.batch_size, precision)
+        if key in entries:
+            raise TraceError(path, where, f"a second entry for {'/'.join(map(str, key))}")
+        entries[key] = dist
     return TimingTrace(str(path), prov, entries)
 
 

@@ -124,36 +124,42 @@ class MEANet:
         unlabelled stream ``xs`` (cumulative averages over batches of ``batch``): the main block
         first, then the adaptive and extension blocks on the adapted main block's features.
         Weights and affine parameters are unchanged; the cloud model is the same object."""
-        torch = self.torch
         net = copy.copy(self)
         net.main, net.adapt, net.ext = (copy.deepcopy(b) for b in (self.main, self.adapt, self.ext))
-        bn = torch.nn.modules.batchnorm._BatchNorm
-
-        def recompute(blocks, forward):
-            norms = [m for b in blocks for m in b.modules() if isinstance(m, bn)]
-            for m in norms:
-                m.reset_running_stats()
-                m.momentum = None  # a cumulative average over the batches
-                m.train()
-            with torch.no_grad():
-                for k in range(0, len(xs), batch):
-                    forward(xs[k:k + batch])
-            for m in norms:
-                m.eval()
-
-        recompute([net.main], net.main.features)
-        recompute([net.adapt, net.ext], lambda xb: net.ext(net.main.features(xb), net.adapt(xb)))
+        recompute_norms(self.torch, [net.main], net.main.features, xs, batch)
+        recompute_norms(self.torch, [net.adapt, net.ext], lambda xb: net.ext(net.main.features(xb), net.adapt(xb)),
+                        xs, batch)
         return net
 
 
+def recompute_norms(torch, blocks, forward: Callable, xs, batch: int) -> None:
+    """Recompute the normalisation statistics (BatchNorm running means and variances) of
+    ``blocks`` as cumulative averages over ``forward`` of ``xs`` in batches of ``batch``;
+    weights and affine parameters unchanged; the normalisation layers left in evaluation mode."""
+    bn = torch.nn.modules.batchnorm._BatchNorm
+    norms = [m for b in blocks for m in b.modules() if isinstance(m, bn)]
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # a cumulative average over the batches
+        m.train()
+    with torch.no_grad():
+        for k in range(0, len(xs), batch):
+            forward(xs[k:k + batch])
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+        m.eval()
+
+
 def fit_early(torch, model, x, y, xv, yv, max_epochs: int, patience: int, seed: int, say: Callable[[str], None],
-              label: str, forward: Callable | None = None, lr: float = 2e-3, batch: int = 128) -> dict:
+              label: str, forward: Callable | None = None, lr: float = 2e-3, batch: int = 128,
+              settle: Callable[[], None] | None = None) -> dict:
     """Cross-entropy training with Adam until the held-out accuracy (``xv``, ``yv``) stops
     improving: after each epoch the held-out accuracy is measured; an epoch without
     improvement halves the learning rate, ``patience`` of them in a row stop the training
     (or ``max_epochs``); the weights of the best epoch are kept.  ``forward(xb)`` defaults
-    to ``model(xb)``.  Returns the epochs run, the best epoch, the held-out accuracy per
-    epoch and the seconds taken."""
+    to ``model(xb)``; ``settle()``, if given, runs before each held-out measurement.  Returns
+    the epochs run, the best epoch, the held-out accuracy per epoch and the seconds taken."""
 
     from sim.profiling.train import batched, train_epoch
 
@@ -166,6 +172,8 @@ def fit_early(torch, model, x, y, xv, yv, max_epochs: int, patience: int, seed: 
         model.train()
         total = train_epoch(forward, opt, x, y, batch, g)
         model.eval()
+        if settle is not None:
+            settle()
         acc = float((batched(forward, xv).argmax(1) == yv).float().mean())
         history.append(round(acc, 5))
         if acc > best_acc:
@@ -186,7 +194,7 @@ def fit_early(torch, model, x, y, xv, yv, max_epochs: int, patience: int, seed: 
 
 def train_meanet(torch, data, train_n: int, val_n: int, epochs: int, cloud_epochs: int, threshold: float,
                  seed: int, say: Callable[[str], None], patience: int = 3, model: str | None = None,
-                 precisions: tuple[str, ...] = (), binary_epochs: int = 8) -> tuple[MEANet, dict, np.ndarray]:
+                 precisions: tuple[str, ...] = (), binary_epochs: int = 15) -> tuple[MEANet, dict, np.ndarray]:
     """Train the blocks (each until its held-out accuracy stops improving, at most ``epochs``
     / ``cloud_epochs``; see :func:`fit_early`).  ``precisions``: also low-precision copies of
     the device blocks (:mod:`sim.profiling.quantise`), in ``info["low_precision_nets"]``."""
@@ -265,13 +273,30 @@ def _load_network(torch, path: Path, data, settings: dict, threshold: float) -> 
     return MEANet(torch, main, adapt, ext, cloud, info["hard_classes"], data.classes, threshold), info
 
 
+BINARY_LR = 1e-3  # Adam's learning rate of the binary fine-tuning (the fp32 training's: 2e-3)
+NORM_SAMPLES = 2000  # training images the binary blocks' normalisation statistics are recomputed on
+
+
+def binary_float_layers(main, adapt, ext) -> list[set[str]]:
+    """The layers a binary MEANet keeps in floating point, per block: those that see the raw
+    image (the first layer of the main and adaptive blocks) and the classifiers (the last
+    linear layer of the main and extension blocks)."""
+    from torch import nn
+
+    from sim.profiling.quantise import layer_names
+
+    return [{layer_names(main)[0], layer_names(main, nn.Linear)[-1]}, {layer_names(adapt)[0]},
+            {layer_names(ext, nn.Linear)[-1]}]
+
+
 def low_precision(torch, net: MEANet, precision: str, x, y, xv, yv, mask, mask_v, to_hard, binary_epochs: int,
-                  patience: int, seed: int, say, ext_forward_of) -> tuple[MEANet, dict]:
+                  patience: int, seed: int, say, ext_forward_of, lr: float = BINARY_LR) -> tuple[MEANet, dict]:
     """The device blocks at ``precision`` (:mod:`sim.profiling.quantise`): quantised after
     training (int8, int4), or binarised after training and then fine-tuned with a straight-
     through estimator (binary: the main block, then the adaptive + extension blocks on the
-    hard classes, each with early stopping, at most ``binary_epochs``).  The cloud model and
-    the hard classes stay those of the fp32 network."""
+    hard classes, each with early stopping, at most ``binary_epochs``, Adam at ``lr``; the
+    first and last layers in floating point, :func:`binary_float_layers`).  The cloud model
+    and the hard classes stay those of the fp32 network."""
     from sim.profiling import quantise
     from sim.profiling.train import batched
 
@@ -284,19 +309,28 @@ def low_precision(torch, net: MEANet, precision: str, x, y, xv, yv, mask, mask_v
         e(f, a(cal))
 
     t0 = time.perf_counter()
-    main, adapt, ext = quantise.quantised([net.main, net.adapt, net.ext], precision, calibrate)
+    keep = binary_float_layers(net.main, net.adapt, net.ext) if precision == "binary" else None
+    main, adapt, ext = quantise.quantised([net.main, net.adapt, net.ext], precision, calibrate, keep)
     q = copy.copy(net)
     q.main, q.adapt, q.ext = main, adapt, ext
     held_out = float((batched(main, xv).argmax(1) == yv).float().mean())
     info = {"bits": quantise.BITS[precision], "layers_quantised": sum(quantise.count_layers(b) for b in (main, adapt, ext)),
             "main_held_out_accuracy_post_training": round(held_out, 5)}
+    if keep:
+        info["layers_in_float"] = {b: sorted(k) for b, k in zip(("main", "adaptive", "extension"), keep)}
     say(f"{precision}: main block held-out accuracy {held_out:.4f} after quantisation (no retraining)")
     if precision == "binary":
         for b in (main, adapt, ext):
             for p in b.parameters():
                 p.requires_grad_(True)
-        info["fine_tuning"] = {"main": fit_early(torch, main, x, y, xv, yv, binary_epochs, patience, seed + 3, say,
-                                                 "binary main block (straight-through estimator)", lr=5e-3)}
+        # the normalisation statistics of the binary blocks recomputed on training images before each
+        # held-out measurement: the running averages of the training steps lag the sign flips
+        xs, xs_hard = x[:NORM_SAMPLES], x[mask][:NORM_SAMPLES]
+        info["fine_tuning"] = {"main": fit_early(
+            torch, main, x, y, xv, yv, binary_epochs, patience, seed + 3, say,
+            "binary main block (straight-through estimator)", lr=lr,
+            settle=lambda: recompute_norms(torch, [main], main.features, xs, 100)),
+            "learning_rate": lr, "norm_samples": NORM_SAMPLES}
         for p in main.parameters():
             p.requires_grad_(False)
         main.eval()
@@ -304,7 +338,9 @@ def low_precision(torch, net: MEANet, precision: str, x, y, xv, yv, mask, mask_v
         info["fine_tuning"]["adaptive_extension"] = fit_early(
             torch, blocks, x[mask], to_hard[y[mask]], xv[mask_v], to_hard[yv[mask_v]], binary_epochs, patience,
             seed + 4, say, "binary adaptive + extension blocks (straight-through estimator)",
-            forward=ext_forward_of(main, adapt, ext), lr=5e-3)
+            forward=ext_forward_of(main, adapt, ext), lr=lr,
+            settle=lambda: recompute_norms(torch, [adapt, ext], lambda xb: ext(main.features(xb), adapt(xb)),
+                                           xs_hard, 100))
     info["seconds"] = round(time.perf_counter() - t0, 1)
     return q, info
 
@@ -314,7 +350,7 @@ def profile_exits(data_path: str | None, out: Path, train_n: int = 20000, val_n:
                   severities: tuple[int, ...] = (1, 2, 3, 4, 5), threshold: float = 0.8, seed: int = 0,
                   threads: int = 1, say: Callable[[str], None] = lambda s: None,
                   adapt_samples: tuple[int, ...] = (), patience: int = 3, model: str | None = None,
-                  precisions: tuple[str, ...] = (), binary_epochs: int = 8, save_network: Path | None = None,
+                  precisions: tuple[str, ...] = (), binary_epochs: int = 15, save_network: Path | None = None,
                   load_network: Path | None = None) -> dict:
     """``adapt_samples``: also the records of the device blocks adapted to each condition on
     each of these numbers of its samples (multiples of :data:`ADAPT_BATCH`; see the module).

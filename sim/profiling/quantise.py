@@ -11,12 +11,17 @@ normalisation into its requantisation step).  The arithmetic is simulated in fp3
   calibration pass over training images (the :data:`CLIP_PERCENTILE` percentile of
   |x|; unsigned levels 0 .. 2^b - 1 when the calibration inputs are never negative, as
   after a ReLU, else signed).
-* ``binary``: weights sign(w) x a scale per output channel (initially mean |w|, XNOR-Net's
-  scaling, then learned as in XNOR-Net++),
+* ``binary``: weights sign(w) x mean |w| of their output channel (XNOR-Net's scaling,
+  Rastegari et al., ECCV 2016, recomputed from the real-valued weights at every pass);
   activations one bit: {0, s} for non-negative inputs (threshold s / 2), {-s, +s} for
-  signed ones, s the mean magnitude of the non-zero calibration inputs.  Post-training binarisation is measured too (``binary_post_training``
-  in the trace), and the blocks are then fine-tuned with a straight-through estimator
-  (the gradient of the rounding taken as 1 inside the clipping range).
+  signed ones, s the mean magnitude of the non-zero calibration inputs.  The layers that
+  see the raw image (the first layer of the main and adaptive blocks) and the classifiers
+  (the last linear layer of the main and extension blocks) stay in floating point, as in
+  XNOR-Net and most binary networks (``keep_float``).  The post-training binary blocks'
+  accuracy is measured, then the blocks are fine-tuned with a straight-through estimator:
+  the gradient of sign() taken as 1 where |w| <= 1 and 0 beyond (BinaryConnect's
+  clipping), the gradient of the activation rounding 1 inside its clipping range
+  (``sim.profiling.exits.low_precision``: Adam at a low learning rate, early stopping).
 """
 
 from __future__ import annotations
@@ -37,11 +42,13 @@ def _ste(x: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     return x + (q - x).detach()
 
 
-def quantise_weight(w: torch.Tensor, bits: int, alpha: torch.Tensor | None = None) -> torch.Tensor:
-    """``bits`` 1: sign(w) x ``alpha`` (one scale per output channel)."""
+def quantise_weight(w: torch.Tensor, bits: int) -> torch.Tensor:
+    """``bits`` 1: sign(w) x mean |w| per output channel; the gradient of sign() passes where |w| <= 1."""
     dims = tuple(range(1, w.dim()))
     if bits == 1:
-        return _ste(w, torch.sign(w)) * alpha
+        alpha = w.abs().mean(dims, keepdim=True)
+        wc = torch.clamp(w, -1.0, 1.0)
+        return _ste(wc, torch.where(w >= 0, 1.0, -1.0)) * alpha
     qmax = 2 ** (bits - 1) - 1
     scale = (w.abs().amax(dims, keepdim=True) / qmax).clamp_min(1e-12)
     return _ste(w, torch.clamp(torch.round(w / scale), -qmax, qmax) * scale)
@@ -54,11 +61,6 @@ class QuantLayer(nn.Module):
         super().__init__()
         self.layer, self.bits, self.percentile = layer, bits, percentile
         self.register_buffer("scale", torch.tensor(0.0))
-        # binary: a learned scale per output channel, initially mean |w| (XNOR-Net's; learned as in XNOR-Net++)
-        self.alpha = None
-        if bits == 1:
-            w = layer.weight.detach()
-            self.alpha = nn.Parameter(w.abs().mean(tuple(range(1, w.dim())), keepdim=True).clone())
         self.register_buffer("signed", torch.tensor(False))
         self.calibrating = False
         self._seen: list[torch.Tensor] = []
@@ -81,7 +83,7 @@ class QuantLayer(nn.Module):
             self._seen.append(x.detach().flatten()[::7])
         else:
             x = self.quantise_input(x)
-        w = quantise_weight(self.layer.weight, self.bits, self.alpha)
+        w = quantise_weight(self.layer.weight, self.bits)
         m = self.layer
         if isinstance(m, nn.Conv2d):
             return F.conv2d(x, w, m.bias, m.stride, m.padding, m.dilation, m.groups)
@@ -101,24 +103,35 @@ class QuantLayer(nn.Module):
         self.scale.fill_(max(top, 1e-6) / levels)
 
 
-def _wrap(module: nn.Module, bits: int, percentile: float) -> list[QuantLayer]:
+def _wrap(module: nn.Module, bits: int, percentile: float, keep: frozenset = frozenset(),
+          prefix: str = "") -> list[QuantLayer]:
     wrapped = []
     for name, child in list(module.named_children()):
         if isinstance(child, (nn.Conv2d, nn.Linear)):
+            if prefix + name in keep:
+                continue
             q = QuantLayer(child, bits, percentile)
             setattr(module, name, q)
             wrapped.append(q)
         elif not isinstance(child, QuantLayer):
-            wrapped += _wrap(child, bits, percentile)
+            wrapped += _wrap(child, bits, percentile, keep, f"{prefix}{name}.")
     return wrapped
 
 
-def quantised(blocks: list[nn.Module], precision: str, calibrate) -> list[nn.Module]:
+def layer_names(block: nn.Module, kind=(nn.Conv2d, nn.Linear)) -> list[str]:
+    """Qualified names of a block's convolution and linear layers, in the order they were defined."""
+    return [n for n, m in block.named_modules() if isinstance(m, kind)]
+
+
+def quantised(blocks: list[nn.Module], precision: str, calibrate,
+              keep_float: list[set[str]] | None = None) -> list[nn.Module]:
     """Deep copies of ``blocks`` at ``precision``; ``calibrate(copies)`` runs the copies on
-    calibration inputs once (in evaluation mode) to set the activation scales."""
+    calibration inputs once (in evaluation mode) to set the activation scales.
+    ``keep_float``: per block, names of layers left in floating point (:func:`layer_names`)."""
     bits, pct = BITS[precision], CLIP_PERCENTILE[precision]
     copies = [copy.deepcopy(b).eval() for b in blocks]
-    layers = [q for c in copies for q in _wrap(c, bits, pct)]
+    keep = keep_float or [set() for _ in blocks]
+    layers = [q for c, k in zip(copies, keep) for q in _wrap(c, bits, pct, frozenset(k))]
     for q in layers:
         q.calibrating = True
     with torch.no_grad():

@@ -4,6 +4,11 @@ Each segment runs under ``torch.inference_mode`` after ``warmup`` passes, ``reps
 times, on random inputs of the given shape (weights are random: time does not
 depend on their values).  The trace keeps the 0th..100th percentiles of the
 samples, their count and mean, and the segment's MACs and parameter bytes.
+
+``precisions`` (``--precisions fp32,int8``): each segment is also timed as an int8 copy
+(:func:`int8_copy`: PyTorch's own int8 CPU kernels), the fp32 and int8 runs of a segment
+and batch size one after the other so that both see the same machine load; entries carry
+their ``precision``.  int4 and binary have no CPU kernels in PyTorch: they are not timed.
 """
 
 from __future__ import annotations
@@ -18,6 +23,30 @@ from sim import atomic
 from sim.profiling.common import import_torchvision_models, provenance, setup_torch
 
 TORCHVISION = ("resnet18", "resnet101", "mobilenet_v2")
+PRECISIONS = ("fp32", "int8")  # int4, binary: no PyTorch CPU kernels to time
+INT8_METHOD = ("FX graph-mode post-training static quantisation (torch.ao.quantization.quantize_fx), x86 "
+               "quantised engine (fbgemm/oneDNN kernels), qconfig get_default_qconfig_mapping('x86'): weights "
+               "int8 per output channel, activations uint8 per tensor; convolution + batch norm (+ ReLU) fused; "
+               "the segment quantises its input and dequantises its output; calibrated on 8 random inputs "
+               "(the time does not depend on the values)")
+
+
+def int8_copy(torch, module, inputs: tuple):
+    """An int8 copy of ``module`` (see :data:`INT8_METHOD`) that takes and returns float tensors."""
+    import copy
+    import warnings
+
+    from torch.ao.quantization import get_default_qconfig_mapping
+    from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
+
+    torch.backends.quantized.engine = "x86"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.ao.quantization's deprecation notices
+        prepared = prepare_fx(copy.deepcopy(module).eval(), get_default_qconfig_mapping("x86"), inputs)
+        with torch.inference_mode():
+            for _ in range(8):
+                prepared(*(torch.randn_like(t) for t in inputs))
+        return convert_fx(prepared).eval()
 
 
 def count_macs(torch, module, *inputs) -> int:
@@ -90,7 +119,12 @@ def time_segment(torch, module, inputs: tuple, warmup: int, reps: int) -> list[f
 
 
 def profile_timings(models: list[str], batch_sizes: list[int], warmup: int, reps: int, threads: int,
-                    out: Path, seed: int = 0, progress: Callable[[str], None] | None = None) -> dict:
+                    out: Path, seed: int = 0, progress: Callable[[str], None] | None = None,
+                    precisions: tuple[str, ...] = ("fp32",)) -> dict:
+    """``precisions``: of :data:`PRECISIONS`; fp32 entries carry no ``precision`` field (its default)."""
+    unknown = [p for p in precisions if p not in PRECISIONS]
+    if unknown or not precisions:
+        raise ValueError(f"unknown precision {unknown[0] if unknown else ''!r} (timed: {', '.join(PRECISIONS)})")
     torch = setup_torch(threads)
     torch.manual_seed(seed)
     entries = []
@@ -98,20 +132,35 @@ def profile_timings(models: list[str], batch_sizes: list[int], warmup: int, reps
         for seg, module, make_inputs in segments(torch, model):
             params = sum(p.numel() * p.element_size() for p in module.parameters())
             macs = count_macs(torch, module, *make_inputs(1))
+            copies = {p: module if p == "fp32" else int8_copy(torch, module, make_inputs(1)) for p in precisions}
             for b in batch_sizes:
-                if progress:
-                    progress(f"{model}/{seg}/b{b}")
                 inputs = make_inputs(b)
-                s = np.asarray(time_segment(torch, module, inputs, warmup, reps))
-                entries.append({
-                    "model": model, "segment": seg, "batch_size": b,
-                    "input_shape": [list(t.shape[1:]) for t in inputs],
-                    "macs": macs * b, "param_bytes": params, "samples": len(s), "mean_s": float(s.mean()),
-                    "quantiles_s": np.percentile(s, np.arange(101)).tolist(),
-                })
+                for p, m in copies.items():
+                    if progress:
+                        progress(f"{model}/{seg}/b{b}" + ("" if p == "fp32" else f"/{p}"))
+                    s = np.asarray(time_segment(torch, m, inputs, warmup, reps))
+                    entries.append({
+                        "model": model, "segment": seg, "batch_size": b, **({} if p == "fp32" else {"precision": p}),
+                        "input_shape": [list(t.shape[1:]) for t in inputs],
+                        "macs": macs * b, "param_bytes": params if p == "fp32" else _param_bytes(torch, m),
+                        "samples": len(s), "mean_s": float(s.mean()),
+                        "quantiles_s": np.percentile(s, np.arange(101)).tolist(),
+                    })
+    extra = {"precisions": list(precisions), "int8_method": INT8_METHOD} if precisions != ("fp32",) else {}
     trace = {"format": "sim.timings/1",
              "provenance": provenance(threads, seed, "none (random inputs; timing does not depend on data)",
-                                      warmup=warmup, reps=reps, batch_sizes=batch_sizes),
+                                      warmup=warmup, reps=reps, batch_sizes=batch_sizes, **extra),
              "entries": entries}
     atomic.write_json(out, trace, indent=1)
     return trace
+
+
+def _param_bytes(torch, module) -> int:
+    """Bytes of a module's weights as stored: int8 packed weights count one byte per element."""
+    total = 0
+    for t in module.state_dict().values():
+        if isinstance(t, torch.Tensor):
+            total += t.numel() * t.element_size()
+        elif isinstance(t, tuple):  # packed (weight, bias) of a quantised layer
+            total += sum(x.numel() * x.element_size() for x in t if isinstance(x, torch.Tensor))
+    return int(total)

@@ -268,7 +268,7 @@ def test_quantised_layers_take_only_the_values_of_their_precision():
     for precision, levels in (("int8", 255), ("int4", 15), ("binary", 2)):
         (q,) = quantise.quantised([net], precision, lambda blocks: blocks[0](x))
         conv = q[0]
-        w = quantise.quantise_weight(conv.layer.weight, conv.bits, conv.alpha)
+        w = quantise.quantise_weight(conv.layer.weight, conv.bits)
         for row in w.detach().reshape(4, -1):
             assert len(torch.unique(row)) <= levels
         a = q[3].quantise_input(torch.relu(q[0](x)).flatten(1)).detach()
@@ -276,6 +276,34 @@ def test_quantised_layers_take_only_the_values_of_their_precision():
         if precision == "int8":  # close to fp32
             with torch.no_grad():
                 assert torch.allclose(q(x), net(x), atol=0.05 * float(net(x).abs().max()))
+
+
+def test_binary_weights_scaling_gradient_and_float_layers():
+    """Binary: sign(w) x mean |w| per output channel (XNOR-Net); the straight-through gradient
+    passes where |w| <= 1 only; the first and last layers of the MEANet blocks stay in float."""
+    import torch
+
+    from sim.profiling import meanet, quantise
+    from sim.profiling.exits import binary_float_layers
+
+    w = torch.tensor([[0.5, -0.25, 2.0], [-0.1, 0.3, -0.2]], requires_grad=True)
+    q = quantise.quantise_weight(w, 1)
+    alpha = w.detach().abs().mean(1, keepdim=True)
+    assert torch.equal(q.detach(), torch.where(w.detach() >= 0, 1.0, -1.0) * alpha)
+    q.sum().backward()  # d/dw of sign(w) x alpha: the clipped identity x alpha, plus alpha's own gradient
+    expected = (w.detach().abs() <= 1) * alpha + torch.where(w.detach() >= 0, 1.0, -1.0).sum(1, keepdim=True) \
+        * torch.sign(w.detach()) / 3
+    assert torch.allclose(w.grad, expected)
+    main, adapt, ext, shape = meanet.variant("meanet_mnist")
+    keep = binary_float_layers(main, adapt, ext)
+    assert keep == [{"stem.0", "fc"}, {"0"}, {"fc"}]
+    x = torch.randn(8, *shape)
+    copies = quantise.quantised([main, adapt, ext], "binary", lambda b: b[2](b[0].features(x), b[1](x)), keep)
+    for block, names in zip(copies, keep):
+        wrapped = {n for n, m in block.named_modules() if isinstance(m, quantise.QuantLayer)}
+        assert names.isdisjoint(wrapped) and wrapped
+        assert all(isinstance(block.get_submodule(n), (torch.nn.Conv2d, torch.nn.Linear)) for n in names)
+    assert sum(map(quantise.count_layers, copies)) == sum(len(quantise.layer_names(b)) for b in (main, adapt, ext)) - 4
 
 
 def test_low_precision_records_reproduce_the_low_precision_networks_measurements():
@@ -337,3 +365,53 @@ def test_malformed_precision_column_is_a_clear_error(tmp_path):
     pq.write_table(table.filter(keep), tmp_path / "short.parquet")
     with pytest.raises(TraceError, match="binary records are not of the same inputs"):
         load_exits(tmp_path / "short.parquet")
+
+
+INT8_TIMING = ROOT / "traces" / "timings_meanet_int8_cpu.json"
+
+
+def test_int8_blocks_take_the_measured_int8_times():
+    """With a timing trace that has int8 entries (`sim profile timings --precisions fp32,int8`),
+    `precision: int8` times the blocks from them; int4 and binary (no CPU kernels) keep the fp32
+    entries.  The simulated main-exit latency follows the trace: its median is the main block's
+    median time / speed_factor at each precision."""
+    from sim.traces import load_timings
+
+    t = load_timings(INT8_TIMING)
+    sc = load_scenario(SCENARIO)
+    ee = sc.device_groups[0].early_exit.model_copy(update={"timing": str(INT8_TIMING)})
+    traces = load_traces(sc.model_copy(update={"device_groups": [sc.device_groups[0].model_copy(
+        update={"early_exit": ee})]}), SCENARIO.parent)
+    for p, timed in (("fp32", "fp32"), ("int8", "int8"), ("int4", "fp32"), ("binary", "fp32")):
+        blocks = traces.blocks(ee.model_copy(update={"precision": p}))
+        assert [b.precision for b in blocks] == [timed] * 3
+        assert [b.quantiles_s for b in blocks] == [t.get("meanet_mnist", s, 1, timed).quantiles_s
+                                                   for s in ("main", "adaptive", "extension")]
+    medians = {}
+    for p in ("fp32", "int8"):
+        _, s = simulate(Meanet(), horizon_s=60, early_exit=ee.model_copy(update={"precision": p}))
+        medians[p] = s["latency_s_by_exit"]["main"]["p50"]
+        expected = t.get("meanet_mnist", "main", 1, p).quantiles_s[50] / ee.speed_factor
+        assert medians[p] == pytest.approx(expected, rel=0.02), (p, medians[p], expected)
+    assert medians["int8"] != pytest.approx(medians["fp32"], rel=0.02)
+
+
+def test_timing_trace_precision_errors(tmp_path):
+    import json
+
+    from sim.traces import TraceError, load_timings
+
+    data = json.loads(INT8_TIMING.read_text())
+    assert data["provenance"]["precisions"] == ["fp32", "int8"] and "x86" in data["provenance"]["int8_method"]
+    bad = dict(data, entries=[dict(data["entries"][0], precision="int4")])
+    (tmp_path / "a.json").write_text(json.dumps(bad))
+    with pytest.raises(TraceError, match="unknown precision 'int4'"):
+        load_timings(tmp_path / "a.json")
+    twice = dict(data, entries=[data["entries"][0], data["entries"][0]])
+    (tmp_path / "b.json").write_text(json.dumps(twice))
+    with pytest.raises(TraceError, match="a second entry for meanet_mnist/main/1/fp32"):
+        load_timings(tmp_path / "b.json")
+    t = load_timings(ROOT / "traces" / "timings_meanet_cpu.json")  # fp32 only: int8 falls back to fp32
+    assert t.measured_at("meanet_mnist", "main", 1, "int8") is t.get("meanet_mnist", "main", 1)
+    with pytest.raises(TraceError, match="no timing for meanet_mnist/main/b1 at int8"):
+        t.get("meanet_mnist", "main", 1, "int8")

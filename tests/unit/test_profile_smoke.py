@@ -24,11 +24,26 @@ def test_profile_timings(tmp_path):
     sim("timings", "--models", "meanet_mnist,mnist_cloud_resnet14", "--batch-sizes", "1,2", "--reps", "3",
         "--warmup", "1", "--out", out)
     t = load_timings(out)
-    assert {(m, s) for m, s, _ in t.entries} == {("meanet_mnist", "main"), ("meanet_mnist", "adaptive"),
+    assert {(m, s) for m, s, _, _ in t.entries} == {("meanet_mnist", "main"), ("meanet_mnist", "adaptive"),
                                                  ("meanet_mnist", "extension"), ("mnist_cloud_resnet14", "full")}
     e = t.get("meanet_mnist", "main", 2)
     assert e.macs == 2 * t.get("meanet_mnist", "main", 1).macs and e.param_bytes > 0
     assert t.provenance["threads"] == 1 and t.provenance["torch"]
+    assert {p for *_, p in t.entries} == {"fp32"} and "precisions" not in t.provenance
+
+
+def test_profile_timings_int8(tmp_path):
+    """`--precisions fp32,int8`: every segment also timed as an int8 copy (PyTorch's int8 CPU kernels)."""
+    out = tmp_path / "t.json"
+    sim("timings", "--models", "meanet_mnist", "--batch-sizes", "1", "--reps", "3", "--warmup", "1",
+        "--precisions", "fp32,int8", "--out", out)
+    t = load_timings(out)
+    assert set(t.entries) == {("meanet_mnist", s, 1, p) for s in ("main", "adaptive", "extension")
+                              for p in ("fp32", "int8")}
+    for s in ("main", "adaptive", "extension"):
+        f, q = t.get("meanet_mnist", s, 1), t.get("meanet_mnist", s, 1, "int8")
+        assert q.macs == f.macs and q.param_bytes < f.param_bytes / 2  # int8 weights: about a quarter of the bytes
+    assert t.provenance["precisions"] == ["fp32", "int8"] and "quantize_fx" in t.provenance["int8_method"]
 
 
 def test_profile_exits(tmp_path):
@@ -67,6 +82,7 @@ def test_profile_adaptation(tmp_path):
 
 def test_bad_profile_arguments(tmp_path):
     for args, fragment in ((["timings", "--models", "gpt9"], "--models: unknown model 'gpt9'"),
+                           (["timings", "--precisions", "binary"], "--precisions: unknown precision 'binary'"),
                            (["exits", "--corruptions", "rain"], "--corruptions: unknown corruption 'rain'"),
                            (["exits", "--data", tmp_path / "none"], "--data:"),
                            (["adaptation", "--samples", "0,33"], "--samples:"),
