@@ -430,8 +430,8 @@ def profile_exits(
                                                    "data, else meanet_cifar_resnet32)"),
     precisions: str = typer.Option("", help="also records of the device blocks at these precisions "
                                             "(comma-separated: int8,int4,binary); empty: fp32 only"),
-    binary_epochs: int = typer.Option(15, min=1, max=1000, help="at most this many epochs of straight-through "
-                                                               "fine-tuning per binarised block"),
+    fine_tune_epochs: int = typer.Option(15, min=1, max=1000, help="at most this many epochs of straight-through "
+                                                                  "fine-tuning per int4 or binary block"),
     save_network: Optional[Path] = typer.Option(None, help="also write the trained fp32 blocks to this file"),
     load_network: Optional[Path] = typer.Option(None, help="use the blocks in this file (from --save-network, same "
                                                            "training settings) instead of training"),
@@ -460,7 +460,7 @@ def profile_exits(
         meta = exits.profile_exits(_data_option(data), out, train_samples, val_samples, test_samples, epochs,
                                    cloud_epochs, _corruptions(corruptions), _severities(severities), threshold,
                                    seed, threads, _say, adapt_samples=grid, patience=patience, model=model,
-                                   precisions=precs, binary_epochs=binary_epochs, save_network=save_network,
+                                   precisions=precs, fine_tune_epochs=fine_tune_epochs, save_network=save_network,
                                    load_network=load_network)
     except DataError as e:
         fail(f"--data: {e}")

@@ -90,6 +90,8 @@ class Transport:
     def stalls_s(self, segments: int, rtt_s: float, bottleneck_bps: float) -> float:
         """Seconds a flow of ``segments`` waits for ACKs in slow start (0 once its window
         covers a round trip at the bottleneck, or once every segment is sent)."""
+        if bottleneck_bps <= 0.0:  # a device out of radio coverage: the flow is cut, it waits on no window
+            return 0.0
         seg_s = 8.0 * (self.mss + self.header) / bottleneck_bps
         stall, window, sent = 0.0, float(self.iw), 0.0
         while True:

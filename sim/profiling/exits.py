@@ -13,7 +13,9 @@
    block, the extension block and the cloud model.
 6. With ``precisions`` (``--precisions int8,int4,binary``): the same records of copies of
    the device blocks at those precisions (:mod:`sim.profiling.quantise`; column
-   ``precision``), of the same inputs, hard classes and cloud model.
+   ``precision``), of the same inputs, hard classes and cloud model: int8 quantised after
+   training, int4 and binary quantised and then fine-tuned (:func:`low_precision`).  They
+   are made from the training data also when the fp32 blocks are loaded (``load_network``).
 
 The network's own accuracy under MEANet routing (entropy > threshold -> cloud; else
 predicted class easy -> main exit; else extension) is measured by a cascaded forward
@@ -193,19 +195,16 @@ def fit_early(torch, model, x, y, xv, yv, max_epochs: int, patience: int, seed: 
 
 
 def train_meanet(torch, data, train_n: int, val_n: int, epochs: int, cloud_epochs: int, threshold: float,
-                 seed: int, say: Callable[[str], None], patience: int = 3, model: str | None = None,
-                 precisions: tuple[str, ...] = (), binary_epochs: int = 15) -> tuple[MEANet, dict, np.ndarray]:
+                 seed: int, say: Callable[[str], None], patience: int = 3,
+                 model: str | None = None) -> tuple[MEANet, dict, np.ndarray]:
     """Train the blocks (each until its held-out accuracy stops improving, at most ``epochs``
-    / ``cloud_epochs``; see :func:`fit_early`).  ``precisions``: also low-precision copies of
-    the device blocks (:mod:`sim.profiling.quantise`), in ``info["low_precision_nets"]``."""
+    / ``cloud_epochs``; see :func:`fit_early`)."""
     from sim.profiling import meanet
-    from sim.profiling.train import batched, split, to_tensor
+    from sim.profiling.train import batched
 
     main_name, cloud_name = pick_variant(data)
     main_name = model or main_name
-    tr, va, te = split(data, train_n, val_n, 0, seed)
-    x, y = to_tensor(data.x_train[tr]), torch.from_numpy(data.y_train[tr])
-    xv, yv = to_tensor(data.x_train[va]), torch.from_numpy(data.y_train[va])
+    x, y, xv, yv, tr, va, te = training_data(torch, data, train_n, val_n, seed)
     torch.manual_seed(seed)
     main, adapt, ext, _ = meanet.variant(main_name, data.x_train.shape[-1], data.classes)
     training = {"main": fit_early(torch, main, x, y, xv, yv, epochs, patience, seed, say, "main block")}
@@ -218,22 +217,11 @@ def train_meanet(torch, data, train_n: int, val_n: int, epochs: int, cloud_epoch
     for p in main.parameters():
         p.requires_grad_(False)
     main.eval()
-    hard_t = torch.tensor(hard)
-    to_hard = torch.full((data.classes,), -1, dtype=torch.long)
-    to_hard[hard_t] = torch.arange(len(hard))
-    mask, mask_v = torch.isin(y, hard_t), torch.isin(yv, hard_t)
+    to_hard, mask, mask_v = hard_split(torch, hard, data.classes, y, yv)
     blocks = torch.nn.ModuleDict({"adapt": adapt, "ext": ext})
-
-    def ext_forward_of(m, a, e):
-        def forward(xb):
-            with torch.no_grad():
-                f = m.features(xb)
-            return e(f, a(xb))
-        return forward
-
     training["adaptive_extension"] = fit_early(
         torch, blocks, x[mask], to_hard[y[mask]], xv[mask_v], to_hard[yv[mask_v]], epochs, patience, seed + 1, say,
-        "adaptive + extension blocks (hard classes)", forward=ext_forward_of(main, adapt, ext))
+        "adaptive + extension blocks (hard classes)", forward=ext_forward_of(torch, main, adapt, ext))
     cloud = meanet.cloud_model(cloud_name, data.x_train.shape[-1], data.classes)
     training["cloud"] = fit_early(torch, cloud, x, y, xv, yv, cloud_epochs, patience, seed + 2, say,
                                   f"cloud model {cloud_name}")
@@ -250,11 +238,35 @@ def train_meanet(torch, data, train_n: int, val_n: int, epochs: int, cloud_epoch
                                              "held out: the validation subset (hard-class samples of it for the "
                                              "adaptive + extension blocks)"}}
     net = MEANet(torch, main, adapt, ext, cloud, hard, data.classes, threshold)
-    if precisions:
-        info["low_precision_nets"] = {p: low_precision(torch, net, p, x, y, xv, yv, mask, mask_v, to_hard,
-                                                       binary_epochs, patience, seed, say, ext_forward_of)
-                                      for p in precisions}
     return net, info, te
+
+
+def training_data(torch, data, train_n: int, val_n: int, seed: int):
+    """The training and held-out validation tensors ``x, y, xv, yv`` and the indices ``tr, va, te``."""
+    from sim.profiling.train import split, to_tensor
+
+    tr, va, te = split(data, train_n, val_n, 0, seed)
+    x, y = to_tensor(data.x_train[tr]), torch.from_numpy(data.y_train[tr])
+    xv, yv = to_tensor(data.x_train[va]), torch.from_numpy(data.y_train[va])
+    return x, y, xv, yv, tr, va, te
+
+
+def hard_split(torch, hard: list[int], classes: int, y, yv):
+    """``to_hard`` (class -> index among the hard classes, -1 for the others) and the masks of the
+    hard-class training and held-out samples."""
+    hard_t = torch.tensor(hard)
+    to_hard = torch.full((classes,), -1, dtype=torch.long)
+    to_hard[hard_t] = torch.arange(len(hard))
+    return to_hard, torch.isin(y, hard_t), torch.isin(yv, hard_t)
+
+
+def ext_forward_of(torch, m, a, e):
+    """The adaptive + extension blocks' forward pass on the (frozen) main block's features."""
+    def forward(xb):
+        with torch.no_grad():
+            f = m.features(xb)
+        return e(f, a(xb))
+    return forward
 
 
 def _load_network(torch, path: Path, data, settings: dict, threshold: float) -> tuple[MEANet, dict]:
@@ -273,8 +285,8 @@ def _load_network(torch, path: Path, data, settings: dict, threshold: float) -> 
     return MEANet(torch, main, adapt, ext, cloud, info["hard_classes"], data.classes, threshold), info
 
 
-BINARY_LR = 1e-3  # Adam's learning rate of the binary fine-tuning (the fp32 training's: 2e-3)
-NORM_SAMPLES = 2000  # training images the binary blocks' normalisation statistics are recomputed on
+FINE_TUNE_LR = {"int4": 1e-4, "binary": 1e-3}  # Adam's learning rates of the fine-tuning (the fp32 training's: 2e-3)
+NORM_SAMPLES = 2000  # training images the fine-tuned blocks' normalisation statistics are recomputed on
 
 
 def binary_float_layers(main, adapt, ext) -> list[set[str]]:
@@ -289,14 +301,15 @@ def binary_float_layers(main, adapt, ext) -> list[set[str]]:
             {layer_names(ext, nn.Linear)[-1]}]
 
 
-def low_precision(torch, net: MEANet, precision: str, x, y, xv, yv, mask, mask_v, to_hard, binary_epochs: int,
-                  patience: int, seed: int, say, ext_forward_of, lr: float = BINARY_LR) -> tuple[MEANet, dict]:
+def low_precision(torch, net: MEANet, precision: str, x, y, xv, yv, mask, mask_v, to_hard, fine_tune_epochs: int,
+                  patience: int, seed: int, say, lr: float | None = None) -> tuple[MEANet, dict]:
     """The device blocks at ``precision`` (:mod:`sim.profiling.quantise`): quantised after
-    training (int8, int4), or binarised after training and then fine-tuned with a straight-
-    through estimator (binary: the main block, then the adaptive + extension blocks on the
-    hard classes, each with early stopping, at most ``binary_epochs``, Adam at ``lr``; the
-    first and last layers in floating point, :func:`binary_float_layers`).  The cloud model
-    and the hard classes stay those of the fp32 network."""
+    training (int8), or quantised after training and then fine-tuned with a straight-through
+    estimator (int4, binary: the main block, then the adaptive + extension blocks on the hard
+    classes, each with early stopping, at most ``fine_tune_epochs``, Adam at ``lr``, default
+    :data:`FINE_TUNE_LR`; binary keeps the first and last layers in floating point,
+    :func:`binary_float_layers`).  The cloud model and the hard classes stay those of the
+    fp32 network."""
     from sim.profiling import quantise
     from sim.profiling.train import batched
 
@@ -319,16 +332,23 @@ def low_precision(torch, net: MEANet, precision: str, x, y, xv, yv, mask, mask_v
     if keep:
         info["layers_in_float"] = {b: sorted(k) for b, k in zip(("main", "adaptive", "extension"), keep)}
     say(f"{precision}: main block held-out accuracy {held_out:.4f} after quantisation (no retraining)")
-    if precision == "binary":
+    if precision in FINE_TUNE_LR:
+        lr = FINE_TUNE_LR[precision] if lr is None else lr
+        # the normalisation statistics of the quantised blocks recomputed on training images before each
+        # held-out measurement: the running averages of the training steps lag the rounding changes.
+        # Recomputed once before the training too, to tell that share of the gain apart (the training
+        # itself normalises by batch statistics, so this does not change it)
+        xs, xs_hard = x[:NORM_SAMPLES], x[mask][:NORM_SAMPLES]
+        recompute_norms(torch, [main], main.features, xs, 100)
+        held_out = float((batched(main, xv).argmax(1) == yv).float().mean())
+        info["main_held_out_accuracy_norms_recomputed"] = round(held_out, 5)
+        say(f"{precision}: main block held-out accuracy {held_out:.4f} with its normalisation statistics recomputed")
         for b in (main, adapt, ext):
             for p in b.parameters():
                 p.requires_grad_(True)
-        # the normalisation statistics of the binary blocks recomputed on training images before each
-        # held-out measurement: the running averages of the training steps lag the sign flips
-        xs, xs_hard = x[:NORM_SAMPLES], x[mask][:NORM_SAMPLES]
         info["fine_tuning"] = {"main": fit_early(
-            torch, main, x, y, xv, yv, binary_epochs, patience, seed + 3, say,
-            "binary main block (straight-through estimator)", lr=lr,
+            torch, main, x, y, xv, yv, fine_tune_epochs, patience, seed + 3, say,
+            f"{precision} main block (straight-through estimator)", lr=lr,
             settle=lambda: recompute_norms(torch, [main], main.features, xs, 100)),
             "learning_rate": lr, "norm_samples": NORM_SAMPLES}
         for p in main.parameters():
@@ -336,9 +356,9 @@ def low_precision(torch, net: MEANet, precision: str, x, y, xv, yv, mask, mask_v
         main.eval()
         blocks = torch.nn.ModuleDict({"adapt": adapt, "ext": ext})
         info["fine_tuning"]["adaptive_extension"] = fit_early(
-            torch, blocks, x[mask], to_hard[y[mask]], xv[mask_v], to_hard[yv[mask_v]], binary_epochs, patience,
-            seed + 4, say, "binary adaptive + extension blocks (straight-through estimator)",
-            forward=ext_forward_of(main, adapt, ext), lr=lr,
+            torch, blocks, x[mask], to_hard[y[mask]], xv[mask_v], to_hard[yv[mask_v]], fine_tune_epochs, patience,
+            seed + 4, say, f"{precision} adaptive + extension blocks (straight-through estimator)",
+            forward=ext_forward_of(torch, main, adapt, ext), lr=lr,
             settle=lambda: recompute_norms(torch, [adapt, ext], lambda xb: ext(main.features(xb), adapt(xb)),
                                            xs_hard, 100))
     info["seconds"] = round(time.perf_counter() - t0, 1)
@@ -350,7 +370,7 @@ def profile_exits(data_path: str | None, out: Path, train_n: int = 20000, val_n:
                   severities: tuple[int, ...] = (1, 2, 3, 4, 5), threshold: float = 0.8, seed: int = 0,
                   threads: int = 1, say: Callable[[str], None] = lambda s: None,
                   adapt_samples: tuple[int, ...] = (), patience: int = 3, model: str | None = None,
-                  precisions: tuple[str, ...] = (), binary_epochs: int = 15, save_network: Path | None = None,
+                  precisions: tuple[str, ...] = (), fine_tune_epochs: int = 15, save_network: Path | None = None,
                   load_network: Path | None = None) -> dict:
     """``adapt_samples``: also the records of the device blocks adapted to each condition on
     each of these numbers of its samples (multiples of :data:`ADAPT_BATCH`; see the module).
@@ -358,8 +378,10 @@ def profile_exits(data_path: str | None, out: Path, train_n: int = 20000, val_n:
     at these precisions (column ``precision``; the others are ``fp32``).  ``epochs`` and
     ``cloud_epochs`` are maxima: training stops when the held-out accuracy stops improving
     for ``patience`` epochs.  ``model``: the MEANet variant to train (default: by the data).
+    ``fine_tune_epochs``: at most this many epochs of fine-tuning per int4 or binary block.
     ``save_network``: also write the trained fp32 blocks there; ``load_network``: use the blocks
-    such a file holds instead of training (the training settings must be the same)."""
+    such a file holds instead of training (the training settings must be the same; the
+    low-precision copies are still made, and fine-tuned, from the training data)."""
     torch = setup_torch(threads)
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -378,17 +400,20 @@ def profile_exits(data_path: str | None, out: Path, train_n: int = 20000, val_n:
                 "patience": patience, "model": model, "seed": seed}
     if load_network is not None:
         net, info = _load_network(torch, load_network, data, settings, threshold)
-        if precisions:
-            raise ValueError("precisions need the training data: give them with a trained (not loaded) network")
         say(f"blocks loaded from {load_network} (trained by: {info['trained_by']})")
     else:
         net, info, _ = train_meanet(torch, data, train_n, val_n, epochs, cloud_epochs, threshold, seed, say, patience,
-                                    model, precisions, binary_epochs)
-    low = info.pop("low_precision_nets", {})
+                                    model)
+    low = {}
+    if precisions:  # the low-precision copies of the device blocks, from the same training data
+        x, y, xv, yv, *_ = training_data(torch, data, train_n, val_n, seed)
+        to_hard, mask, mask_v = hard_split(torch, info["hard_classes"], data.classes, y, yv)
+        low = {p: low_precision(torch, net, p, x, y, xv, yv, mask, mask_v, to_hard, fine_tune_epochs, patience, seed,
+                                say) for p in precisions}
     if save_network is not None:
         from sim import provenance as prov
 
-        info_saved = {**info, "trained_by": prov.command()}
+        info_saved = {"trained_by": prov.command(), **info}  # a loaded network keeps its own
         torch.save({"settings": settings, "info": info_saved, "main": net.main.state_dict(),
                     "adapt": net.adapt.state_dict(), "ext": net.ext.state_dict(), "cloud": net.cloud.state_dict()},
                    save_network)

@@ -6,22 +6,29 @@ residual additions and the pooling stay in floating point (an integer accelerato
 normalisation into its requantisation step).  The arithmetic is simulated in fp32
 ("fake quantisation"): the outputs are those of the low-precision network.
 
-* ``int8`` / ``int4`` (post-training, no retraining): weights symmetric per output
-  channel (scale = max |w| / (2^(b-1) - 1)); input activations per tensor, scale from a
-  calibration pass over training images (the :data:`CLIP_PERCENTILE` percentile of
-  |x|; unsigned levels 0 .. 2^b - 1 when the calibration inputs are never negative, as
-  after a ReLU, else signed).
+* ``int8`` / ``int4``: weights symmetric per output channel (scale = max |w| /
+  (2^(b-1) - 1), recomputed from the real-valued weights at every pass); input
+  activations per tensor, scale from a calibration pass over training images (the
+  :data:`CLIP_PERCENTILE` percentile of |x|; unsigned levels 0 .. 2^b - 1 when the
+  calibration inputs are never negative, as after a ReLU, else signed).  int8 is used as
+  quantised (post-training, no retraining).
 * ``binary``: weights sign(w) x mean |w| of their output channel (XNOR-Net's scaling,
   Rastegari et al., ECCV 2016, recomputed from the real-valued weights at every pass);
   activations one bit: {0, s} for non-negative inputs (threshold s / 2), {-s, +s} for
   signed ones, s the mean magnitude of the non-zero calibration inputs.  The layers that
   see the raw image (the first layer of the main and adaptive blocks) and the classifiers
   (the last linear layer of the main and extension blocks) stay in floating point, as in
-  XNOR-Net and most binary networks (``keep_float``).  The post-training binary blocks'
-  accuracy is measured, then the blocks are fine-tuned with a straight-through estimator:
-  the gradient of sign() taken as 1 where |w| <= 1 and 0 beyond (BinaryConnect's
-  clipping), the gradient of the activation rounding 1 inside its clipping range
-  (``sim.profiling.exits.low_precision``: Adam at a low learning rate, early stopping).
+  XNOR-Net and most binary networks (``keep_float``).
+
+``int4`` and ``binary`` copies are measured as quantised, then fine-tuned with the
+quantisation in the forward pass (quantisation-aware training, as in Jacob et al., CVPR
+2018) and a straight-through estimator backward: the gradient of the rounding taken as 1
+(for int4 weights, whose scale is their own maximum, nothing is clipped), the gradient of
+sign() as 1 where |w| <= 1 and 0 beyond (BinaryConnect's clipping), the gradient of the
+activation rounding 1 inside its calibrated clipping range and 0 outside; the activation
+scales stay the calibrated ones (``sim.profiling.exits.low_precision``: Adam at a low
+learning rate, early stopping, the normalisation statistics recomputed on training images
+before each held-out check).
 """
 
 from __future__ import annotations

@@ -322,13 +322,18 @@ def test_low_precision_records_reproduce_the_low_precision_networks_measurements
 
 
 def test_profile_exits_with_precisions_and_a_saved_network(tmp_path):
-    """`sim profile exits --precisions` writes records per precision beside the fp32 ones; a network
-    saved by one run is reused by another (same training settings), which then trains nothing."""
-    import subprocess, sys
+    """`sim profile exits --precisions` writes records per precision beside the fp32 ones (int4 and
+    binary fine-tuned); a network saved by one run is reused by another (same training settings),
+    which then trains no fp32 block, and still makes the low-precision copies it is asked for."""
+    import json, subprocess, sys
+
+    import pyarrow.parquet as pq
+
+    from sim.profiling.exits import FINE_TUNE_LR
 
     def profile(*args):
         r = subprocess.run([sys.executable, "-m", "cli", "profile", "exits", "--train-samples", "600", "--val-samples",
-                            "200", "--epochs", "2", "--cloud-epochs", "1", "--binary-epochs", "1", "--corruptions",
+                            "200", "--epochs", "2", "--cloud-epochs", "1", "--fine-tune-epochs", "1", "--corruptions",
                             "gaussian_noise", "--severities", "3", *map(str, args)], cwd=ROOT, capture_output=True,
                            text=True)
         return r
@@ -338,10 +343,21 @@ def test_profile_exits_with_precisions_and_a_saved_network(tmp_path):
     a = load_exits(tmp_path / "a.parquet")
     assert set(a.low_precision) == {"int4", "binary"} and len(a.condition("gaussian_noise", 3, "binary")) == 40
     assert a.network["training"]["main"]["epochs_run"] <= 2 and a.network["max_epochs"] == 2
+    lp = pq.read_schema(tmp_path / "a.parquet").metadata[b"sim"]
+    measured = json.loads(lp)["precisions"]["measured"]
+    for p in ("int4", "binary"):
+        assert measured[p]["fine_tuning"]["main"]["epochs_run"] == 1, p
+        assert measured[p]["fine_tuning"]["learning_rate"] == FINE_TUNE_LR[p]
+        assert 0 <= measured[p]["main_held_out_accuracy_norms_recomputed"] <= 1
     r = profile("--test-samples", "30", "--load-network", net, "--out", tmp_path / "b.parquet")
     assert r.returncode == 0 and "held-out accuracy" not in r.stderr, r.stderr
     b = load_exits(tmp_path / "b.parquet")
     assert b.network["hard_classes"] == a.network["hard_classes"] and not b.low_precision
+    r = profile("--test-samples", "40", "--load-network", net, "--precisions", "int4", "--out", tmp_path / "e.parquet")
+    assert r.returncode == 0 and "main block epoch" not in r.stderr and "int4 main block" in r.stderr, r.stderr
+    e = load_exits(tmp_path / "e.parquet")
+    assert set(e.low_precision) == {"int4"}
+    assert e.measured["clean/0#int4"] == a.measured["clean/0#int4"]  # the same copy, fine-tuned the same way
     r = profile("--train-samples", "700", "--load-network", net, "--out", tmp_path / "c.parquet")
     assert r.returncode == 2 and "--load-network:" in r.stderr and "Traceback" not in r.stderr
     r = profile("--precisions", "int2", "--out", tmp_path / "d.parquet")

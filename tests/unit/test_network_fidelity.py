@@ -508,3 +508,12 @@ def test_a_case_is_named_by_the_queues_of_its_mirrored_links():
     every = {f"links.{i}.queue": "droptail" for i in range(3)}
     assert ns3v.queue_kind(sc.with_(every)) == "droptail"  # the idle access point (fair) is not mirrored
     assert ns3v.queue_kind(sc.with_({"links.0.queue": "droptail"})) == "mixed"
+
+
+def test_a_flow_with_no_bottleneck_rate_waits_on_no_window():
+    # a device out of radio coverage has a bottleneck of 0 bit/s: its flow is cut at once (as by an outage),
+    # so its plan has no slow-start stalls, where dividing by the rate would fail
+    from sim.entities.transport import Transport
+    t = Transport(1448, 52, 1.0, 10, 2, byte_counting=False)
+    assert t.stalls_s(22, 0.006, 0.0) == 0.0
+    assert t.stalls_s(22, 0.006, 1e8) > 0.0  # 10 segments take 1.2 ms of a 6 ms round trip

@@ -252,7 +252,7 @@ def test_failed_offloads_and_early_exit_main_blocks(tmp_path):
     cuts = [e for e in tr.slices if e["name"].endswith("(cut)")]  # each failed offload's last step
     assert len(cuts) == len(failed) and all(100e9 <= e["b"] <= 110e9 for e in cuts)
     in_flight = [e for e in cuts if e["a"] < 100 * 10**9]
-    assert {e["name"] for e in in_flight} == {"uplink (cut)", "downlink (cut)"}
+    assert "uplink (cut)" in {e["name"] for e in in_flight} <= {"uplink (cut)", "downlink (cut)"}
     assert {e["b"] for e in in_flight} == {100 * 10**9}  # cut when the outage began
     # a flow started during the outage is cut when its first byte would leave: after its handshake
     # (the tcp transport: one round trip of its path, 2 x 7 ms here)

@@ -90,6 +90,12 @@ CASES = {
                                                  {"corruption": "impulse_noise", "severity": 3}]}}}),
     "early_exit_updates": (ROOT / "scenarios" / "early_exit_updates.yaml", {"horizon_s": 160,
                                                                           "device_groups.0.count": 20}),
+    # the same under a severe corruption from 100 s: the installs then move inputs between the device and
+    # the cloud, which a scale driver that does not re-plan its next wake gets wrong (the deliberate bug below)
+    "early_exit_updates_severe": (ROOT / "scenarios" / "early_exit_updates.yaml", {
+        "horizon_s": 160, "device_groups.0.count": 20, "device_groups.0.early_exit.drift": {"segments": [
+            {"start_s": 0, "corruption": "clean", "severity": 0},
+            {"start_s": 100, "corruption": "gaussian_noise", "severity": 5}]}}),
     "multi_device": (ROOT / "scenarios" / "multi_device.yaml",
                      {"horizon_s": 400, "device_groups.0.count": 40, "device_groups.1.count": 60,
                       "device_groups.2.count": 200}),
@@ -197,7 +203,7 @@ def test_the_suite_catches_an_early_exit_group_that_misses_installs(monkeypatch)
     an install or a drift (an input whose exit changed to the cloud then leaves late)."""
     from sim.entities.device import DeviceGroup
 
-    path, overrides = CASES["early_exit_updates"]
+    path, overrides = CASES["early_exit_updates_severe"]
     req = outputs(path, overrides, "request", 0)
     monkeypatch.setattr(DeviceGroup, "after_change", lambda self: None)
     try:
