@@ -465,7 +465,9 @@ def _group(env, i, g, scenario, traces, targets_by_ap, streams, states, network,
         if g.updates is not None:  # and the records of the blocks adapted to each condition
             sets |= {f"{k}@{n}": exits.adapted[k][n] for k in keys for n in exits.adapted_grid(k)}
         sampler = EarlyExitSampler(traces.blocks(ee), ee.speed_factor, sets, policy, energy,
-                                   streams[prefix + "correct"], streams[prefix + "service"], select_rng, fixed)
+                                   streams[prefix + "correct"], streams[prefix + "service"], select_rng, fixed,
+                                   # per input in the trace; the block entries' MACs are of a batch
+                                   tuple(ee.batch_size * m for m in exits.float_macs.get(ee.precision, (0.0,) * 3)))
         if g.updates is not None:  # the update loop owns the one drift process; the group follows it
             st, edge = _update_state(env, i, g, traces, targets_by_ap, streams, states,
                                      RecordSurface(exits, sampler, keys), radio, link_energy)

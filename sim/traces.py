@@ -257,6 +257,8 @@ class ExitRecords:
     filters: dict = field(default_factory=dict, repr=False)  # condition -> CEMA filter inputs of the stream
     # precision (int8, int4, binary) -> condition key -> records of the device blocks at that precision
     low_precision: dict[str, dict[str, ExitCondition]] = field(default_factory=dict, repr=False)
+    # precision -> MACs per input of the layers its device blocks keep in floating point (main, adaptive, extension)
+    float_macs: dict[str, tuple[float, float, float]] = field(default_factory=dict, repr=False)
 
     def condition(self, corruption: str = "clean", severity: int = 0, precision: str = "fp32") -> ExitCondition:
         key = f"{corruption}/{severity}"
@@ -374,8 +376,19 @@ def load_exits(path: Path | str) -> ExitRecords:
         for key, rec in got.items():
             if key not in conditions or not np.array_equal(rec["sample_id"], conditions[key]["sample_id"]):
                 raise TraceError(path, "sample_id", f"{key}: {p} records are not of the same inputs as the fp32 ones")
+    float_macs = {}
+    for p, info in ((meta.get("precisions") or {}).get("measured") or {}).items():
+        if not isinstance(info, dict) or not info.get("layers_in_float"):
+            continue
+        where = f"(metadata).precisions.measured.{p}.float_macs"
+        got = info.get("float_macs")
+        if not isinstance(got, dict) or any(not isinstance(got.get(b), (int, float)) or not 0 <= got[b] < 1e15
+                                            for b in ("main", "adaptive", "extension")):
+            raise TraceError(path, where, "missing or not MAC counts per block (main, adaptive, extension): the "
+                                          "layers kept in floating point are charged at fp32 (regenerate the trace)")
+        float_macs[p] = (float(got["main"]), float(got["adaptive"]), float(got["extension"]))
     return ExitRecords(str(path), prov, meta.get("network", {}), classes, meta.get("measured_meanet", {}), conditions,
-                       adapted, adaptation, filters, low)
+                       adapted, adaptation, filters, low, float_macs)
 
 
 # --------------------------------------------------------------------------- adaptation surfaces

@@ -23,7 +23,8 @@ import numpy as np
 # adder ~ bits): 0.2 / 4 + 0.03 / 2.  binary (XNOR + popcount): Al Bahou et al., "XNORBIN: a 95 TOp/s/W
 # hardware accelerator for binary CNNs", COOL CHIPS 2018, 65 nm, whole accelerator (memory included),
 # 2 ops (XNOR, popcount) per MAC: 2 / 95e12 J.  The device's ``energy_per_mac_j`` is the fp32 figure; a
-# MEANet device at another precision (``early_exit.precision``) pays it x the ratio below.
+# MEANet device at another precision (``early_exit.precision``) pays it x the ratio below, except for the
+# MACs of the layers its blocks keep in floating point (the exit trace's ``float_macs``), paid at fp32.
 MAC_PJ_DECLARED = {"fp32": 3.7 + 0.9, "int8": 0.2 + 0.03, "int4": 0.2 / 4 + 0.03 / 2, "binary": 2 / 95e12 * 1e12}
 PRECISIONS = tuple(MAC_PJ_DECLARED)
 
@@ -44,13 +45,21 @@ class DeviceEnergy:
     radio_tx_power_w: float | None = None  # the air-time model (None: the per-bit one)
     radio_rx_power_w: float | None = None
     radio_tail_j: float = 0.0
+    mac_ratio: float = 1.0  # a MAC at the device's precision over an fp32 MAC (:func:`mac_energy_ratio`)
 
     @classmethod
     def of(cls, e, precision: str = "fp32") -> "DeviceEnergy":
         """From a scenario's ``energy`` block (config.Energy); ``precision``: of the device's
         arithmetic (its ``energy_per_mac_j`` is an fp32 MAC's; see :data:`MAC_PJ_DECLARED`)."""
-        return cls(e.compute_model, e.energy_per_mac_j * mac_energy_ratio(precision), e.active_power_w, e.idle_power_w, e.radio_up_j_per_bit,
-                   e.radio_down_j_per_bit, e.radio_tx_power_w, e.radio_rx_power_w, e.radio_tail_j or 0.0)
+        ratio = mac_energy_ratio(precision)
+        return cls(e.compute_model, e.energy_per_mac_j * ratio, e.active_power_w, e.idle_power_w, e.radio_up_j_per_bit,
+                   e.radio_down_j_per_bit, e.radio_tx_power_w, e.radio_rx_power_w, e.radio_tail_j or 0.0, ratio)
+
+    def charged_macs(self, macs: float, float_macs: float = 0.0) -> float:
+        """The MACs at the device's precision that cost what a block of ``macs`` costs when
+        ``float_macs`` of them run in fp32 (the layers a low-precision block keeps in floating
+        point): ``macs - float_macs + float_macs / mac_ratio``."""
+        return macs + float_macs * (1.0 / self.mac_ratio - 1.0)
 
     @property
     def airtime(self) -> bool:

@@ -82,9 +82,12 @@ class EarlyExitSampler:
 
     def __init__(self, blocks: tuple[TimingDistribution, ...], speed_factor: float,
                  records: dict[str, ExitCondition], policy, energy: DeviceEnergy, outcome_rng: Stream,
-                 service_rng: Stream, select_rng: Stream | None = None, condition: str | None = None):
+                 service_rng: Stream, select_rng: Stream | None = None, condition: str | None = None,
+                 float_macs: tuple[float, float, float] = (0.0, 0.0, 0.0)):
         """``records``: the record sets the group may use, by key (all the same length);
-        ``condition``: the fixed one, or None when the group drifts or updates its model."""
+        ``condition``: the fixed one, or None when the group drifts or updates its model;
+        ``float_macs``: per input, the MACs of the layers the (main, adaptive, extension)
+        blocks keep in floating point at a low precision, charged at fp32."""
         self.main, self.adaptive, self.extension = blocks
         self.select_rng = select_rng
         self.speed, self.energy, self.runs_main = speed_factor, energy, policy.runs_main
@@ -101,8 +104,9 @@ class EarlyExitSampler:
         self.exit_tab, self.correct_tab = np.stack(exits), np.stack(correct)  # (record set, record)
         self.exit_rows = self.exit_tab.tolist()  # the same, read one exit at a time
         self.fixed = None if condition is None else self.sets[condition]
-        self.main_macs = self.main.macs or 0.0
-        self.ext_macs = (self.adaptive.macs or 0.0) + (self.extension.macs or 0.0)
+        fm, fa, fe = float_macs
+        self.main_macs = energy.charged_macs(self.main.macs or 0.0, fm)
+        self.ext_macs = energy.charged_macs((self.adaptive.macs or 0.0) + (self.extension.macs or 0.0), fa + fe)
 
     def accuracy(self, key: str) -> float:
         """The expected correctness of one input under record set ``key`` and this policy

@@ -331,6 +331,15 @@ def low_precision(torch, net: MEANet, precision: str, x, y, xv, yv, mask, mask_v
             "main_held_out_accuracy_post_training": round(held_out, 5)}
     if keep:
         info["layers_in_float"] = {b: sorted(k) for b, k in zip(("main", "adaptive", "extension"), keep)}
+        # their MACs per input, which the simulator's energy model charges at fp32 (sim.entities.energy)
+        from sim.profiling.timings import count_macs
+
+        one = cal[:1]
+        with torch.inference_mode():
+            features, adapted = net.main.features(one), net.adapt(one)
+        info["float_macs"] = {"main": count_macs(torch, net.main, one, only=keep[0]),
+                              "adaptive": count_macs(torch, net.adapt, one, only=keep[1]),
+                              "extension": count_macs(torch, net.ext, features, adapted, only=keep[2])}
     say(f"{precision}: main block held-out accuracy {held_out:.4f} after quantisation (no retraining)")
     if precision in FINE_TUNE_LR:
         lr = FINE_TUNE_LR[precision] if lr is None else lr

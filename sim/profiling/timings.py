@@ -49,8 +49,9 @@ def int8_copy(torch, module, inputs: tuple):
         return convert_fx(prepared).eval()
 
 
-def count_macs(torch, module, *inputs) -> int:
-    """Multiply-accumulates of conv and linear layers in one forward pass."""
+def count_macs(torch, module, *inputs, only: set[str] | None = None) -> int:
+    """Multiply-accumulates of conv and linear layers in one forward pass (``only``: of the
+    layers with these names in ``module.named_modules()``)."""
     total = 0
 
     def conv_hook(m, _inp, out):
@@ -62,7 +63,9 @@ def count_macs(torch, module, *inputs) -> int:
         total += out.numel() * m.in_features
 
     handles = []
-    for m in module.modules():
+    for name, m in module.named_modules():
+        if only is not None and name not in only:
+            continue
         if isinstance(m, torch.nn.Conv2d):
             handles.append(m.register_forward_hook(conv_hook))
         elif isinstance(m, torch.nn.Linear):

@@ -12,6 +12,7 @@ from sim.build import load_traces
 from sim.policies.routing import EXTENSION, MAIN, OFFLOAD, CloudOnly, Confidence, Meanet
 from tests.rows import run_with_rows
 from sim.scenario_io import ScenarioError, load_scenario, validate
+from sim.errors import TraceError
 from sim.traces import load_exits
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -231,11 +232,35 @@ def test_precision_selects_its_records_and_its_energy_per_mac(precision):
     expected = expected_accuracy(Meanet(), EXITS.condition("clean", 0, precision))
     half = 3.3 * math.sqrt(expected * (1 - expected) / s["inferences"]) + 1e-9
     assert abs(s["mean_accuracy"] - expected) <= half, (s["mean_accuracy"], expected)
-    # a main-block exit costs the main block's MACs x the precision's energy per MAC
+    # a main-block exit costs the main block's MACs x the precision's energy per MAC, but for the MACs of the
+    # layers the block keeps in floating point (binary: the first convolution and the classifier), at fp32
     e32 = fp32.rows.loc[fp32.rows["exit"] == MAIN, "compute_energy_j"].iloc[0]
     e = low.rows.loc[low.rows["exit"] == MAIN, "compute_energy_j"].iloc[0]
-    assert e / e32 == pytest.approx(mac_energy_ratio(precision), rel=1e-9)
+    r, main_macs = mac_energy_ratio(precision), 2_364_864  # meanet_mnist's main block (the timing trace)
+    floats = EXITS.float_macs.get(precision, (0.0, 0.0, 0.0))[0]
+    assert e / e32 == pytest.approx(((main_macs - floats) * r + floats) / main_macs, rel=1e-9)
+    assert (floats > 0) == (precision == "binary")
     assert mac_energy_ratio(precision) < 0.1  # declared: int8 0.23, int4 0.065, binary 0.021 pJ vs fp32 4.6 pJ
+
+
+def test_binary_blocks_carry_the_macs_of_their_float_layers(tmp_path):
+    import json
+
+    import pyarrow.parquet as pq
+
+    # per input: the first convolutions see the 28 x 28 image, 1 -> 8 channels, 3 x 3: 28 x 28 x 8 x 9 = 56,448
+    # MACs in the main and the adaptive block; the classifiers: 32 features -> 10 classes (320) in the main
+    # block, 28 -> the 5 hard classes (140) in the extension block
+    assert EXITS.float_macs["binary"] == (56_448 + 320, 56_448, 140)
+    assert set(EXITS.float_macs) == {"binary"}  # int8 and int4 quantise every layer
+    # a trace that keeps layers in floating point without saying their MACs is refused, naming the field
+    table = pq.read_table(ROOT / "traces" / "exits_mnist.parquet")
+    meta = json.loads(table.schema.metadata[b"sim"])
+    del meta["precisions"]["measured"]["binary"]["float_macs"]
+    bad = tmp_path / "bad.parquet"
+    pq.write_table(table.replace_schema_metadata({**table.schema.metadata, b"sim": json.dumps(meta).encode()}), bad)
+    with pytest.raises(TraceError, match=r"precisions\.measured\.binary\.float_macs"):
+        load_exits(bad)
 
 
 def test_precision_errors(tmp_path):
@@ -345,6 +370,7 @@ def test_profile_exits_with_precisions_and_a_saved_network(tmp_path):
     assert a.network["training"]["main"]["epochs_run"] <= 2 and a.network["max_epochs"] == 2
     lp = pq.read_schema(tmp_path / "a.parquet").metadata[b"sim"]
     measured = json.loads(lp)["precisions"]["measured"]
+    assert a.float_macs == {"binary": (56_768.0, 56_448.0, 140.0)}  # hand-computed in the test above
     for p in ("int4", "binary"):
         assert measured[p]["fine_tuning"]["main"]["epochs_run"] == 1, p
         assert measured[p]["fine_tuning"]["learning_rate"] == FINE_TUNE_LR[p]
