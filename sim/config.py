@@ -55,6 +55,10 @@ JPerMac = Annotated[float, _bounded(0, MAX_J_PER_MAC)]
 JPerBit = Annotated[float, _bounded(0, MAX_J_PER_BIT)]
 # payload share of the raw rate: >= 0.001 keeps a transfer at the slowest rate finite
 Goodput = Annotated[float, _bounded(1e-3, 1)]
+# the queue discipline of an access point or a link (docs/network.md)
+Queue = Annotated[Literal["fair", "droptail"], Field(
+    description="fair: max-min fair shares; droptail: shares inversely proportional to each flow's round-trip "
+                "time (docs/network.md)")]
 Severity = Annotated[int, Field(ge=0, le=5)]
 
 
@@ -457,9 +461,7 @@ class AccessPoint(Frozen):
                          "tcp transport models both per flow; this adds to it)")
     outages: list[tuple[Time, Time]] = Field(
         [], description="[start_s, end_s] intervals when the access point carries nothing; flows crossing it abort")
-    queue: Literal["fair", "droptail"] = Field(
-        "fair", description="fair: max-min fair shares; droptail: shares inversely proportional to each flow's "
-                            "round-trip time (docs/network.md)")
+    queue: Queue = "fair"
     sharing: Literal["throughput_fair", "airtime_fair"] = Field(
         "throughput_fair", description="radio access points: max-min in bits (slow devices pull everyone down) "
                                        "or in time on the air (each device's bits in proportion to its rate)")
@@ -501,9 +503,7 @@ class Link(Frozen):
     bandwidth_ba_bps: Bandwidth | None = Field(None, description="capacity from between[1] to between[0]")
     latency_s: Delay = 0.0
     goodput_factor: Goodput = 1.0
-    queue: Literal["fair", "droptail"] = Field(
-        "fair", description="fair: max-min fair shares; droptail: shares inversely proportional to each flow's "
-                            "round-trip time (docs/network.md)")
+    queue: Queue = "fair"
     capacity_trace: CapacityTrace | None = Field(
         None, description="capacity over time from a file: the trace's capacity_bps is that of the direction "
                           "between[0] to between[1]; the other keeps its declared ratio to it")

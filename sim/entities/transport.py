@@ -41,7 +41,7 @@ class Transport:
     offload chain sends flows of a few sizes only, and a path's ACK wait takes a few values)."""
 
     def __init__(self, mss_bytes: int, header_bytes: int, setup_rtts: float, initial_window_segments: int,
-                 ack_every_segments: int, byte_counting: bool = True):
+                 ack_every_segments: int, byte_counting: bool):
         self.mss, self.header, self.setup_rtts = mss_bytes, header_bytes, setup_rtts
         self.iw, self.ack_every = initial_window_segments, ack_every_segments
         # the window's growth per round trip in slow start: x2 when each ACK grows it by the segments it

@@ -20,10 +20,11 @@ from typing import Callable
 import numpy as np
 
 from sim import atomic
+from sim.traces import TIMED_PRECISIONS
 from sim.profiling.common import import_torchvision_models, provenance, setup_torch
 
 TORCHVISION = ("resnet18", "resnet101", "mobilenet_v2")
-PRECISIONS = ("fp32", "int8")  # int4, binary: no PyTorch CPU kernels to time
+PRECISIONS = TIMED_PRECISIONS  # int4, binary: no PyTorch CPU kernels to time
 INT8_METHOD = ("FX graph-mode post-training static quantisation (torch.ao.quantization.quantize_fx), x86 "
                "quantised engine (fbgemm/oneDNN kernels), qconfig get_default_qconfig_mapping('x86'): weights "
                "int8 per output channel, activations uint8 per tensor; convolution + batch norm (+ ReLU) fused; "

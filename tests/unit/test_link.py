@@ -129,7 +129,7 @@ def test_tcp_flows_count_on_their_links_from_start_to_end_or_cut():
     down, up = DirectedLink("down", 1e7, latency_s=0.01), DirectedLink("up", 1e6, latency_s=0.01)
     down.reverse, up.reverse = up, down
     net = Network(env, [down, up])
-    net.transport = Transport(1448, 52, 1.0, 10, 2)
+    net.transport = Transport(1448, 52, 1.0, 10, 2, byte_counting=True)
     ends = []
     net.send_then(net.flow_class([down]), 1e6, lambda cut: ends.append(("D", cut)))
     net.send_then(net.flow_class([up]), 1e5, lambda cut: ends.append(("U", cut)))
@@ -151,7 +151,7 @@ def test_acks_wait_on_a_half_duplex_medium_for_other_flows_only():
     air = DirectedLink("air", 1e6, latency_s=0.01)
     air.reverse = air
     net = Network(env, [air])
-    net.transport = Transport(1448, 52, 1.0, 10, 2)
+    net.transport = Transport(1448, 52, 1.0, 10, 2, byte_counting=True)
     cls = net.flow_class([air])
     net.send_then(cls, 1e5, lambda cut: None)
     assert net.ack_wait_s(cls) == 0.0  # alone
