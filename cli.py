@@ -312,6 +312,10 @@ def validate_model_ns3(
         fair_disc: str = typer.Option("fair", "--fair-disc",
                                       help="ns-3's discipline for fair queues: fair (per-flow, no AQM) or fqcodel"),
         out: Optional[Path] = typer.Option(None, "--out", help="write cases.csv, flows.csv and report.md here"),
+        reruns: int = typer.Option(0, "--reruns", help="run each case this many times more in ns-3, the flows' "
+                                                       "starts shifted, against its first run (ns-3's own spread)"),
+        jitter_ms: Optional[float] = typer.Option(None, "--jitter-ms", help="the reruns' largest shift of a flow's "
+                                                                           "start (default 1 ms)"),
 ) -> None:
     """Run SCENARIO (or the suite) in the simulator (fluid and tcp) and in ns-3; per-flow completion-time errors."""
     import sim
@@ -324,7 +328,8 @@ def validate_model_ns3(
     with input_errors(scenario or suite_file):
         try:
             report = sim.api.validate_model(scenario, suite_file or (True if suite else None), cc, out, fair_disc,
-                                            progress=_say)
+                                            progress=_say, reruns=reruns,
+                                            jitter_s=None if jitter_ms is None else jitter_ms / 1e3)
         except sim.api.Ns3Unavailable as e:
             typer.echo(f"error: {e}", err=True)
             raise typer.Exit(EXIT_ENVIRONMENT)

@@ -194,14 +194,16 @@ def figure(results: str | Path, kind: str | None = None, x: str | None = None, y
 
 def validate_model(scenario: str | Path | None = None, suite: str | Path | bool | None = None, cc: str = "newreno",
                    out: str | Path | None = None, fair_disc: str = "fair",
-                   progress: Callable[[str], None] | None = None):
+                   progress: Callable[[str], None] | None = None, reruns: int = 0, jitter_s: float | None = None):
     """Cross-check the network model against ns-3 (docs/fidelity.md): ``scenario`` (one case, with
     congestion control ``cc``, its queues as the file says) or ``suite`` (a suite file; ``True``:
     the shipped ``scenarios/validation/suite.yaml``).  Each case runs in the simulator under both
     transport models and in ns-3; returns a :class:`sim.validation.ns3.Report`, also written to
     ``out`` (``cases.csv``, ``flows.csv``, ``report.md``) when given.  ``fair_disc``: ns-3's
     discipline for ``fair`` queues (``fair``: per-flow fair queueing without AQM; ``fqcodel``:
-    FqCoDel as shipped).  Raises :class:`Ns3Unavailable` without the bindings, and
+    FqCoDel as shipped).  ``reruns``: ns-3 runs each case that many times more, every flow's start
+    later by up to ``jitter_s`` seconds (default 1 ms), each rerun compared with its first run (ns-3 against
+    itself: the floor under any model's error).  Raises :class:`Ns3Unavailable` without the bindings, and
     :class:`ScenarioError` for a scenario ns-3 cannot mirror."""
     from sim.validation import ns3
 
@@ -216,7 +218,7 @@ def validate_model(scenario: str | Path | None = None, suite: str | Path | bool 
         cases = [ns3.Case(sc.name, Path(scenario), cc)]
     else:
         cases = ns3.load_suite(ns3.SUITE if suite is True else suite)
-    report_ = ns3.validate_model(cases, fair_disc, progress)
+    report_ = ns3.validate_model(cases, fair_disc, progress, reruns, jitter_s)
     if out is not None:
         ns3.write(report_, Path(out))
     return report_

@@ -23,6 +23,11 @@ Mapping (what a mirrored scenario may hold):
   crosses ``ap.up`` or ``ap.down``.  Only full duplex, without outages, goodput factor or
   per-flow set-up delay (ns-3 has them from its own TCP) and without a radio;
 * links' ``goodput_factor`` must be 1 (ns-3 carries the headers itself).
+
+Reruns (``reruns``, ``jitter_s``): ns-3 runs each case again with every flow's start later by a
+draw of U[0, ``jitter_s``) (:func:`rerun_specs`), and each rerun's completion times are compared
+with the first run's as the model's are: how far ns-3 is from itself under a perturbation no
+flow-level description carries, the floor under any model's error on that case.
 """
 
 from __future__ import annotations
@@ -30,14 +35,17 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from sim.config import Scenario
@@ -50,6 +58,13 @@ CONGESTION_CONTROLS = ("newreno", "cubic")
 MODELS = ("fluid", "tcp")
 FAIR_BUFFER_PACKETS = 10_240  # FqCoDel's default limit (ns-3 and Linux), shared by its flow queues
 EXTRA = "validate"
+MAX_RERUNS = 100
+DEFAULT_JITTER_S = 1e-3  # under one full-size packet's transmission at 10 Mb/s (1.2 ms)
+
+
+def rerun_model(k: int) -> str:
+    """The ``model`` name of ns-3's ``k``-th rerun (from 1) in a report's ``cases``."""
+    return f"ns3_rerun{k}"
 
 
 class Ns3Unavailable(RuntimeError):
@@ -265,6 +280,17 @@ def ns3_spec(sc: Scenario, cc: str, flows: pd.DataFrame, fair_disc: str = "fair"
                       for s, d, st, z in zip(flows["src"], flows["dst"], flows["start_s"], flows["size_bytes"])]}
 
 
+def rerun_specs(spec: dict, reruns: int, jitter_s: float, key: str) -> list[dict]:
+    """``reruns`` copies of ``spec`` in which every flow starts later by a draw of U[0,
+    ``jitter_s``), from a stream seeded by ``key`` (the case's name): the same shifts every time."""
+    rng = np.random.default_rng(zlib.crc32(key.encode()))
+    out = []
+    for _ in range(reruns):
+        shifts = rng.uniform(0.0, jitter_s, len(spec["flows"]))
+        out.append({**spec, "flows": [{**f, "start_s": f["start_s"] + float(d)} for f, d in zip(spec["flows"], shifts)]})
+    return out
+
+
 def run_ns3(specs: list[dict]) -> list[dict]:
     """Run the specs in ns-3, in one worker process; each result: ``finish_s`` per flow (None:
     not complete by the horizon), ``drops``, ``ns3`` (version), ``load_s``, ``run_s``."""
@@ -319,9 +345,11 @@ def queue_kind(sc: Scenario) -> str:
 
 @dataclass
 class Report:
-    """``cases``: one row per case and transport model (the statistics of :func:`compare`);
+    """``cases``: one row per case and transport model (the statistics of :func:`compare`), and
+    per case one per ns-3 rerun (model ``ns3_rerun{k}``: the rerun against the first run);
     ``flows``: one row per flow and case; ``pooled``: the per-flow median |error| over all the
-    cases of each queue discipline and model; ``ns3``: the version; ``wall_s``."""
+    cases of each queue discipline and model (``ns3_reruns``: every rerun's flows);
+    ``ns3``: the version; ``wall_s``."""
 
     cases: pd.DataFrame
     flows: pd.DataFrame
@@ -334,10 +362,22 @@ class Report:
         return markdown_table(self.cases, self.pooled)
 
 
-def validate_model(cases: list[Case], fair_disc: str = "fair", progress=None) -> Report:
-    """Run every case in the simulator (both transport models) and in ns-3; compare.  What
-    ns-3 cannot be given is refused (:class:`ScenarioError`) before anything runs."""
+def validate_model(cases: list[Case], fair_disc: str = "fair", progress=None, reruns: int = 0,
+                   jitter_s: float | None = None) -> Report:
+    """Run every case in the simulator (both transport models) and in ns-3; compare.  With
+    ``reruns``, ns-3 runs each case that many times more with its flows' starts shifted by up to
+    ``jitter_s`` (:func:`rerun_specs`; default ``DEFAULT_JITTER_S``), compared with its first run.
+    What ns-3 cannot be given
+    is refused (:class:`ScenarioError`) before anything runs."""
     t0 = time.perf_counter()
+    if isinstance(reruns, bool) or not (isinstance(reruns, int) and 0 <= reruns <= MAX_RERUNS):
+        raise InputError(f"reruns: expected a whole number from 0 to {MAX_RERUNS}, found {reruns!r}")
+    if jitter_s is not None and not reruns:
+        raise InputError("jitter_s: shifts the starts of ns-3's reruns; give reruns too")
+    jitter_s = DEFAULT_JITTER_S if jitter_s is None else jitter_s
+    if isinstance(jitter_s, bool) or not (isinstance(jitter_s, (int, float)) and math.isfinite(jitter_s)
+                                          and 0 < jitter_s <= 1.0):
+        raise InputError(f"jitter_s: expected seconds in (0, 1], found {jitter_s!r}")
     loaded = []
     for case in cases:
         try:
@@ -349,45 +389,64 @@ def validate_model(cases: list[Case], fair_disc: str = "fair", progress=None) ->
             raise ScenarioError([f"{case.scenario}: {line}" for line in e.lines()]) from None
         loaded.append((case, sc))
     require()
-    prepared = []
+    prepared, specs = [], []
     for case, sc in loaded:
         ours = {m: our_flows(sc, m) for m in MODELS}
-        prepared.append((case, sc, ours, ns3_spec(sc, case.cc, ours["fluid"], fair_disc)))
+        spec = ns3_spec(sc, case.cc, ours["fluid"], fair_disc)
+        prepared.append((case, sc, ours))
+        specs += [spec] + rerun_specs(spec, reruns, jitter_s, case.name)
         if progress:
             progress(f"{case.name}: simulated ({len(ours['fluid'])} flows)")
     if progress:
-        progress(f"ns-3: {len(prepared)} cases")
-    results = run_ns3([p[3] for p in prepared])
+        progress(f"ns-3: {len(prepared)} cases" + (f", each run {reruns} more times with starts shifted by up to "
+                                                   f"{jitter_s * 1e3:g} ms" if reruns else ""))
+    results = run_ns3(specs)
     rows, flow_rows = [], []
-    for (case, sc, ours, spec), res in zip(prepared, results):
+    for n, (case, sc, ours) in enumerate(prepared):
+        runs = results[n * (reruns + 1):(n + 1) * (reruns + 1)]
+        run_specs = specs[n * (reruns + 1):(n + 1) * (reruns + 1)]
         base = ours["fluid"]
-        theirs = [None if t is None else t - s for t, s in zip(res["finish_s"], base["start_s"])]
-        theirs_f = [math.nan if t is None else t for t in theirs]
+        fcts = [[math.nan if t is None else t - f["start_s"] for t, f in zip(res["finish_s"], spec["flows"])]
+                for res, spec in zip(runs, run_specs)]
+        theirs_f = fcts[0]
         q = queue_kind(sc)
         per_model = {}
         for m in MODELS:
-            mine = ours[m].set_index("key").reindex(base["key"])["fct_s"].tolist()
-            per_model[m] = mine
+            per_model[m] = ours[m].set_index("key").reindex(base["key"])["fct_s"].tolist()
+        per_model |= {rerun_model(k): fcts[k] for k in range(1, reruns + 1)}
+        for m, mine in per_model.items():
             stats = compare(base["start_s"].tolist(), mine, theirs_f)
             rows.append({"case": case.name, "cc": case.cc, "queue": q, "model": m, **stats,
-                         "ns3_drops": res["drops"], "ns3_run_s": res["run_s"]})
+                         "ns3_drops": runs[0]["drops"], "ns3_run_s": runs[0]["run_s"]})
         for i, key in enumerate(base["key"]):
             flow_rows.append({"case": case.name, "cc": case.cc, "queue": q, "flow": key,
                               "start_s": base["start_s"][i], "size_bytes": base["size_bytes"][i],
                               "ns3_fct_s": theirs_f[i],
-                              **{f"{m}_fct_s": per_model[m][i] for m in MODELS},
-                              **{f"{m}_error": errors([per_model[m][i]], [theirs_f[i]])[0] for m in MODELS}})
+                              **{f"{m}_fct_s": per_model[m][i] for m in per_model},
+                              **{f"{m}_error": errors([per_model[m][i]], [theirs_f[i]])[0] for m in per_model}})
     cases_df, flows_df = pd.DataFrame(rows), pd.DataFrame(flow_rows)
     return Report(cases_df, flows_df, pooled(flows_df), results[0]["ns3"] if results else "", time.perf_counter() - t0)
 
 
+RERUNS = "ns3_reruns"  # the pooled row of ns-3's reruns against its first run
+
+
+def reruns_of(models) -> list[str]:
+    """The rerun models (:func:`rerun_model`) among the names ``models``, once each, in order."""
+    names = {str(m) for m in models if re.fullmatch(r"ns3_rerun\d+", str(m))}
+    return sorted(names, key=lambda m: int(m[len("ns3_rerun"):]))
+
+
 def pooled(flows: pd.DataFrame) -> pd.DataFrame:
     """Per queue discipline and transport model: the median and the 90th percentile of the
-    per-flow |error| over every flow of every case, and the flows counted."""
+    per-flow |error| over every flow of every case, and the flows counted; with reruns, a row
+    ``ns3_reruns`` pools every rerun's flows against ns-3's first run."""
     rows = []
+    reruns = reruns_of(c[:-len("_error")] for c in flows.columns if c.endswith("_error"))
     for q, g in flows.groupby("queue", sort=True):
-        for m in MODELS:
-            e = g[f"{m}_error"].abs().dropna()
+        for m in MODELS + ((RERUNS,) if reruns else ()):
+            cols = [f"{r}_error" for r in reruns] if m == RERUNS else [f"{m}_error"]
+            e = pd.concat([g[c] for c in cols]).abs().dropna()
             rows.append({"queue": q, "model": m, "flows": len(e), "median": e.median() if len(e) else math.nan,
                          "p90": e.quantile(0.9) if len(e) else math.nan})
     return pd.DataFrame(rows)
@@ -400,16 +459,24 @@ def _pct(x: float) -> str:
 
 def markdown_table(cases: pd.DataFrame, pooled_df: pd.DataFrame) -> str:
     """Per case: flows, then for each model the median and max per-flow |error|, the mean
-    FCT error and the makespan error, in percent; then the pooled medians."""
+    FCT error and the makespan error, in percent; with reruns, the median over them of ns-3's
+    per-flow median |error| against its first run and the range of their makespan errors; then
+    the pooled medians."""
     head = ["case", "cc", "queue", "flows"]
     for m in MODELS:
         head += [f"{m} median", f"{m} max", f"{m} mean FCT", f"{m} makespan"]
+    reruns = reruns_of(cases["model"])
+    if reruns:
+        head += [f"ns-3 x{len(reruns)} median", f"ns-3 x{len(reruns)} makespan"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for (name, cc, q), g in cases.groupby(["case", "cc", "queue"], sort=False):
         g = g.set_index("model")
         cells = [name, cc, q, str(int(g.loc["fluid", "flows"]))]
         for m in MODELS:
             cells += [_pct(g.loc[m, k]) for k in ("median", "max", "mean_fct", "makespan")]
+        if reruns:
+            r = g.loc[reruns]
+            cells += [_pct(r["median"].median()), f"{_pct(r['makespan'].min())} to {_pct(r['makespan'].max())}"]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "| queue | model | flows | pooled median | p90 |", "|---|---|---|---|---|"]
     for _, r in pooled_df.iterrows():

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import sim
-from sim.errors import ScenarioError
+from sim.errors import InputError, ScenarioError
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "tests" / "data" / "tiny.yaml"
@@ -517,3 +517,46 @@ def test_a_flow_with_no_bottleneck_rate_waits_on_no_window():
     t = Transport(1448, 52, 1.0, 10, 2, byte_counting=False)
     assert t.stalls_s(22, 0.006, 0.0) == 0.0
     assert t.stalls_s(22, 0.006, 1e8) > 0.0  # 10 segments take 1.2 ms of a 6 ms round trip
+
+
+def test_reruns_shift_every_start_by_less_than_the_jitter_and_the_same_way_each_time():
+    sc = sim.load(VALIDATION / "dumbbell_16.yaml")
+    spec = ns3v.ns3_spec(sc, "newreno", ns3v.our_flows(sc, "fluid"))
+    starts = [f["start_s"] for f in spec["flows"]]
+    runs = ns3v.rerun_specs(spec, 3, 1e-3, "dumbbell_16")
+    assert len(runs) == 3 and ns3v.rerun_specs(spec, 3, 1e-3, "dumbbell_16") == runs  # seeded by the case
+    for run in runs:
+        shifts = [b["start_s"] - a["start_s"] for a, b in zip(spec["flows"], run["flows"])]
+        assert all(0.0 <= d < 1e-3 for d in shifts) and len(set(shifts)) == len(shifts)
+        assert [{**f, "start_s": 0} for f in run["flows"]] == [{**f, "start_s": 0} for f in spec["flows"]]
+        assert {k: v for k, v in run.items() if k != "flows"} == {k: v for k, v in spec.items() if k != "flows"}
+    assert runs[0] != runs[1]  # each rerun its own shifts
+    assert ns3v.rerun_specs(spec, 1, 1e-3, "other") != runs[:1]
+    assert [f["start_s"] for f in spec["flows"]] == starts  # the first run's spec is left as it was
+
+
+def test_reruns_are_pooled_and_tabled_against_ns3s_first_run():
+    cases = pd.DataFrame([{"case": "c", "cc": "newreno", "queue": "droptail", "model": m, "flows": 2, "missing": 0,
+                           "median": med, "max": 0.3, "mean_fct": 0.0, "makespan": mk}
+                          for m, med, mk in [("fluid", 0.1, -0.02), ("tcp", 0.05, 0.01),
+                                             ("ns3_rerun1", 0.2, -0.05), ("ns3_rerun2", 0.4, 0.30)]])
+    flows = pd.DataFrame({"case": ["c", "c"], "queue": ["droptail"] * 2, "fluid_error": [0.1, -0.1],
+                          "tcp_error": [0.05, 0.05], "ns3_rerun1_error": [0.2, -0.2], "ns3_rerun2_error": [0.4, 0.1]})
+    p = ns3v.pooled(flows).set_index("model")
+    assert p.loc["ns3_reruns", "flows"] == 4 and p.loc["ns3_reruns", "median"] == pytest.approx(0.2)
+    assert p.loc["tcp", "flows"] == 2
+    table = ns3v.markdown_table(cases, ns3v.pooled(flows))
+    assert "ns-3 x2 median" in table and "| 30.00 | -5.00 to 30.00 |" in table
+    assert ns3v.reruns_of(["tcp", "ns3_rerun10", "ns3_rerun2", "ns3_reruns", "ns3_rerun2"]) == ["ns3_rerun2",
+                                                                                                 "ns3_rerun10"]
+    no_reruns = ns3v.pooled(flows.drop(columns=["ns3_rerun1_error", "ns3_rerun2_error"]))
+    assert set(no_reruns["model"]) == {"fluid", "tcp"}
+
+
+@pytest.mark.parametrize("kwargs, field", [({"reruns": -1}, "reruns"), ({"reruns": 101}, "reruns"),
+                                           ({"reruns": True}, "reruns"), ({"jitter_s": 0.002}, "jitter_s"),
+                                           ({"reruns": 2, "jitter_s": 0.0}, "jitter_s"),
+                                           ({"reruns": 2, "jitter_s": float("nan")}, "jitter_s")])
+def test_bad_rerun_settings_are_one_line_before_anything_runs(kwargs, field):
+    with pytest.raises(InputError, match=f"^{field}: "):
+        ns3v.validate_model([ns3v.Case("x", VALIDATION / "dumbbell_1.yaml", "newreno")], **kwargs)
