@@ -379,9 +379,9 @@ def profile_timings(
 
     names = _known_names(models, timings.known_models(), "model")
     precs = tuple(dict.fromkeys(p for p in precisions.split(",") if p))
-    bad = [p for p in precs if p not in timings.PRECISIONS]
-    if bad or not precs:
-        fail(f"--precisions: unknown precision {bad[0] if bad else precisions!r} (timed: {', '.join(timings.PRECISIONS)})")
+    problem = timings.precision_problem(precs)
+    if problem:
+        fail(f"--precisions: {problem}")
     trace = timings.profile_timings(names, _csv_ints(batch_sizes, "--batch-sizes"), warmup, reps, threads, out,
                                     progress=lambda s: typer.echo(f"timing {s}", err=True), precisions=precs)
     for e in trace["entries"]:

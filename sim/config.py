@@ -640,9 +640,9 @@ class Transport(Frozen):
     ack_every_segments: Annotated[int, Field(ge=1, le=MAX_COUNT)] = Field(
         2, description="segments acknowledged per ACK (delayed ACKs, RFC 1122)")
     byte_counting: bool = Field(
-        False, description="false: slow start grows the window by one segment per ACK (RFC 5681, as ns-3's NewReno "
-                           "and Cubic): x(1 + 1/ack_every_segments) per round trip; true: by the segments each ACK "
-                           "acknowledges (RFC 3465 byte counting, as Linux): x2")
+        False, description="false: slow start grows the window by one segment per ACK (RFC 5681, as ns-3's "
+                           "NewReno): x(1 + 1/ack_every_segments) per round trip; true: by the segments each ACK "
+                           "acknowledges (RFC 3465 byte counting, as Linux and ns-3's Cubic): x2")
 
 
 class Fidelity(Frozen):

@@ -14,8 +14,8 @@ docs/network.md).  Per flow of ``S`` payload bytes along a path of one-way propa
   drop-tail the FIFO's mean standing queue besides (:func:`sim.entities.link.ack_queue_s`);
 * **slow start**: the congestion window starts at ``initial_window_segments`` and grows every
   round trip by a factor ``gamma``: 2 under ``byte_counting`` (each ACK grows the window by the
-  segments it acknowledges: RFC 3465, Linux), else ``1 + 1/ack_every_segments`` (one segment
-  per ACK: RFC 5681, ns-3's NewReno and Cubic; the ``gamma`` of Cardwell et al.); windows are
+  segments it acknowledges: RFC 3465, Linux, ns-3's Cubic), else ``1 + 1/ack_every_segments``
+  (one segment per ACK: RFC 5681, ns-3's NewReno; the ``gamma`` of Cardwell et al.); windows are
   kept fractional, as in that model.  After sending each window the sender waits for the first
   ACK of that window if it comes back later than the window takes to send (at ``C``), i.e. it
   stalls for

@@ -122,13 +122,21 @@ def time_segment(torch, module, inputs: tuple, warmup: int, reps: int) -> list[f
     return samples
 
 
+def precision_problem(precisions) -> str | None:
+    """What is wrong with ``precisions`` (none, or one that is not timed), in one line; None if nothing."""
+    unknown = [p for p in precisions if p not in PRECISIONS]
+    if unknown or not precisions:
+        return f"unknown precision {unknown[0] if unknown else ''!r} (timed: {', '.join(PRECISIONS)})"
+    return None
+
+
 def profile_timings(models: list[str], batch_sizes: list[int], warmup: int, reps: int, threads: int,
                     out: Path, seed: int = 0, progress: Callable[[str], None] | None = None,
                     precisions: tuple[str, ...] = ("fp32",)) -> dict:
     """``precisions``: of :data:`PRECISIONS`; fp32 entries carry no ``precision`` field (its default)."""
-    unknown = [p for p in precisions if p not in PRECISIONS]
-    if unknown or not precisions:
-        raise ValueError(f"unknown precision {unknown[0] if unknown else ''!r} (timed: {', '.join(PRECISIONS)})")
+    problem = precision_problem(precisions)
+    if problem:
+        raise ValueError(problem)
     torch = setup_torch(threads)
     torch.manual_seed(seed)
     entries = []
