@@ -316,6 +316,10 @@ def validate_model_ns3(
                                                        "starts shifted, against its first run (ns-3's own spread)"),
         jitter_ms: Optional[float] = typer.Option(None, "--jitter-ms", help="the reruns' largest shift of a flow's "
                                                                            "start (default 1 ms)"),
+        replay: bool = typer.Option(False, "--replay", help="replay every flow of SCENARIO's run (offloads, "
+                                                            "results, updates, traffic) as traffic on its network"),
+        horizon_s: Optional[float] = typer.Option(None, "--horizon-s", help="with --replay: the run's first "
+                                                                            "seconds only"),
 ) -> None:
     """Run SCENARIO (or the suite) in the simulator (fluid and tcp) and in ns-3; per-flow completion-time errors."""
     import sim
@@ -329,7 +333,8 @@ def validate_model_ns3(
         try:
             report = sim.api.validate_model(scenario, suite_file or (True if suite else None), cc, out, fair_disc,
                                             progress=_say, reruns=reruns,
-                                            jitter_s=None if jitter_ms is None else jitter_ms / 1e3)
+                                            jitter_s=None if jitter_ms is None else jitter_ms / 1e3, replay=replay,
+                                            horizon_s=horizon_s)
         except sim.api.Ns3Unavailable as e:
             typer.echo(f"error: {e}", err=True)
             raise typer.Exit(EXIT_ENVIRONMENT)

@@ -194,7 +194,8 @@ def figure(results: str | Path, kind: str | None = None, x: str | None = None, y
 
 def validate_model(scenario: str | Path | None = None, suite: str | Path | bool | None = None, cc: str = "newreno",
                    out: str | Path | None = None, fair_disc: str = "fair",
-                   progress: Callable[[str], None] | None = None, reruns: int = 0, jitter_s: float | None = None):
+                   progress: Callable[[str], None] | None = None, reruns: int = 0, jitter_s: float | None = None,
+                   replay: bool = False, horizon_s: float | None = None):
     """Cross-check the network model against ns-3 (docs/fidelity.md): ``scenario`` (one case, with
     congestion control ``cc``, its queues as the file says) or ``suite`` (a suite file; ``True``:
     the shipped ``scenarios/validation/suite.yaml``).  Each case runs in the simulator under both
@@ -203,7 +204,11 @@ def validate_model(scenario: str | Path | None = None, suite: str | Path | bool 
     discipline for ``fair`` queues (``fair``: per-flow fair queueing without AQM; ``fqcodel``:
     FqCoDel as shipped).  ``reruns``: ns-3 runs each case that many times more, every flow's start
     later by up to ``jitter_s`` seconds (default 1 ms), each rerun compared with its first run (ns-3 against
-    itself: the floor under any model's error).  Raises :class:`Ns3Unavailable` without the bindings, and
+    itself: the floor under any model's error).  ``replay``: ``scenario``'s own run, every flow
+    (inference inputs and results, updates, traffic) replayed as explicit traffic on its network
+    (:func:`sim.validation.ns3.replay_scenario`), for a scenario whose devices offload or update;
+    ``horizon_s``: the run's first seconds only (with ``replay``).
+    Raises :class:`Ns3Unavailable` without the bindings, and
     :class:`ScenarioError` for a scenario ns-3 cannot mirror."""
     from sim.validation import ns3
 
@@ -213,9 +218,19 @@ def validate_model(scenario: str | Path | None = None, suite: str | Path | bool 
         raise InputError(f"fair_disc: expected fair or fqcodel, found {fair_disc!r}")
     if cc not in ns3.CONGESTION_CONTROLS:
         raise InputError(f"cc: expected one of {', '.join(ns3.CONGESTION_CONTROLS)}, found {cc!r}")
+    if replay and scenario is None:
+        raise InputError("replay: replays one scenario's run, not a suite")
+    if horizon_s is not None and not replay:
+        raise InputError("horizon_s: shortens the run a replay replays; give replay too")
     if scenario is not None:
         sc = load(scenario)
-        cases = [ns3.Case(sc.name, Path(scenario), cc)]
+        if horizon_s is not None:
+            sc = sc.with_(horizon_s=horizon_s)
+        try:
+            built = ns3.replay_scenario(sc) if replay else None
+        except ScenarioError as e:
+            raise ScenarioError([f"{scenario}: {line}" for line in e.lines()]) from None
+        cases = [ns3.Case(sc.name, Path(scenario), cc, built=built)]
     else:
         cases = ns3.load_suite(ns3.SUITE if suite is True else suite)
     report_ = ns3.validate_model(cases, fair_disc, progress, reruns, jitter_s)

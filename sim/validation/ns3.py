@@ -56,6 +56,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SUITE = ROOT / "scenarios" / "validation" / "suite.yaml"
 CONGESTION_CONTROLS = ("newreno", "cubic")
 MODELS = ("fluid", "tcp")
+HEADER_BYTES = 52  # ns-3's IPv4 (20) + TCP (20) + timestamp option (12) headers: what the mirror's TCP sends
 FAIR_BUFFER_PACKETS = 10_240  # FqCoDel's default limit (ns-3 and Linux), shared by its flow queues
 EXTRA = "validate"
 MAX_RERUNS = 100
@@ -96,11 +97,13 @@ class Case:
     cc: str = "newreno"
     queue: str | None = None
     overrides: dict = field(default_factory=dict)
+    built: Scenario | None = None  # the scenario itself, made in memory (:func:`replay_scenario`)
 
     def load(self) -> Scenario:
         from sim.pipeline import load
 
-        sc = load(self.scenario, dict(self.overrides))
+        sc = self.built.with_(dict(self.overrides)) if self.built is not None else load(self.scenario,
+                                                                                         dict(self.overrides))
         if self.queue is not None:
             changes = {f"links.{i}.queue": self.queue for i in range(len(sc.links))}
             changes.update({f"access_points.{i}.queue": self.queue for i in range(len(sc.access_points))})
@@ -142,6 +145,49 @@ def load_suite(path: str | Path = SUITE) -> list[Case]:
     return cases
 
 
+# ------------------------------------------------------------------------------------------ replay
+MAX_REPLAY_FLOWS = 20_000
+IDLE_TRACES = {"accuracy": ROOT / "traces" / "accuracy_imagenet_published.json",
+               "timings": ROOT / "traces" / "timings_cpu.json"}
+
+
+def replay_scenario(sc: Scenario, max_flows: int = MAX_REPLAY_FLOWS) -> Scenario:
+    """``sc``'s network carrying every flow of ``sc``'s own run as explicit traffic: each
+    inference input and result, model update and traffic flow becomes a single flow
+    ``{purpose}.{id}`` from its source to its destination, started when it started in the run
+    and of its size.  Its servers become plain nodes and its device groups one idle group on an
+    access point of its own (a scenario needs one), so that what ns-3 is given is the run's
+    network and traffic only; run under ``sc``'s transport, the replay gives every flow the
+    completion time it had in the run.  More than ``max_flows`` flows, or none, is one line
+    (``horizon_s``: a shorter run replays fewer)."""
+    from sim.pipeline import simulate, traces
+    from sim.scenario_io import mark_source, source_of, validate
+
+    mirror(sc, network_only=True)  # what ns-3 could not be given is said before the run
+    f = simulate(sc, traces(sc, None), flows=True).flows.sort_values("id")
+    if len(f) == 0:
+        raise ScenarioError([f"{sc.name}: the run makes no flows: nothing to replay"])
+    if len(f) > max_flows:
+        raise ScenarioError([f"horizon_s: the run makes {len(f):,} flows; ns-3 replays at most {max_flows:,} "
+                             "(a shorter horizon_s, or fewer devices, makes fewer)"])
+    data = sc.model_dump(mode="json", exclude_unset=True)
+    taken = {x["name"] for key in ("access_points", "nodes", "servers") for x in data.get(key, [])}
+    idle = next(n for n in (f"idle{k}" if k else "idle" for k in range(len(taken) + 1)) if n not in taken)
+    data["nodes"] = data.get("nodes", []) + [{"name": v["name"]} for v in data.pop("servers", [])]
+    data["access_points"] = data["access_points"] + [{"name": idle, "uplink_bps": 1.0e6}]
+    data["traces"] = {"accuracy": str(IDLE_TRACES["accuracy"])}
+    data["device_groups"] = [{"name": idle, "count": 1, "access_point": idle, "model": "mobilenet_v2",
+                              "compute": {"trace": str(IDLE_TRACES["timings"]), "model": "mobilenet_v2"},
+                              "arrivals": {"process": "periodic", "rate_hz": 0.01}, "input_bytes": 1,
+                              "result_bytes": 1}]
+    data["policies"] = {"routing": {"kind": "local_only"}}
+    data["traffic"] = [{"name": f"{p}.{i}", "src": str(a), "dst": str(b), "start_s": float(t),
+                        "size_bytes": max(1, int(round(z)))}
+                       for i, p, a, b, t, z in zip(f["id"], f["purpose"], f["src"], f["dst"], f["start_s"],
+                                                   f["size_bytes"])]
+    return mark_source(validate(data, f"{sc.name} (replay)"), source_of(sc))
+
+
 # ------------------------------------------------------------------------------------------ mirror
 @dataclass
 class MirrorLink:
@@ -155,20 +201,31 @@ class MirrorLink:
     directed: tuple[str, str]  # the simulator's names of the directions a>b and b>a
 
 
-def mirror(sc: Scenario) -> tuple[list[str], list[MirrorLink], dict[str, str]]:
+def mirror(sc: Scenario, network_only: bool = False) -> tuple[list[str], list[MirrorLink], dict[str, str]]:
     """(ns-3 nodes, links, where each scenario endpoint is in ns-3) of ``sc``; raises
-    :class:`ScenarioError` (one line per problem) for what ns-3 cannot be given."""
+    :class:`ScenarioError` (one line per problem) for what ns-3 cannot be given.
+    ``network_only``: the network and transport only, every access point with devices counted
+    as used (what a replay of ``sc``'s run will need, checked before the run)."""
     problems: list[str] = []
     for i, g in enumerate(sc.device_groups):
-        if sc.routing_of(g).kind != "local_only" or g.updates is not None:
+        if not network_only and (sc.routing_of(g).kind != "local_only" or g.updates is not None):
             problems.append(f"device_groups[{i}]: group {g.name!r} offloads or updates: ns-3 mirrors only nodes, "
-                            "links and traffic (give its routing kind local_only and no updates)")
-    if not sc.traffic:
+                            "links and traffic (replay the run's flows instead: --replay)")
+    if not sc.traffic and not network_only:
         problems.append("traffic: nothing to compare (no traffic)")
+    t = sc.transport
+    if t.model == "tcp" and t.setup_rtts != 1.0:
+        problems.append(f"transport.setup_rtts: ns-3 opens every flow's connection with one handshake (found "
+                        f"{t.setup_rtts:g}; leave it at 1)")
+    if t.model == "tcp" and t.header_bytes != HEADER_BYTES:
+        problems.append(f"transport.header_bytes: ns-3's segments carry {HEADER_BYTES} bytes of IPv4, TCP and "
+                        f"timestamp headers (found {t.header_bytes}; leave it at {HEADER_BYTES})")
     nodes = [n.name for n in sc.nodes] + [v.name for v in sc.servers]
     links: list[MirrorLink] = []
     endpoint = {n: n for n in nodes}
     used = {x for l in sc.links for x in l.between} | {t.src for t in sc.traffic} | {t.dst for t in sc.traffic}
+    if network_only:
+        used |= {g.access_point for g in sc.device_groups}
     for i, ap in enumerate(sc.access_points):
         if ap.name not in used:
             continue
@@ -176,7 +233,8 @@ def mirror(sc: Scenario) -> tuple[list[str], list[MirrorLink], dict[str, str]]:
         bad = [("duplex", ap.duplex != "full", "a half-duplex medium has no point-to-point equivalent"),
                ("outages", bool(ap.outages), "ns-3 mirrors no outages"),
                ("goodput_factor", ap.goodput_factor != 1.0, "ns-3 carries the headers itself (leave it at 1)"),
-               ("flow_setup_s", ap.flow_setup_s != 0.0, "ns-3 has its own handshake (leave it at 0)")]
+               ("flow_setup_s", ap.flow_setup_s != 0.0, "ns-3 has its own handshake (leave it at 0)"),
+               ("capacity_trace", ap.capacity_trace is not None, "ns-3 mirrors fixed rates only")]
         bad += [(f, True, "ns-3 mirrors no radio") for f in ("radio",) if getattr(ap, f, None) is not None]
         for f, is_bad, why in bad:
             if is_bad:
@@ -189,6 +247,8 @@ def mirror(sc: Scenario) -> tuple[list[str], list[MirrorLink], dict[str, str]]:
     for i, x in enumerate(sc.links):
         if x.goodput_factor != 1.0:
             problems.append(f"links[{i}].goodput_factor: ns-3 carries the headers itself (leave it at 1)")
+        if x.capacity_trace is not None:
+            problems.append(f"links[{i}].capacity_trace: ns-3 mirrors fixed rates only")
         a, b = x.between
         for end in (a, b):
             if end not in endpoint:  # an access point joined by a link is mirrored above

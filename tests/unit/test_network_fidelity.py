@@ -413,6 +413,10 @@ def test_mirror_maps_an_access_point_to_a_host_behind_it():
       "links.3": {"name": "e", "between": ["ap0", "r1"], "bandwidth_bps": 1e8},
       "links.4": {"name": "e2", "between": ["r2", "edge"], "bandwidth_bps": 1e8}}, "device_groups[0]"),
     ({"links.0.goodput_factor": 0.9}, "links[0].goodput_factor"),
+    ({"links.0.capacity_trace": {"path": "../../traces/capacity/capacity_walk_synthetic.csv"}},
+     "links[0].capacity_trace"),
+    ({"transport": {"setup_rtts": 0}}, "transport.setup_rtts"),
+    ({"transport": {"header_bytes": 40}}, "transport.header_bytes"),
     ({"access_points.0.duplex": "half", "traffic.0.src": "ap0",
       "links.3": {"name": "e", "between": ["ap0", "r1"], "bandwidth_bps": 1e8}}, "access_points[0].duplex"),
 ])
@@ -560,3 +564,42 @@ def test_reruns_are_pooled_and_tabled_against_ns3s_first_run():
 def test_bad_rerun_settings_are_one_line_before_anything_runs(kwargs, field):
     with pytest.raises(InputError, match=f"^{field}: "):
         ns3v.validate_model([ns3v.Case("x", VALIDATION / "dumbbell_1.yaml", "newreno")], **kwargs)
+
+
+# ---------------------------------------------------------------------------------------- replaying a run's flows
+def test_a_replay_carries_every_flow_of_the_run_and_gives_each_its_completion_time():
+    sc = sim.load(ROOT / "scenarios" / "early_exit.yaml").with_({"horizon_s": 10})
+    from sim.pipeline import simulate, traces
+
+    original = simulate(sc, traces(sc, None), flows=True).flows.sort_values("id").reset_index(drop=True)
+    replay = ns3v.replay_scenario(sc)
+    assert {p for p in original["purpose"]} >= {"inference_input", "inference_result"}
+    assert len(replay.traffic) == len(original) and all(t.process == "single" for t in replay.traffic)
+    assert [t.name for t in replay.traffic[:2]] == [f"{p}.{i}" for p, i in zip(original["purpose"][:2],
+                                                                                original["id"][:2])]
+    assert {v.name for v in sc.servers} <= {n.name for n in replay.nodes} and not replay.servers
+    assert [g.name for g in replay.device_groups] == ["idle"]
+    replayed = simulate(replay, traces(replay, None), flows=True).flows
+    replayed = replayed[replayed.purpose == "traffic"].sort_values("id").reset_index(drop=True)
+    assert replayed["path"].tolist() == original["path"].tolist()
+    assert replayed["fct_s"].to_numpy() == pytest.approx(original["fct_s"].to_numpy(), rel=1e-12, nan_ok=True)
+    nodes, _, endpoint = ns3v.mirror(replay)  # ns-3 can be given it: the idle group makes no flows
+    assert endpoint["ap"] == "ap.devices" and "idle" not in nodes
+
+
+def test_a_replay_too_large_or_empty_is_one_line():
+    sc = sim.load(ROOT / "scenarios" / "early_exit.yaml").with_({"horizon_s": 10})
+    with pytest.raises(ScenarioError) as e:
+        ns3v.replay_scenario(sc, max_flows=10)
+    assert len(e.value.lines()) == 1 and e.value.lines()[0].startswith("horizon_s: the run makes ")
+    quiet = sim.load(VALIDATION / "dumbbell_1.yaml", {"traffic": []})  # local inference only: no flow
+    with pytest.raises(ScenarioError, match="no flows"):
+        ns3v.replay_scenario(quiet)
+    with pytest.raises(InputError, match="^replay: "):
+        sim.api.validate_model(suite=True, replay=True)
+    with pytest.raises(InputError, match="^horizon_s: "):
+        sim.api.validate_model(ROOT / "scenarios" / "early_exit.yaml", horizon_s=5)
+    # what ns-3 cannot be given is said before the run (which would be of 10,000 devices here)
+    with pytest.raises(ScenarioError) as e:
+        sim.api.validate_model(ROOT / "scenarios" / "multi_device.yaml", replay=True)
+    assert [line.split(": ", 1)[1] for line in e.value.lines()][0].startswith("access_points[0].duplex: ")
