@@ -158,7 +158,8 @@ def replay_scenario(sc: Scenario, max_flows: int = MAX_REPLAY_FLOWS) -> Scenario
     and of its size.  Its servers become plain nodes and its device groups one idle group on an
     access point of its own (a scenario needs one), so that what ns-3 is given is the run's
     network and traffic only; run under ``sc``'s transport, the replay gives every flow the
-    completion time it had in the run.  More than ``max_flows`` flows, or none, is one line
+    completion time it had in the run (a scenario with an update loop is refused: the
+    allocation policy sets its flows' rates).  More than ``max_flows`` flows, or none, is one line
     (``horizon_s``: a shorter run replays fewer)."""
     from sim.pipeline import simulate, traces
     from sim.scenario_io import mark_source, source_of, validate
@@ -204,11 +205,15 @@ class MirrorLink:
 def mirror(sc: Scenario, network_only: bool = False) -> tuple[list[str], list[MirrorLink], dict[str, str]]:
     """(ns-3 nodes, links, where each scenario endpoint is in ns-3) of ``sc``; raises
     :class:`ScenarioError` (one line per problem) for what ns-3 cannot be given.
-    ``network_only``: the network and transport only, every access point with devices counted
-    as used (what a replay of ``sc``'s run will need, checked before the run)."""
+    ``network_only``: what a replay of ``sc``'s run needs, checked before the run: the network
+    and transport, every access point with devices counted as used, and no update loop (its
+    flows' rates are the allocation policy's, not the network's)."""
     problems: list[str] = []
     for i, g in enumerate(sc.device_groups):
-        if not network_only and (sc.routing_of(g).kind != "local_only" or g.updates is not None):
+        if network_only and g.updates is not None:
+            problems.append(f"device_groups[{i}].updates: the update loop's flows take the rates its allocation "
+                            "policy gives them, which a replay (sizes and start times) cannot carry")
+        elif not network_only and (sc.routing_of(g).kind != "local_only" or g.updates is not None):
             problems.append(f"device_groups[{i}]: group {g.name!r} offloads or updates: ns-3 mirrors only nodes, "
                             "links and traffic (replay the run's flows instead: --replay)")
     if not sc.traffic and not network_only:

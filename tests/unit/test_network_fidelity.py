@@ -602,4 +602,5 @@ def test_a_replay_too_large_or_empty_is_one_line():
     # what ns-3 cannot be given is said before the run (which would be of 10,000 devices here)
     with pytest.raises(ScenarioError) as e:
         sim.api.validate_model(ROOT / "scenarios" / "multi_device.yaml", replay=True)
-    assert [line.split(": ", 1)[1] for line in e.value.lines()][0].startswith("access_points[0].duplex: ")
+    assert [line.split(": ", 1)[1] for line in e.value.lines()][0].startswith("device_groups[0].updates: ")
+    assert any(": access_points[0].duplex: " in line for line in e.value.lines())
