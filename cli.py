@@ -305,7 +305,8 @@ app.add_typer(validate_model_app, name="validate-model")
 
 @validate_model_app.command("ns3")
 def validate_model_ns3(
-        scenario: Optional[Path] = typer.Argument(None, help="a scenario whose only flows are its traffic"),
+        scenario: Optional[Path] = typer.Argument(None, help="a scenario whose only flows are its traffic (any "
+                                                             "scenario with --replay)"),
         suite: bool = typer.Option(False, "--suite", help="the shipped suite, scenarios/validation/suite.yaml"),
         suite_file: Optional[Path] = typer.Option(None, "--suite-file", help="another suite file"),
         cc: str = typer.Option("newreno", "--cc", help="ns-3's congestion control for SCENARIO: newreno or cubic"),
@@ -316,8 +317,8 @@ def validate_model_ns3(
                                                        "starts shifted, against its first run (ns-3's own spread)"),
         jitter_ms: Optional[float] = typer.Option(None, "--jitter-ms", help="the reruns' largest shift of a flow's "
                                                                            "start (default 1 ms)"),
-        replay: bool = typer.Option(False, "--replay", help="replay every flow of SCENARIO's run (offloads, "
-                                                            "results, updates, traffic) as traffic on its network"),
+        replay: bool = typer.Option(False, "--replay", help="replay every flow of SCENARIO's run (offloaded "
+                                                            "inputs, results, traffic) as traffic on its network"),
         horizon_s: Optional[float] = typer.Option(None, "--horizon-s", help="with --replay: the run's first "
                                                                             "seconds only"),
 ) -> None:
