@@ -21,8 +21,11 @@ Mapping (what a mirrored scenario may hold):
   of the access point's ``uplink_bps`` (host to ``ap``), ``downlink_bps`` (back) and
   ``latency_s``: traffic from or to ``ap`` starts or ends at that host, as a device's flow
   crosses ``ap.up`` or ``ap.down``.  Only full duplex, without outages, goodput factor or
-  per-flow set-up delay (ns-3 has them from its own TCP) and without a radio;
-* links' ``goodput_factor`` must be 1 (ns-3 carries the headers itself).
+  per-flow set-up delay (ns-3 has them from its own TCP), capacity trace or radio;
+* links' ``goodput_factor`` must be 1 (ns-3 carries the headers itself), and no capacity trace;
+* a ``tcp`` transport with ``setup_rtts`` 1 and ``header_bytes`` 52 (ns-3's handshake and headers).
+
+Replays (:func:`replay_scenario`): every flow of a scenario's own run, as traffic on its network.
 
 Reruns (``reruns``, ``jitter_s``): ns-3 runs each case again with every flow's start later by a
 draw of U[0, ``jitter_s``) (:func:`rerun_specs`), and each rerun's completion times are compared
