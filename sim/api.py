@@ -223,14 +223,8 @@ def validate_model(scenario: str | Path | None = None, suite: str | Path | bool 
     if horizon_s is not None and not replay:
         raise InputError("horizon_s: shortens the run a replay replays; give replay too")
     if scenario is not None:
-        sc = load(scenario)
-        if horizon_s is not None:
-            sc = sc.with_(horizon_s=horizon_s)
-        try:
-            built = ns3.replay_scenario(sc) if replay else None
-        except ScenarioError as e:
-            raise ScenarioError([f"{scenario}: {line}" for line in e.lines()]) from None
-        cases = [ns3.Case(sc.name, Path(scenario), cc, built=built)]
+        cases = [ns3.Case(load(scenario).name, Path(scenario), cc, replay=replay,
+                          overrides={} if horizon_s is None else {"horizon_s": horizon_s})]
     else:
         cases = ns3.load_suite(ns3.SUITE if suite is True else suite)
     report_ = ns3.validate_model(cases, fair_disc, progress, reruns, jitter_s)

@@ -66,9 +66,12 @@ MAX_RERUNS = 100
 DEFAULT_JITTER_S = 1e-3  # under one full-size packet's transmission at 10 Mb/s (1.2 ms)
 
 
+RERUN = "ns3_rerun"  # ns-3's k-th rerun is the model ``ns3_rerun{k}`` of a report
+
+
 def rerun_model(k: int) -> str:
     """The ``model`` name of ns-3's ``k``-th rerun (from 1) in a report's ``cases``."""
-    return f"ns3_rerun{k}"
+    return f"{RERUN}{k}"
 
 
 class Ns3Unavailable(RuntimeError):
@@ -100,18 +103,26 @@ class Case:
     cc: str = "newreno"
     queue: str | None = None
     overrides: dict = field(default_factory=dict)
-    built: Scenario | None = None  # the scenario itself, made in memory (:func:`replay_scenario`)
+    replay: bool = False  # the flows of the scenario's run as its traffic (:func:`replay_scenario`)
 
     def load(self) -> Scenario:
         from sim.pipeline import load
 
-        sc = self.built.with_(dict(self.overrides)) if self.built is not None else load(self.scenario,
-                                                                                         dict(self.overrides))
+        sc = load(self.scenario, dict(self.overrides))  # its problems name the file
+        if self.replay:
+            try:
+                sc = replay_scenario(sc)
+            except ScenarioError as e:
+                raise ScenarioError(self.lines_of(e)) from None
         if self.queue is not None:
             changes = {f"links.{i}.queue": self.queue for i in range(len(sc.links))}
             changes.update({f"access_points.{i}.queue": self.queue for i in range(len(sc.access_points))})
             sc = sc.with_(changes)
         return sc
+
+    def lines_of(self, e: ScenarioError) -> list[str]:
+        """``e``'s problems, each naming this case's scenario file."""
+        return [f"{self.scenario}: {line}" for line in e.lines()]
 
 
 def load_suite(path: str | Path = SUITE) -> list[Case]:
@@ -435,8 +446,7 @@ def validate_model(cases: list[Case], fair_disc: str = "fair", progress=None, re
     """Run every case in the simulator (both transport models) and in ns-3; compare.  With
     ``reruns``, ns-3 runs each case that many times more with its flows' starts shifted by up to
     ``jitter_s`` (:func:`rerun_specs`; default ``DEFAULT_JITTER_S``), compared with its first run.
-    What ns-3 cannot be given
-    is refused (:class:`ScenarioError`) before anything runs."""
+    What ns-3 cannot be given is refused (:class:`ScenarioError`) before ns-3 runs."""
     t0 = time.perf_counter()
     if isinstance(reruns, bool) or not (isinstance(reruns, int) and 0 <= reruns <= MAX_RERUNS):
         raise InputError(f"reruns: expected a whole number from 0 to {MAX_RERUNS}, found {reruns!r}")
@@ -448,13 +458,13 @@ def validate_model(cases: list[Case], fair_disc: str = "fair", progress=None, re
         raise InputError(f"jitter_s: expected seconds in (0, 1], found {jitter_s!r}")
     loaded = []
     for case in cases:
+        sc = case.load()
+        if case.cc not in CONGESTION_CONTROLS:
+            raise InputError(f"cc: expected one of {', '.join(CONGESTION_CONTROLS)}, found {case.cc!r}")
         try:
-            sc = case.load()
-            if case.cc not in CONGESTION_CONTROLS:
-                raise InputError(f"cc: expected one of {', '.join(CONGESTION_CONTROLS)}, found {case.cc!r}")
             mirror(sc)
         except ScenarioError as e:
-            raise ScenarioError([f"{case.scenario}: {line}" for line in e.lines()]) from None
+            raise ScenarioError(case.lines_of(e)) from None
         loaded.append((case, sc))
     require()
     prepared, specs = [], []
@@ -501,8 +511,8 @@ RERUNS = "ns3_reruns"  # the pooled row of ns-3's reruns against its first run
 
 def reruns_of(models) -> list[str]:
     """The rerun models (:func:`rerun_model`) among the names ``models``, once each, in order."""
-    names = {str(m) for m in models if re.fullmatch(r"ns3_rerun\d+", str(m))}
-    return sorted(names, key=lambda m: int(m[len("ns3_rerun"):]))
+    names = {str(m) for m in models if re.fullmatch(RERUN + r"\d+", str(m))}
+    return sorted(names, key=lambda m: int(m[len(RERUN):]))
 
 
 def pooled(flows: pd.DataFrame) -> pd.DataFrame:

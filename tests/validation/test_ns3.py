@@ -29,10 +29,9 @@ pytestmark = pytest.mark.skipif(not ns3v.available(), reason="ns-3 is not instal
 def small() -> ns3v.Report:
     """A lone flow (NewReno) and the parking lot, fair queueing: one ns-3 process (its bindings take
     20-30 s to load)."""
-    offloads = sim.load(ROOT / "scenarios" / "early_exit.yaml").with_(horizon_s=20)
     cases = [ns3v.Case("lone", VALIDATION / "dumbbell_1.yaml", "newreno", "fair"),
              ns3v.Case("parking", VALIDATION / "parking_lot.yaml", "newreno", "fair"),
-             ns3v.Case("replay", ROOT / "scenarios" / "early_exit.yaml", built=ns3v.replay_scenario(offloads))]
+             ns3v.Case("replay", ROOT / "scenarios" / "early_exit.yaml", overrides={"horizon_s": 20}, replay=True)]
     return ns3v.validate_model(cases)
 
 
